@@ -1,0 +1,58 @@
+"""``convlens`` command line: one sub-command per chapter idea, each a thin layer over a
+Python function. Each sub-package contributes its verbs through ``register(subparsers)`` in
+its own ``cli.py``; heavy imports happen inside the handlers so ``convlens --help`` is fast.
+
+A :class:`~convlens.errors.ConvlensError` (the user's mistake) prints one line and exits 2;
+Ctrl-C exits 130 after the running verb has saved what it can.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+COMMAND_MODULES = (
+    "convlens.engine.cli",     # train, compare, evaluate, predict
+    "convlens.shapes.cli",     # shapes, conv
+    "convlens.transfer.cli",   # transfer
+    "convlens.explain.cli",    # explain
+    "convlens.graph.cli",      # graph
+    "convlens.tour",           # tour: the whole chapter on data at hand
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="convlens", description="The chapter on convolutional networks, on real data.")
+    parser.add_argument("--version", action="version", version=f"convlens {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ._runtime import tune_allocator
+    from .errors import ConvlensError
+
+    tune_allocator()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except ConvlensError as exc:
+        print(f"convlens: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("convlens: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

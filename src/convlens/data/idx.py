@@ -1,0 +1,69 @@
+"""The IDX format of (Fashion-)MNIST, parsed once into a uint8 tensor.
+
+Header: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions d, then
+d big-endian uint32 sizes; then the data, row-major. ``.gz`` files are read transparently.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+_UBYTE = 0x08
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """Read an IDX file (optionally gzipped) into a uint8 tensor of its declared shape.
+
+    Raises :class:`DataError` naming the file for a missing, truncated or malformed file.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: corrupt or truncated gzip file ({exc}); download it again") from None
+    if len(raw) < 4:
+        raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header; the file is truncated")
+    if raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path}: bad IDX magic number {raw[:4].hex()} (expected 0000 08 0d); not an IDX file")
+    if raw[2] != _UBYTE:
+        raise DataError(f"{path}: IDX type code 0x{raw[2]:02x} is not unsigned byte (0x08); not a (Fashion-)MNIST file")
+    ndim = raw[3]
+    if ndim == 0 or ndim > 4:
+        raise DataError(f"{path}: IDX header declares {ndim} dimensions; expected 1 (labels) or 3 (images)")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated inside the IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape, dtype=np.int64))
+    have = len(raw) - header
+    if have != expected:
+        what = "truncated" if have < expected else "longer than its header says"
+        raise DataError(f"{path}: {what}: header declares shape {shape} = {expected:,} bytes of data, file holds {have:,}")
+    arr = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return torch.from_numpy(arr.copy())
+
+
+def write_idx(path: str | os.PathLike, tensor: torch.Tensor, compress: bool | None = None) -> Path:
+    """Write a uint8 tensor as IDX (gzipped when the name ends in ``.gz``); used by tests."""
+    path = Path(path)
+    t = tensor.to(torch.uint8).contiguous()
+    head = bytes([0, 0, _UBYTE, t.dim()]) + b"".join(int(s).to_bytes(4, "big") for s in t.shape)
+    data = head + t.numpy().tobytes()
+    if compress or (compress is None and path.suffix == ".gz"):
+        data = gzip.compress(data, compresslevel=1)
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,90 @@
+"""One registry for every model convlens can build, in the style of timm.
+
+Our own models register with :func:`register_model`; any other name is handed to timm
+(``timm.create_model``) or, with the ``tv/`` prefix, to torchvision. Every model answers the
+same interface:
+
+* ``forward_features(x)``: the backbone's output before pooling/classifier,
+* ``forward_head(x, pre_logits=False)``: pooling + classifier (or the vector before it),
+* ``reset_classifier(num_classes)``: a new head for a new task,
+* ``pretrained_cfg``: preprocessing that travels with the weights (``mean``, ``std``,
+  ``input_size`` as (C, H, W), ``num_classes``, ``interpolation``, ``crop_pct``).
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from ..errors import ConvlensError
+
+_entrypoints: dict[str, Callable[..., nn.Module]] = {}
+_descriptions: dict[str, str] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: the function's name becomes the model's name."""
+    name = fn.__name__
+    if name in _entrypoints:
+        raise ValueError(f"model {name!r} registered twice")
+    _entrypoints[name] = fn
+    _descriptions[name] = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+    return fn
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of convlens' own registered models matching a shell pattern."""
+    _ensure_builtin_models()
+    return sorted(n for n in _entrypoints if fnmatch.fnmatch(n, pattern))
+
+
+def describe_models() -> dict[str, str]:
+    _ensure_builtin_models()
+    return {n: _descriptions[n] for n in sorted(_entrypoints)}
+
+
+def is_model(name: str) -> bool:
+    _ensure_builtin_models()
+    return name in _entrypoints
+
+
+def _ensure_builtin_models() -> None:
+    # importing the modules runs their @register_model decorators
+    from . import fashion, pretrained  # noqa: F401
+
+
+def create_model(name: str, pretrained: bool = False, num_classes: int | None = None,
+                 weights: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
+    """Build a model by name.
+
+    Args:
+        name: a convlens model (``list_models()``), a timm name (``resnet18``,
+            ``tf_efficientnet_lite0``...) or ``tv/<torchvision name>``.
+        pretrained: load ImageNet weights (offline: only ``efficientnet_lite0`` ships them).
+        num_classes: classes of the new head (``None``: the model's default).
+        weights: a local ``.pth``/``.pt``/``.safetensors`` state dict to load instead.
+    """
+    _ensure_builtin_models()
+    if name in _entrypoints:
+        model = _entrypoints[name](pretrained=pretrained, num_classes=num_classes, **kwargs)
+    elif name.startswith("tv/"):
+        from .external import create_torchvision_model
+
+        model = create_torchvision_model(name[3:], pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
+    else:
+        from .external import create_timm_model
+
+        model = create_timm_model(name, pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
+    if weights is not None:
+        from .external import load_weights_file
+
+        load_weights_file(model, weights, num_classes=num_classes)
+    model.convlens_name = name  # so a run can rebuild it
+    return model
+
+
+def unknown_model_error(name: str) -> ConvlensError:
+    known = ", ".join(list_models())
+    return ConvlensError(f"unknown model {name!r}: convlens models are {known}; any timm name (e.g. resnet18) or tv/<torchvision name> also works")
