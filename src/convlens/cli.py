@@ -46,8 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except ConvlensError as exc:
-        print(f"convlens: error: {exc}", file=sys.stderr)
-        return 2
+        from .engine.train import TrainingInterrupted
+
+        print(f"convlens: {'interrupted' if isinstance(exc, TrainingInterrupted) else 'error'}: {exc}", file=sys.stderr)
+        return 130 if isinstance(exc, TrainingInterrupted) else 2
     except KeyboardInterrupt:
         print("convlens: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,135 @@
+"""Checkpoints: one format for every run, rebuildable into a model by name.
+
+A checkpoint is a dict read with ``torch.load(weights_only=True)``::
+
+    {"state_dict": {"model.<key>": tensor, ...},    # Lightning's layout
+     "convlens": {"model_name", "model_kwargs", "num_classes", "classes", "pretrained_cfg"},
+     "epoch": int, ...}                              # plus Lightning's loop/optimizer state
+
+Lightning writes it during training (atomically: a temporary file then a rename);
+:func:`save_model_checkpoint` writes the same layout for models trained another way.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..errors import CheckpointError, ConvlensError
+from ..runs import RunDir, atomic_torch_save
+
+PREFIX = "model."
+
+
+def model_meta(model: nn.Module, model_name: str, classes: list[str], model_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What it takes to rebuild ``model`` without its code's arguments being guessed."""
+    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+    keep = ("mean", "std", "input_size", "interpolation", "crop_pct", "crop_mode", "num_classes", "weights", "dataset")
+    pcfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in pcfg.items() if k in keep}
+    return {
+        "model_name": model_name,
+        "model_kwargs": dict(model_kwargs or {}),
+        "num_classes": len(classes),
+        "classes": list(classes),
+        "pretrained_cfg": pcfg,
+    }
+
+
+def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any], epoch: int | None = None,
+                          extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights and ``meta`` in the run checkpoint format, atomically."""
+    ckpt = {"state_dict": {PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "convlens": meta, "epoch": epoch if epoch is not None else -1}
+    ckpt.update(extra or {})
+    return atomic_torch_save(ckpt, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to replace
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first}); it may be truncated or from an untrusted source") from exc
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "convlens" not in ckpt:
+        raise CheckpointError(f"{path}: not a convlens checkpoint (no state_dict/convlens meta); for plain weights use --weights")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model named in ``ckpt['convlens']`` and load its weights (strictly)."""
+    from ..models import create_model
+
+    meta = dict(ckpt["convlens"])
+    model = create_model(meta["model_name"], pretrained=False, num_classes=meta["num_classes"], **meta.get("model_kwargs", {}))
+    load_state_dict_checked(model, ckpt["state_dict"], source, meta["model_name"])
+    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+    pcfg.update(meta.get("pretrained_cfg", {}))
+    model.pretrained_cfg = pcfg
+    model.eval()
+    meta["epoch"] = ckpt.get("epoch")
+    return model, meta
+
+
+def load_state_dict_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str, expected: str) -> None:
+    """``load_state_dict(strict=True)`` with a one-line error instead of a key dump."""
+    sd = {k[len(PREFIX):]: v for k, v in state_dict.items() if k.startswith(PREFIX)} or dict(state_dict)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        own = model.state_dict()
+        missing = [k for k in own if k not in sd]
+        unexpected = [k for k in sd if k not in own]
+        shape = [k for k in sd if k in own and own[k].shape != sd[k].shape]
+        raise CheckpointError(
+            f"{source}: weights do not fit model {expected!r} ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(shape)} of another shape, e.g. {(missing + unexpected + shape)[:1]}); it was saved from another architecture") from exc
+
+
+_EPOCH_RE = re.compile(r"epoch=(\d+)\.ckpt$")
+
+
+def epoch_checkpoints(run_path: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``[(epoch, path)]`` of a run's per-epoch checkpoints, epochs counted from 1."""
+    d = Path(run_path) / "checkpoints"
+    out = []
+    for p in d.glob("epoch=*.ckpt") if d.is_dir() else []:
+        m = _EPOCH_RE.search(p.name)
+        if m:
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def resolve_checkpoint(run_or_ckpt: str | os.PathLike, which: str | int = "best") -> Path:
+    p = Path(run_or_ckpt)
+    if p.is_file():
+        return p
+    if not p.exists():
+        raise ConvlensError(f"{p}: no such run folder or checkpoint")
+    run = RunDir.open(p)
+    if isinstance(which, int) or str(which).isdigit():
+        found = dict(epoch_checkpoints(run.path)).get(int(which))
+        if found is None:
+            have = [e for e, _ in epoch_checkpoints(run.path)]
+            raise ConvlensError(f"{p}: no checkpoint for epoch {which}; it has epochs {have}")
+        return found
+    for name in ([f"{which}.ckpt"] + (["last.ckpt"] if which == "best" else [])):
+        if (run.checkpoints_dir / name).is_file():
+            return run.checkpoints_dir / name
+    raise ConvlensError(f"{p}: no {which}.ckpt in {run.checkpoints_dir}; the run saved no checkpoint yet (did it finish an epoch?)")
+
+
+def load_run_model(run_or_ckpt: str | os.PathLike, which: str | int = "best") -> tuple[nn.Module, dict[str, Any]]:
+    """The trained model of a run folder (``best``, ``last`` or an epoch) or of a ``.ckpt`` file.
+
+    Returns ``(model in eval mode, meta)``; ``meta`` has ``classes`` and ``pretrained_cfg``
+    (the preprocessing the model was trained with).
+    """
+    path = resolve_checkpoint(run_or_ckpt, which)
+    return model_from_checkpoint(read_checkpoint(path), str(path))

@@ -1,0 +1,41 @@
+"""``compare()``: several models, one recipe, one side-by-side report (the chapter's DNN vs CNN)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..reports import Report, plot_compare_curves
+from ..runs import RunDir, atomic_write_json, default_run_name
+from .config import TrainConfig
+from .train import TrainResult, train
+
+
+def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None) -> dict[str, Any]:
+    """Train each of ``models`` with ``cfg`` into ``<out>/<name>/<model>/`` and write
+    ``<out>/<name>/report.html`` (table of accuracy, parameters, time; curves overlaid).
+
+    Returns ``{"folder", "results": {model: TrainResult}, "table": [rows]}``.
+    """
+    folder = Path(cfg.out) / (name or cfg.name or default_run_name(f"compare-{'-'.join(models)}"))
+    results: dict[str, TrainResult] = {}
+    for m in models:
+        results[m] = train(replace(cfg, model=m, out=str(folder), name=m))
+    table = []
+    for m, res in results.items():
+        s = res.run.summary()
+        table.append({"model": m, "test accuracy": round(res.test_acc, 4), "best epoch (val)": res.best_epoch,
+                      "test acc at best epoch": s.get("test_acc_at_best_epoch"), "parameters": s["params"],
+                      "train seconds": s["train_seconds"],
+                      "train images/s": round(s["train_images"] * s["epochs"] / max(s["train_seconds"], 1e-9))})
+    atomic_write_json(folder / "comparison.json", table)
+    fig_path = RunDir(folder).save_figure(plot_compare_curves({m: r.history for m, r in results.items()},
+                                                              title=f"{' vs '.join(models)} on {cfg.data}"), "compare_curves")
+    r = Report(f"convlens compare: {' vs '.join(models)} on {cfg.data}",
+               subtitle=f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}, seed {cfg.seed}")
+    r.table(table)
+    r.image(fig_path, "training loss and test accuracy per epoch")
+    for m, res in results.items():
+        r.link(f"{m}/report.html", f"full report of {m}")
+    r.write(folder / "report.html")
+    return {"folder": folder, "results": results, "table": table}

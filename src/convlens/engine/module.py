@@ -1,0 +1,139 @@
+"""The Lightning module every image classifier of convlens trains with."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .preprocess import BatchPreprocessor
+
+ParamGroupsFn = Callable[[nn.Module, float], list[dict[str, Any]]]
+
+
+def freeze_bn_of_frozen_layers(model: nn.Module) -> int:
+    """Put BatchNorm layers whose parameters are all frozen into eval mode.
+
+    ``requires_grad=False`` alone does not freeze BatchNorm: in train mode it keeps updating
+    its running mean/variance (the chapter's "frozen" backbone drifted this way). Returns how
+    many layers were switched.
+    """
+    n = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
+                n += 1
+    return n
+
+
+class ClassifierModule(L.LightningModule):
+    """Cross-entropy training of ``model`` on uint8 image batches.
+
+    Batches are ``(x uint8 (B, C, H, W), y int64 (B,))``; :class:`BatchPreprocessor` turns them
+    into normalised floats on the device. Evaluation loaders are named (``val``, ``test``);
+    per-epoch sums are kept here (not only in Lightning's logger) so the run record never
+    depends on hook ordering, and they are all-reduced under DDP.
+    """
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, meta: dict[str, Any],
+                 eval_names: list[str], param_groups: ParamGroupsFn | None = None):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self.meta = meta
+        self.eval_names = eval_names
+        self.param_groups_fn = param_groups
+        pcfg = getattr(model, "pretrained_cfg", {}) or {}
+        self.prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), cfg.augment)
+        self._sums: dict[str, torch.Tensor] = {}
+        self._epoch_start = 0.0
+        self._train_seconds = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.prep(x))
+
+    # ---- training -----------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        # Reseed per epoch: dropout and augmentation of epoch k are the same whether or not
+        # the run was interrupted and resumed before it.
+        torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch)
+        freeze_bn_of_frozen_layers(self.model)
+        self._sums = {}
+        self._epoch_start = time.perf_counter()
+
+    def _accumulate(self, split: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        s = self._sums.setdefault(split, torch.zeros(3, dtype=torch.float64, device=y.device))
+        s += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
+                          torch.tensor(len(y), dtype=torch.float64, device=y.device)])
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self.model(self.prep(x, train=True))
+        loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
+        self._accumulate("train", loss, logits, y)
+        seen = float(self._sums["train"][2])
+        self.log("img_s", seen / max(time.perf_counter() - self._epoch_start, 1e-9), prog_bar=True, on_step=True, on_epoch=False)
+        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=len(y))
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._train_seconds = time.perf_counter() - self._epoch_start
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        x, y = batch
+        logits = self.model(self.prep(x))
+        loss = F.cross_entropy(logits, y)
+        name = self.eval_names[dataloader_idx]
+        self._accumulate(name, loss, logits, y)
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """Reduced sums of the epoch so far: ``{split}_loss``, ``{split}_acc``."""
+        out: dict[str, float] = {}
+        for split, s in self._sums.items():
+            s = self.trainer.strategy.reduce(s.clone(), reduce_op="sum") if self.trainer.world_size > 1 else s
+            n = max(float(s[2]), 1.0)
+            out[f"{split}_loss"] = float(s[0]) / n
+            out[f"{split}_acc"] = float(s[1]) / n
+        return out
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        for k, v in self.epoch_metrics().items():
+            self.log(k, v, prog_bar=k in ("val_acc", "test_acc"), sync_dist=False)
+
+    # ---- optimisation -------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        cfg = self.cfg
+        if self.param_groups_fn is not None:
+            groups = self.param_groups_fn(self.model, cfg.lr)
+        else:
+            groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
+        groups = [g for g in groups if g["params"]]
+        if cfg.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+        elif cfg.optimizer == "adamw":
+            opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.scheduler == "none":
+            return opt
+        total = int(self.trainer.estimated_stepping_batches)
+        if cfg.scheduler == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
+                                                        pct_start=0.25)
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["convlens"] = self.meta
