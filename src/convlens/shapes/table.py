@@ -1,0 +1,506 @@
+"""Per-layer tables of any model, measured in one real forward pass.
+
+For every layer call (a leaf module, or a module with its own parameters or operations) the
+table holds the output shape seen by a forward hook, the shape the size formula predicts
+(:func:`~convlens.shapes.formula.layer_output_shape`), weights, biases, trainable and frozen
+parameters, multiply-accumulates, the receptive field and the bytes of the output.
+
+Counting conventions (one image, ``N`` = batch size):
+
+* **MACs** are counted per operation, where it runs (so functional ``F.conv2d`` or attention
+  matmuls inside a module count too): a convolution costs
+  :math:`|y| \\cdot C_\\text{in}/g \\cdot \\prod k`, a linear layer :math:`|y| \\cdot d_\\text{in}`,
+  a matmul :math:`|y| \\cdot k`, attention :math:`B H L S (E + E_v)`. **FLOPs** :math:`= 2` MACs.
+  (fvcore calls one MAC one "flop"; torchinfo's "mult-adds" also count bias additions.)
+* **Receptive field** (theoretical, per spatial dimension): with :math:`r_0 = 1, j_0 = 1`,
+  a layer of kernel :math:`k`, stride :math:`s`, dilation :math:`d` gives
+  :math:`r = r_\\text{in} + (k - 1) d\\, j_\\text{in}` and :math:`j = j_\\text{in} s`. Element-wise
+  ops (residual sums, concatenations) take the maximum over their inputs; global pooling and
+  flattening cover the whole input (:math:`r_\\text{in} + (n - 1) j_\\text{in}`). It may exceed the
+  image size: it counts padding positions too.
+* **Activation memory** is the sum of every layer output's bytes (in-place outputs count
+  zero) times ``N``: what training keeps for the backward pass, roughly.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.nn as nn
+from torch.overrides import TorchFunctionMode
+
+from ..errors import ConvlensError
+from .formula import layer_output_shape, parse_dims
+
+# ---- receptive-field and MAC bookkeeping at the level of torch functions --------------------
+
+_META = "_convlens_rf"  # attribute set on tensors: (rf, jump, spatial) or (rf, None, None)
+_CONV = {"conv1d", "conv2d", "conv3d"}
+_CONV_T = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
+_POOL = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+         "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d"}
+_ADAPTIVE = {"adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+             "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
+             "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices"}
+_MATMUL = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "addmm", "baddbmm"}
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors(o)]
+    return []
+
+
+def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[i] if len(args) > i else default
+
+
+def _tup(v: Any, n: int) -> tuple:
+    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+        return ()
+    if isinstance(v, (list, tuple)):
+        return tuple(v) if len(v) == n else (v[0],) * n
+    return (v,) * n
+
+
+def _contains(shape: Sequence[int], spatial: Sequence[int]) -> bool:
+    """Does ``shape[1:]`` hold the spatial sizes contiguously (NCHW, NHWC...)?"""
+    rest, n = tuple(shape[1:]), len(spatial)
+    return any(rest[i:i + n] == tuple(spatial) for i in range(len(rest) - n + 1))
+
+
+def _extent(meta: tuple) -> tuple[float, ...]:
+    rf, jump, spatial = meta
+    if spatial is None:
+        return rf
+    return tuple(r + (n - 1) * j for r, n, j in zip(rf, spatial, jump))
+
+
+def _vmax(vals: list[tuple[float, ...]]) -> tuple[float, ...]:
+    n = max(len(v) for v in vals)
+    vals = [v if len(v) == n else (max(v),) * n for v in vals]
+    return tuple(max(col) for col in zip(*vals))
+
+
+def _propagate(name: str, args: tuple, kwargs: dict, out: Any) -> None:
+    outs = _tensors(out)
+    if not outs:
+        return
+    x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+    xm = getattr(x, _META, None) if x is not None else None
+    meta = None
+    if xm is not None and xm[1] is not None and (name in _CONV | _CONV_T | _POOL | _ADAPTIVE):
+        rf, jump, spatial = xm
+        nd = len(spatial)
+        o = outs[0]
+        if name in _CONV | _CONV_T:
+            k = tuple(args[1].shape[2:])
+            s = _tup(_arg(args, kwargs, 3, "stride", 1), nd)
+            d = _tup(_arg(args, kwargs, 7 if name in _CONV_T else 5, "dilation", 1), nd)
+            if name in _CONV_T:  # the output grid is s times finer
+                jump = tuple(j / si for j, si in zip(jump, s))
+                rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
+            else:
+                rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
+                jump = tuple(j * si for j, si in zip(jump, s))
+        elif name in _POOL:
+            k = _tup(_arg(args, kwargs, 1, "kernel_size"), nd)
+            s = _tup(_arg(args, kwargs, 2, "stride"), nd) or k
+            d = _tup(_arg(args, kwargs, 4, "dilation", 1), nd) if name.startswith("max") else (1,) * nd
+            rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
+            jump = tuple(j * si for j, si in zip(jump, s))
+        else:  # adaptive: windows of ceil(n/o), stride n//o
+            osz = tuple(o.shape[-nd:])
+            k = tuple(-(-n // m) for n, m in zip(spatial, osz))
+            s = tuple(max(n // m, 1) for n, m in zip(spatial, osz))
+            rf = tuple(r + (ki - 1) * j for r, ki, j in zip(rf, k, jump))
+            jump = tuple(j * si for j, si in zip(jump, s))
+        meta = (rf, jump, tuple(o.shape[-nd:]))
+    else:
+        ins = [(t, getattr(t, _META)) for t in _tensors((args, kwargs)) if hasattr(t, _META)]
+        if not ins:
+            return
+        o = outs[0]
+        same = [m for _, m in ins if m[2] is not None and o.dim() == len(m[2]) + 2 and tuple(o.shape[2:]) == m[2]]
+        if name in ("pad", "interpolate", "upsample", "upsample_nearest2d", "upsample_bilinear2d") and \
+                ins[0][1][2] is not None and o.dim() == len(ins[0][1][2]) + 2:
+            rf, jump, spatial = ins[0][1]
+            new = tuple(o.shape[2:])
+            if name != "pad":
+                jump = tuple(j * n / m for j, n, m in zip(jump, spatial, new))
+            meta = (rf, jump, new)
+        elif same:
+            rf = _vmax([m[0] if m in same else _extent(m) for _, m in ins])
+            meta = (rf, _vmax([m[1] for m in same]), same[0][2])
+        else:
+            kept = [m for _, m in ins if m[2] is not None and _contains(o.shape, m[2])]
+            if kept:  # e.g. NCHW -> NHWC permutes, per-position linear layers
+                rf = _vmax([m[0] if m in kept else _extent(m) for _, m in ins])
+                meta = (rf, _vmax([m[1] for m in kept]), kept[0][2])
+            else:  # the H x W layout is gone (flatten, tokens, global mean): everything seen so far
+                meta = (_vmax([_extent(m) for _, m in ins]), None, None)
+    for t in outs:
+        if meta is not None and not isinstance(t, nn.Parameter):
+            try:
+                setattr(t, _META, meta)
+            except (AttributeError, RuntimeError):
+                pass
+
+
+def _macs(name: str, args: tuple, kwargs: dict, out: Any) -> tuple[str, int] | None:
+    outs = _tensors(out)
+    if not outs:
+        return None
+    o = outs[0]
+    if name in _CONV:
+        return "conv", o.numel() * math.prod(args[1].shape[1:])
+    if name in _CONV_T:
+        return "conv", args[0].numel() * math.prod(args[1].shape[1:])
+    if name == "linear":
+        w = _arg(args, kwargs, 1, "weight")
+        return "linear", o.numel() * w.shape[1]
+    if name in _MATMUL:
+        ts = _tensors(args)
+        a = ts[-2] if len(ts) >= 2 else ts[0]
+        return "matmul", o.numel() * a.shape[-1]
+    if name == "scaled_dot_product_attention":
+        q, k, v = args[:3]
+        return "matmul", math.prod(q.shape[:-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+    return None
+
+
+class _Recorder(TorchFunctionMode):
+    """Counts MACs per operator and propagates receptive fields through every torch function."""
+
+    def __init__(self, stack: list):
+        super().__init__()
+        self.stack = stack
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        if name.startswith("__get__") or name in ("dim", "size", "numel", "data_ptr", "element_size"):
+            return out
+        mac = _macs(name, args, kwargs, out)
+        if mac is not None and self.stack:
+            self.stack[-1]["ops"][mac[0]] += mac[1]
+        _propagate(name, args, kwargs, out)
+        return out
+
+
+# ---- the table -----------------------------------------------------------------------------------
+
+@dataclass
+class LayerTable:
+    """One row per layer call, in execution order, and the model's totals.
+
+    ``rows`` are plain dicts (see :data:`COLUMNS`); ``totals`` a dict; ``checks`` the
+    cross-checks against torchinfo/fvcore (:func:`cross_check`).
+    """
+
+    model_name: str
+    input_shape: tuple[int, ...]
+    batch_size: int
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model_name, "input_shape": list(self.input_shape), "batch_size": self.batch_size,
+                "rows": [{k: r[k] for k in COLUMNS} for r in self.rows], "totals": self.totals, "checks": self.checks}
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [{k: r[k] for k in COLUMNS} for r in self.rows]
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` (pandas is optional: a clear error if missing)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ConvlensError("pandas is not installed: use LayerTable.to_records() (plain dicts) or pip install pandas") from exc
+        return pd.DataFrame(self.to_records())
+
+    def write_csv(self, path: str | os.PathLike) -> Path:
+        from .export import write_csv
+
+        return write_csv(path, self.to_records())
+
+    def write_json(self, path: str | os.PathLike) -> Path:
+        from ..runs import atomic_write_json
+
+        return atomic_write_json(path, self.to_dict())
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+COLUMNS = ("index", "name", "type", "input_shape", "output_shape", "formula_shape", "formula_ok", "exact",
+           "weights", "biases", "params", "trainable", "frozen", "macs", "flops", "receptive_field", "jump",
+           "output_bytes", "activation_bytes")
+
+
+def _first_tensor(obj: Any) -> torch.Tensor | None:
+    ts = _tensors(obj)
+    return ts[0] if ts else None
+
+
+def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batch_size: int = 1,
+                model_name: str | None = None, dtype: torch.dtype = torch.float32) -> LayerTable:
+    """Run one forward pass of ``model`` on zeros of shape ``(1, *input_shape)`` and tabulate it.
+
+    Args:
+        model: any ``nn.Module`` taking one image tensor (its train/eval mode is restored).
+        input_shape: ``(C, H, W)`` without the batch; default ``model.pretrained_cfg["input_size"]``.
+        batch_size: ``N`` for the activation-memory column (shapes scale linearly with ``N``,
+            so the pass itself runs on one image).
+    """
+    if input_shape is None:
+        input_shape = tuple((getattr(model, "pretrained_cfg", None) or {}).get("input_size") or ())
+        if not input_shape:
+            raise ConvlensError("this model does not say its input size: pass --input CxHxW (e.g. 3x224x224)")
+    input_shape = tuple(int(v) for v in input_shape)
+    if batch_size < 1:
+        raise ConvlensError(f"--batch-size {batch_size}: must be >= 1")
+    names = {m: n for n, m in model.named_modules()}
+    calls: list[dict[str, Any]] = []
+    stack: list[dict[str, Any]] = []
+    seen: set[int] = set()
+
+    def pre(mod: nn.Module, args: tuple) -> None:
+        x = _first_tensor(args)
+        rec = {"module": mod, "in": x, "ops": Counter(), "first": id(mod) not in seen}
+        seen.add(id(mod))
+        calls.append(rec)
+        stack.append(rec)
+
+    def post(mod: nn.Module, args: tuple, out: Any) -> None:
+        rec = stack.pop()
+        y = _first_tensor(out)
+        rec["in_shape"] = tuple(rec["in"].shape) if rec["in"] is not None else None
+        rec["out_shape"] = tuple(y.shape) if y is not None else None
+        meta = getattr(y, _META, None) if y is not None else None
+        rec["rf"] = meta[0] if meta else None
+        rec["jump"] = meta[1] if meta else None
+        inplace = rec["in"] is not None and y is not None and y.data_ptr() == rec["in"].data_ptr() and y.numel() == rec["in"].numel()
+        rec["bytes"] = 0 if inplace else sum(t.numel() * t.element_size() for t in _tensors(out))
+        rec["in"] = None
+
+    handles = []
+    for m in model.modules():
+        handles.append(m.register_forward_pre_hook(pre))
+        handles.append(m.register_forward_hook(post))
+    was_training = model.training
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        x = torch.zeros(1, *input_shape, dtype=dtype, device=device)
+        setattr(x, _META, ((1.0,) * (len(input_shape) - 1), (1.0,) * (len(input_shape) - 1), tuple(input_shape[1:])))
+        model.eval()
+        with torch.no_grad(), _Recorder(stack):
+            model(x)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise ConvlensError(f"--input {'x'.join(map(str, input_shape))}: the model's forward pass failed ({first}); "
+                            f"give the input size it expects as CxHxW") from exc
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    rows = []
+    for rec in calls:
+        mod = rec["module"]
+        leaf = next(mod.children(), None) is None
+        own = list(mod.named_parameters(recurse=leaf)) if rec["first"] else []
+        if not leaf and not own and not rec["ops"]:
+            continue  # a container: its children have rows
+        if rec["out_shape"] is None:
+            continue
+        weights = sum(p.numel() for n, p in own if not n.endswith("bias"))
+        biases = sum(p.numel() for n, p in own if n.endswith("bias"))
+        trainable = sum(p.numel() for _, p in own if p.requires_grad)
+        pred = layer_output_shape(mod, rec["in_shape"]) if leaf and rec["in_shape"] is not None else None
+        macs = sum(rec["ops"].values())
+        rf = rec["rf"]
+        name = names.get(mod, "?") or "(model)"
+        rows.append({
+            "index": len(rows), "name": name if leaf else f"{name} (own ops)", "type": type(mod).__name__,
+            "input_shape": list(rec["in_shape"][1:]) if rec["in_shape"] else None,
+            "output_shape": list(rec["out_shape"][1:]),
+            "formula_shape": list(pred[0][1:]) if pred else None,
+            "formula_ok": None if pred is None else tuple(pred[0]) == tuple(rec["out_shape"]),
+            "exact": None if pred is None else pred[1],
+            "weights": weights, "biases": biases, "params": weights + biases,
+            "trainable": trainable, "frozen": weights + biases - trainable,
+            "macs": macs, "flops": 2 * macs, "ops": dict(rec["ops"]),
+            "receptive_field": [round(v, 3) for v in rf] if rf else None,
+            "jump": [round(v, 3) for v in rec["jump"]] if rec["jump"] else None,
+            "output_bytes": rec["bytes"], "activation_bytes": rec["bytes"] * batch_size,
+        })
+
+    all_params = list(model.parameters())
+    n_params = sum(p.numel() for p in all_params)
+    n_train = sum(p.numel() for p in all_params if p.requires_grad)
+    param_bytes = sum(p.numel() * p.element_size() for p in all_params)
+    ops: Counter = Counter()
+    for r in rows:
+        ops.update(r["ops"])
+    totals = {
+        "params": n_params, "trainable": n_train, "frozen": n_params - n_train,
+        "params_in_forward": sum(r["params"] for r in rows),
+        "weights": sum(r["weights"] for r in rows), "biases": sum(r["biases"] for r in rows),
+        "macs": sum(r["macs"] for r in rows), "flops": 2 * sum(r["macs"] for r in rows),
+        "macs_by_op": dict(ops),
+        "activation_bytes": sum(r["activation_bytes"] for r in rows),
+        "input_bytes": math.prod(input_shape) * torch.finfo(dtype).bits // 8 * batch_size,
+        "param_bytes": param_bytes,
+        "layers": len(rows),
+        "formula_checked": sum(r["formula_ok"] is not None for r in rows),
+        "formula_mismatches": [r["name"] for r in rows if r["formula_ok"] is False],
+        "floored_layers": [r["name"] for r in rows if r["exact"] is False],
+        # the conventional figure: the last feature map that still has a spatial layout (> 1x1)
+        "receptive_field": next((r["receptive_field"] for r in reversed(rows) if r["jump"] and
+                                 math.prod(r["output_shape"][-len(r["jump"]):]) > 1), None),
+    }
+    label = model_name or getattr(model, "convlens_name", None) or type(model).__name__
+    return LayerTable(label, input_shape, batch_size, rows, totals)
+
+
+# ---- cross-checks ----------------------------------------------------------------------------------
+
+def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
+    """Compare the table with torchinfo (parameters, trainable parameters, every leaf layer's
+    output shape) and fvcore (MACs of convolutions, linear layers and matmuls, which fvcore
+    counts as "flops"). Each check: ``{"what", "convlens", "reference", "library", "match"}``.
+    Only what the library covers is compared. The result is also stored in ``table.checks``.
+    """
+    checks: list[dict[str, Any]] = []
+    x = torch.zeros(1, *table.input_shape, device=next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        import torchinfo
+
+        stats = torchinfo.summary(model, input_data=x, verbose=0, depth=100, mode="eval")
+        checks.append(_check("parameters", table.totals["params"], stats.total_params, "torchinfo"))
+        checks.append(_check("trainable parameters", table.totals["trainable"], stats.trainable_params, "torchinfo"))
+        ref = {}
+        for info in stats.summary_list:
+            if info.is_leaf_layer and isinstance(info.output_size, (list, tuple)) and info.output_size:
+                ref.setdefault(id(info.module), list(info.output_size[1:]))
+        ours = {}
+        for mod_name, mod in model.named_modules():
+            ours[id(mod)] = mod_name
+        by_name = {r["name"]: r["output_shape"] for r in table.rows}
+        compared = [(ours[k], by_name[ours[k]], v) for k, v in ref.items() if ours.get(k) in by_name]
+        bad = [c for c in compared if list(c[1]) != list(c[2])]
+        checks.append({"what": "leaf output shapes", "convlens": f"{len(compared) - len(bad)}/{len(compared)} equal",
+                       "reference": f"{len(compared)} layers", "library": "torchinfo", "match": not bad and bool(compared),
+                       "mismatches": [f"{n}: {a} vs {b}" for n, a, b in bad][:5]})
+    except ImportError:
+        pass
+    try:
+        import logging
+
+        from fvcore.nn import FlopCountAnalysis
+
+        logging.getLogger("fvcore").setLevel(logging.ERROR)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            by_op = fca.by_operator()
+        ours = table.totals["macs_by_op"]
+        groups = {"conv": ("conv",), "linear": ("linear", "addmm"), "matmul": ("matmul", "bmm", "scaled_dot_product_attention")}
+        for ours_key, keys in groups.items():
+            ref_v = sum(int(by_op.get(k, 0)) for k in keys)
+            if ours.get(ours_key, 0) or ref_v:
+                checks.append(_check(f"{ours_key} MACs", ours.get(ours_key, 0), ref_v, "fvcore"))
+    except ImportError:
+        pass
+    finally:
+        model.train(was_training)
+    table.checks = checks
+    return checks
+
+
+def _check(what: str, ours: int, ref: int, lib: str) -> dict[str, Any]:
+    return {"what": what, "convlens": int(ours), "reference": int(ref), "library": lib, "match": int(ours) == int(ref)}
+
+
+# ---- resolving what the user named -------------------------------------------------------------------
+
+def load_model(spec: str | os.PathLike) -> tuple[nn.Module, str, tuple[int, ...] | None]:
+    """``spec`` is a convlens model, a timm name, ``tv/<torchvision name>`` or a run folder.
+
+    Returns ``(model, label, default input shape (C, H, W) or None)``; never downloads weights.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        from ..runs import RunDir
+
+        if not RunDir.is_run(path):
+            raise ConvlensError(f"{path}: a folder but not a convlens run (no config.json); pass a run folder or a model name")
+        from ..engine import load_run_model  # lazily: the engine is only needed for run folders
+
+        model, meta = load_run_model(path)
+        cfg = meta.get("pretrained_cfg") or getattr(model, "pretrained_cfg", {}) or {}
+        return model, f"{meta.get('model_name', '?')} (run {path.name})", tuple(cfg.get("input_size") or ()) or None
+    if path.suffix in (".ckpt", ".pt", ".pth") and path.is_file():
+        from ..engine import load_run_model
+
+        model, meta = load_run_model(path)
+        cfg = meta.get("pretrained_cfg") or {}
+        return model, f"{meta.get('model_name', '?')} ({path.name})", tuple(cfg.get("input_size") or ()) or None
+    from ..models import create_model
+
+    model = create_model(str(spec), pretrained=False)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return model, str(spec), tuple(cfg.get("input_size") or ()) or None
+
+
+def parse_input_shape(text: str | Sequence[int] | None, default: Sequence[int] | None) -> tuple[int, ...] | None:
+    """``--input`` for a model: ``CxHxW``; ``HxW`` or ``S`` keep the model's channels."""
+    if text is None:
+        return tuple(default) if default else None
+    dims = parse_dims(text) if isinstance(text, str) else tuple(int(v) for v in text)
+    if len(dims) == 3:
+        return dims
+    chans = (default or (3,))[0]
+    if len(dims) == 2:
+        return (chans, *dims)
+    if len(dims) == 1:
+        return (chans, dims[0], dims[0])
+    raise ConvlensError(f"--input {text}: give CxHxW (e.g. 3x224x224), HxW or one side")
+
+
+def model_table(spec: str | os.PathLike | nn.Module, input: str | Sequence[int] | None = None, batch_size: int = 1,
+                check: bool = True) -> LayerTable:
+    """The layer table of a model given by name, run folder or object (the ``convlens shapes``
+    verb). ``input`` is ``"CxHxW"`` or a tuple; ``check`` adds torchinfo/fvcore cross-checks."""
+    if isinstance(spec, nn.Module):
+        model, label = spec, getattr(spec, "convlens_name", type(spec).__name__)
+        default = tuple((getattr(spec, "pretrained_cfg", None) or {}).get("input_size") or ()) or None
+    else:
+        model, label, default = load_model(spec)
+    shape = parse_input_shape(input, default)
+    table = layer_table(model, shape, batch_size=batch_size, model_name=label)
+    if check:
+        cross_check(model, table)
+    return table
