@@ -1,0 +1,313 @@
+"""Image folders as users really have them, decoded once into uint8 tensors.
+
+Layout: ``root/train/<class>/*`` + ``root/test/<class>/*`` (``val/`` or ``validation/`` is
+accepted for the test split), or ``root/<class>/*`` alone, which is split into a seeded,
+class-stratified holdout. Every readable image becomes a (C, H, W) uint8 tensor at the size
+the model's preprocessing asks for (timm's eval transform: resize the short side to
+``floor(image_size / crop_pct)``, centre-crop ``image_size``); normalisation happens later,
+on the batch, with the mean/std of the model's weights.
+
+What real folders hold, and what happens to it:
+
+=============================  ==========================================================
+file                           handling
+=============================  ==========================================================
+extension lies (BMP as .jpg)   read by content (PIL sniffs the header), never by the name
+grayscale / 16-bit             16-bit values are scaled to 8 bits (/257), not clipped
+RGBA, LA, palette+alpha        composited on white (dropping alpha shows black junk)
+CMYK                           converted to RGB
+EXIF orientation               applied (phone photos are stored sideways)
+truncated / corrupt            skipped, reported by name with PIL's reason
+not an image (txt, .DS_Store)  skipped, reported by name
+empty class folder             dropped with a warning (it cannot be learnt)
+one-image class                kept (train only), warned about
+imbalanced classes             warned about (largest / smallest class > 5)
+=============================  ==========================================================
+
+``strict=True`` turns any skipped file into a :class:`~convlens.errors.DataError`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .base import ImageTensors
+
+TEST_DIR_NAMES = ("test", "val", "validation", "valid")
+IMBALANCE_RATIO = 5.0
+# Names that are never images; skipped silently (they are in every folder copied off a Mac/Windows box).
+_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not read, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a file becomes a uint8 tensor: timm's eval transform without normalisation.
+
+    ``image_size`` (H = W), ``crop_pct`` (resize short side to floor(size / crop_pct), then
+    centre crop), ``interpolation`` (bicubic, bilinear...), ``channels`` (3 = RGB, 1 = grey).
+    """
+
+    image_size: int = 224
+    crop_pct: float = 1.0
+    interpolation: str = "bilinear"
+    channels: int = 3
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], channels: int | None = None) -> "Preprocess":
+        """From a model's ``pretrained_cfg`` / timm data config (``input_size``, ``crop_pct``...)."""
+        size = cfg.get("input_size", (3, 224, 224))
+        return cls(image_size=int(size[-1]), crop_pct=float(cfg.get("crop_pct") or 1.0),
+                   interpolation=str(cfg.get("interpolation") or "bilinear"),
+                   channels=int(channels or size[0]))
+
+    def key(self) -> str:
+        """A stable text identity, part of the feature-cache key."""
+        return f"size={self.image_size},crop_pct={self.crop_pct:.4f},interp={self.interpolation},ch={self.channels}"
+
+    def transform(self) -> Callable[[Any], torch.Tensor]:
+        """PIL image -> (C, H, W) uint8 tensor, built by timm (``use_prefetcher`` = no normalise)."""
+        from timm.data import create_transform
+
+        return create_transform(input_size=(self.channels, self.image_size, self.image_size), is_training=False,
+                                interpolation=self.interpolation, crop_pct=self.crop_pct, crop_mode="center",
+                                use_prefetcher=True)
+
+
+# ---- one file -------------------------------------------------------------------------------
+def open_image(path: str | os.PathLike, channels: int = 3):
+    """Decode one file into an RGB (or L) PIL image, whatever it really holds.
+
+    Raises :class:`DataError` with the reason when the file cannot be read as an image.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: truncated data raise here, inside the try
+            if getattr(im, "is_animated", False):
+                im.seek(0)
+            im = ImageOps.exif_transpose(im)  # phone photos: EXIF orientation
+            return _to_mode(im, channels)
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image file (content is not a format PIL can read)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: truncated or corrupt image ({msg})") from None
+
+
+def _to_mode(im, channels: int):
+    """Convert any PIL mode to RGB (channels=3) or L (channels=1) without losing the picture."""
+    from PIL import Image
+
+    want = "RGB" if channels == 3 else "L"
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # PIL's convert("L") clips 16-bit values to 255 (an all-white picture): scale instead.
+        arr = np.asarray(im, dtype=np.float64)
+        top = 1.0 if im.mode == "F" and arr.max() <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        im = Image.fromarray(arr, mode="L")
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    if im.mode != want:
+        im = im.convert(want)  # CMYK, YCbCr, LAB, 1-bit, grey <-> RGB
+    return im
+
+
+def load_image(path: str | os.PathLike, preprocess: Preprocess | None = None) -> torch.Tensor:
+    """One file -> (C, H, W) uint8 tensor through ``preprocess`` (default 224, no crop)."""
+    pp = preprocess or Preprocess()
+    return pp.transform()(open_image(path, pp.channels))
+
+
+# ---- a folder -------------------------------------------------------------------------------
+def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[Skipped], list[str]]:
+    """Classes (sorted sub-folder names), candidate files with labels, skipped entries, warnings."""
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder; give a folder with one sub-folder per class")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = [p for p in root.iterdir() if p.is_file() and p.name not in _JUNK and not p.name.startswith(".")]
+    if not subdirs:
+        raise DataError(f"{root}: holds no class sub-folders; put each class's images in its own sub-folder (e.g. {root}/cat/, {root}/dog/)")
+    skipped = [Skipped(str(p), "not inside a class sub-folder") for p in loose]
+    warns: list[str] = []
+    classes: list[str] = []
+    files: list[tuple[Path, int]] = []
+    for d in subdirs:
+        found = sorted(p for p in d.rglob("*") if p.is_file() and p.name not in _JUNK and not p.name.startswith("."))
+        if not found:
+            warns.append(f"{d}: empty class folder, ignored")
+            continue
+        classes.append(d.name)
+        files += [(p, len(classes) - 1) for p in found]
+    return classes, files, skipped, warns
+
+
+def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = None, classes: Sequence[str] | None = None,
+                      strict: bool = False, progress: bool = True, name: str | None = None,
+                      log: Callable[[str], None] | None = None) -> ImageTensors:
+    """Read ``root/<class>/*`` into :class:`ImageTensors`; unreadable files are skipped and reported.
+
+    Args:
+        classes: force this class list/order (the test split must use the train split's).
+        strict: raise :class:`DataError` on the first unreadable file instead of skipping it.
+    Returns ``ImageTensors`` with ``paths`` and ``meta["skipped"]`` (list of "file: reason").
+    """
+    root = Path(root)
+    pp = preprocess or Preprocess()
+    log = log or _stderr
+    found, files, skipped, warns = find_class_folders(root)
+    if classes is not None:
+        extra = sorted(set(found) - set(classes))
+        if extra:
+            raise DataError(f"{root}: class folder(s) {extra} do not exist in the training split ({list(classes)}); rename or remove them")
+        remap = {i: list(classes).index(c) for i, c in enumerate(found)}
+        files = [(p, remap[y]) for p, y in files]
+        found = list(classes)
+    transform = pp.transform()
+    images: list[torch.Tensor] = []
+    labels: list[int] = []
+    paths: list[str] = []
+    for p, y in _progress(files, progress, f"reading {root.name}"):
+        try:
+            img = open_image(p, pp.channels)
+        except DataError as exc:
+            if strict:
+                raise DataError(f"{exc} (--strict: remove or fix the file, or drop --strict to skip it)") from None
+            skipped.append(Skipped(str(p), str(exc).split(": ", 1)[1]))
+            continue
+        images.append(transform(img))
+        labels.append(y)
+        paths.append(str(p))
+    for w in warns:
+        log(f"warning: {w}")
+    if skipped:
+        if strict:
+            raise DataError(f"{skipped[0]} (--strict)")
+        log(f"skipped {len(skipped)} file(s) in {root}:")
+        for s in skipped:
+            log(f"  {s}")
+    if not images:
+        raise DataError(f"{root}: no readable image in any class folder ({len(skipped)} file(s) skipped)")
+    data = ImageTensors(torch.stack(images), torch.tensor(labels, dtype=torch.int64), list(found), name or root.name,
+                        str(root), paths, {"skipped": [str(s) for s in skipped], "warnings": list(warns),
+                                           "preprocess": pp.key()})
+    return data
+
+
+def class_balance_warnings(data: ImageTensors) -> list[str]:
+    """Warnings for one-image classes and largest/smallest class ratios above 5."""
+    counts = data.class_counts()
+    out = [f"class {c!r} has a single image in {data.source}: it can be learnt but not tested" for c, n in counts.items() if n == 1]
+    present = [n for n in counts.values() if n > 0]
+    if present and max(present) / min(present) > IMBALANCE_RATIO:
+        big = max(counts, key=counts.get)
+        small = min((c for c in counts if counts[c] > 0), key=counts.get)
+        out.append(f"classes are imbalanced in {data.source}: {big!r} has {counts[big]} images, {small!r} {counts[small]} "
+                   f"({max(present) / min(present):.0f}x); accuracy will flatter the large class, look at per-class accuracy")
+    return out
+
+
+def holdout_indices(labels: torch.Tensor, num_classes: int, fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded, class-stratified (keep, hold) index split: ``round(fraction * n_c)`` of each
+    class held out, at least one of every class with >= 2 images, never a class's last one."""
+    g = torch.Generator().manual_seed(seed)
+    held: list[torch.Tensor] = []
+    for c in range(num_classes):
+        idx = (labels == c).nonzero().flatten()
+        n = len(idx)
+        k = 0 if n < 2 or fraction <= 0 else min(n - 1, max(1, int(round(fraction * n))))
+        held.append(idx[torch.randperm(n, generator=g)][:k])
+    hold = torch.cat(held).sort().values if held else torch.zeros(0, dtype=torch.int64)
+    mask = torch.ones(len(labels), dtype=torch.bool)
+    mask[hold] = False
+    return mask.nonzero().flatten(), hold
+
+
+def stratified_holdout(data: ImageTensors, fraction: float, seed: int = 0) -> tuple[ImageTensors, ImageTensors]:
+    """:func:`holdout_indices` applied to ``data``: (train, held-out test)."""
+    keep, hold = holdout_indices(data.labels, data.num_classes, fraction, seed)
+    return data.subset(keep, name=f"{data.name}-train"), data.subset(hold, name=f"{data.name}-test")
+
+
+def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = None, crop_pct: float | None = None,
+                             interpolation: str | None = None, channels: int = 3, preprocess: Preprocess | None = None,
+                             test_fraction: float = 0.2, seed: int = 0, strict: bool = False, progress: bool = True,
+                             log: Callable[[str], None] | None = None, pretrained_cfg: dict[str, Any] | None = None,
+                             **_: Any):
+    """An image folder as :class:`~convlens.data.DatasetSplits` (train, test).
+
+    ``path/train`` + ``path/test`` (or ``val``/``validation``), or a single folder of classes
+    split by :func:`stratified_holdout` (``test_fraction``, ``seed``). Preprocessing comes from
+    ``preprocess``, else a model's ``pretrained_cfg`` (what the engine passes), else
+    ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear).
+    """
+    from .registry import DatasetSplits
+
+    root = Path(path)
+    log = log or _stderr
+    if preprocess is None and pretrained_cfg and image_size is None:
+        preprocess = Preprocess.from_config(pretrained_cfg)
+    pp = preprocess or Preprocess(image_size=image_size or 224, crop_pct=crop_pct or 1.0,
+                                  interpolation=interpolation or "bilinear", channels=channels)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder; give a folder with train/ and test/ (or one sub-folder per class)")
+    test_dir = next((root / n for n in TEST_DIR_NAMES if (root / n).is_dir()), None)
+    if (root / "train").is_dir():
+        train = read_image_folder(root / "train", pp, strict=strict, progress=progress, name=f"{root.name}-train", log=log)
+        if test_dir is None:
+            log(f"note: {root} has train/ but no test/ (or val/): holding out {test_fraction:.0%} of train, seed {seed}")
+            train, test = stratified_holdout(train, test_fraction, seed)
+        else:
+            test = read_image_folder(test_dir, pp, classes=train.classes, strict=strict, progress=progress,
+                                     name=f"{root.name}-test", log=log)
+    else:
+        full = read_image_folder(root, pp, strict=strict, progress=progress, name=root.name, log=log)
+        train, test = stratified_holdout(full, test_fraction, seed)
+        train.meta["holdout"] = test.meta["holdout"] = {"fraction": test_fraction, "seed": seed}
+    for w in class_balance_warnings(train):
+        log(f"warning: {w}")
+    if len(test) == 0:
+        log(f"warning: {root}: the test split is empty; test accuracy will not be reported")
+    return DatasetSplits(train, test, root.name)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _progress(items: Sequence[Any], enabled: bool, desc: str):
+    if not enabled or len(items) < 50:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="img", leave=False, file=sys.stderr)
+
+
+__all__ = ["Preprocess", "Skipped", "class_balance_warnings", "find_class_folders", "holdout_indices", "load_image", "load_image_folder_splits",
+           "open_image", "read_image_folder", "stratified_holdout"]
+
+warnings.filterwarnings("ignore", message=".*Palette images with Transparency.*")  # we handle it (composite on white)

@@ -1,0 +1,215 @@
+"""Backbones by name, with the preprocessing their weights were trained with.
+
+``load_backbone("efficientnet_lite0")`` (offline ImageNet weights), any timm name
+(``resnet18``, ``xception65``, ``inception_v3``, ``vgg16``, ``mobilenetv3_large_100``...),
+``tv/<torchvision name>`` (``tv/resnet18``), or any of them with ``weights="file.pth"``.
+Mean, std, input size, crop and interpolation come from the weights' own config (timm's
+``pretrained_cfg`` through :func:`timm.data.resolve_data_config`, torchvision's ``Weights``
+transforms) so a pretrained network never sees unnormalised input (the chapter's first bug).
+
+Stages: the coarse parameter groups timm defines for layer-wise learning rates
+(``model.group_matcher(coarse=True)``: stem, ``blocks.0`` ... ``blocks.6`` for EfficientNet,
+``layer1`` ... ``layer4`` for ResNet), the classifier being the last group. Models without a
+matcher (torchvision) get one stage per top-level child that holds parameters.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch.nn as nn
+
+from ..data.folders import Preprocess
+from ..errors import ConvlensError
+
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+@dataclass
+class Backbone:
+    """A pretrained classifier with a fresh head, plus what it takes to feed it."""
+
+    name: str
+    model: nn.Module
+    data_config: dict[str, Any]
+    preprocess: Preprocess
+    weights_id: str
+    stages: list[tuple[str, list[str]]] = field(default_factory=list)  # (stage name, parameter names), head last
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(self.data_config["mean"])
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return tuple(self.data_config["std"])
+
+    def key(self) -> str:
+        """Identity of what the frozen features depend on: network, weights, preprocessing."""
+        return f"{self.name}|{self.weights_id}|{self.preprocess.key()}|mean={self.mean}|std={self.std}"
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _weights_id(model: nn.Module, name: str, weights: str | os.PathLike | None, pretrained: bool) -> str:
+    if weights is not None:
+        return f"file:{file_sha256(weights)[:16]}"
+    if not pretrained:
+        return "random-init"
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    for k in ("weights", "hf_hub_id", "url", "tag"):
+        if cfg.get(k):
+            return f"{k}:{cfg[k]}"
+    return f"pretrained:{name}"
+
+
+def data_config_of(model: nn.Module) -> dict[str, Any]:
+    """timm's resolved data config (input_size, interpolation, mean, std, crop_pct, crop_mode)."""
+    from timm.data import resolve_data_config
+
+    cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+    resolved = resolve_data_config(pretrained_cfg=cfg)
+    for k in ("mean", "std", "input_size", "interpolation", "crop_pct"):
+        if cfg.get(k) is not None:  # the weights' own values win over timm's defaults
+            resolved[k] = tuple(cfg[k]) if isinstance(cfg[k], (list, tuple)) else cfg[k]
+    return resolved
+
+
+def model_stages(model: nn.Module) -> list[tuple[str, list[str]]]:
+    """Ordered (stage name, parameter names); the last entry is the classifier head."""
+    names = [n for n, _ in model.named_parameters()]
+    matcher = getattr(model, "group_matcher", None)
+    if callable(matcher):
+        from timm.models import group_parameters
+
+        groups = group_parameters(model, matcher(coarse=True))
+        out = []
+        for _, params in sorted(groups.items()):
+            out.append((_common_prefix(params), list(params)))
+        return out
+    # torchvision (wrapped): one stage per top-level child with parameters, in order
+    root = model.net if hasattr(model, "net") else model
+    prefix = "net." if root is not model else ""
+    out = []
+    for child, mod in root.named_children():
+        params = [f"{prefix}{child}.{n}" for n, _ in mod.named_parameters()]
+        if params:
+            out.append((f"{prefix}{child}", params))
+    covered = {p for _, ps in out for p in ps}
+    rest = [n for n in names if n not in covered]
+    if rest:
+        out.insert(0, ("other", rest))
+    return out
+
+
+def _common_prefix(params: list[str]) -> str:
+    """A readable stage name: the parameters' common module path (at most two levels), or
+    their distinct top-level modules joined by ``+`` (``blocks.6+conv_head+bn2``)."""
+    parts = [p.split(".")[:-1] for p in params]
+    common: list[str] = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    if common:
+        return ".".join(common[:2])
+    tops: list[str] = []
+    for p in parts:
+        top = ".".join(p[:2]) if len(p) > 1 and p[1].isdigit() else p[0]
+        if top not in tops:
+            tops.append(top)
+    return "+".join(tops)
+
+
+def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, weights: str | os.PathLike | None = None,
+                  pretrained: bool = True) -> Backbone:
+    """Build ``name`` with ImageNet (or ``weights``) weights and a new ``num_classes`` head.
+
+    Raises :class:`ConvlensError` (one line) when weights cannot be had: offline without a
+    local file, an unknown name, or a file that does not fit.
+    """
+    from ..models import create_model
+
+    if weights is not None and not Path(weights).is_file():
+        raise ConvlensError(f"--weights {weights}: no such file")
+    model = create_model(name, pretrained=pretrained, num_classes=num_classes, weights=weights)
+    if pretrained and weights is None and (getattr(model, "pretrained_cfg", {}) or {}).get("weights", "x") is None:
+        raise ConvlensError(f"backbone {name!r} came without pretrained weights; pass --weights FILE")
+    cfg = data_config_of(model)
+    model.pretrained_cfg = {**model.pretrained_cfg, **{k: cfg[k] for k in ("mean", "std", "input_size", "interpolation", "crop_pct")}}
+    return Backbone(name=name, model=model, data_config=cfg, preprocess=Preprocess.from_config(cfg),
+                    weights_id=_weights_id(model, name, weights, pretrained), stages=model_stages(model))
+
+
+def head_parameter_names(model: nn.Module) -> list[str]:
+    """Parameter names of the classifier (``get_classifier()``)."""
+    head = model.get_classifier()
+    ids = {id(p) for p in head.parameters()}
+    return [n for n, p in model.named_parameters() if id(p) in ids]
+
+
+def stage_names(stages: list[tuple[str, list[str]]]) -> list[str]:
+    return [s for s, _ in stages]
+
+
+def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfreeze: int | None = None,
+                     unfreeze_from: str | None = None) -> list[str]:
+    """Names of parameters to train: the head, plus the last ``unfreeze`` stages, or every
+    parameter from the first one under module ``unfreeze_from`` (Keras' ``block5_conv1``) on.
+
+    ``unfreeze=-1`` (or more than there are stages) trains the whole network.
+    """
+    names = [n for n, _ in model.named_parameters()]
+    head = set(head_parameter_names(model))
+    body = [s for s in stages if not set(s[1]) <= head]
+    if unfreeze_from is not None:
+        pat = re.compile(rf"^{re.escape(unfreeze_from)}(\.|$)")
+        first = next((i for i, n in enumerate(names) if pat.match(n)), None)
+        if first is None:
+            modules = stage_names(body)
+            raise ConvlensError(f"--unfreeze-from {unfreeze_from!r}: no such layer in {getattr(model, 'convlens_name', '')}; "
+                                f"stages are {', '.join(modules)} (any module name, e.g. blocks.5.0, works)")
+        chosen = set(names[first:])
+    else:
+        n = len(body) if unfreeze is None or unfreeze < 0 else min(unfreeze, len(body))
+        chosen = {p for _, ps in body[len(body) - n:] for p in ps} if n else set()
+    chosen |= head
+    return [n for n in names if n in chosen]
+
+
+def freeze_except(model: nn.Module, trainable: list[str]) -> tuple[int, int]:
+    """Set ``requires_grad`` so only ``trainable`` learn; returns (trainable, total) counts."""
+    keep = set(trainable)
+    n_train = total = 0
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in keep)
+        total += p.numel()
+        n_train += p.numel() if n in keep else 0
+    return n_train, total
+
+
+def set_frozen_bn_eval(model: nn.Module) -> int:
+    """Put every BatchNorm whose parameters are all frozen in eval mode (its running statistics
+    stay ImageNet's; the chapter's "frozen" ResNet kept updating them). Returns how many."""
+    n = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if all(not p.requires_grad for p in params):
+                m.eval()
+                n += 1
+    return n
+
+
+__all__ = ["Backbone", "DEFAULT_BACKBONE", "data_config_of", "file_sha256", "freeze_except", "head_parameter_names",
+           "load_backbone", "model_stages", "resolve_unfreeze", "set_frozen_bn_eval", "stage_names"]

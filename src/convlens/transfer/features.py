@@ -1,0 +1,262 @@
+"""A frozen backbone's pooled features, computed once per image and cached on disk.
+
+The chapter trains a head on a frozen ResNet18 by running the whole backbone again on every
+image of every epoch (13 times). When only the head learns, the backbone's output for an
+image never changes, so convlens computes ``phi(x) = pool(f(normalise(x)))`` (shape (D,),
+D = 1280 for EfficientNet-Lite0) once per image and per augmented view, and trains the head
+on the (N, D) matrix.
+
+Cache: one file per *namespace* = (backbone, weights, preprocessing, mean/std, view) under
+``$CONVLENS_CACHE/features`` (default ``~/.cache/convlens/features``), holding rows keyed by
+the SHA-256 of each image file's bytes (or of a uint8 tensor's bytes). A changed file has a
+new hash: it is recomputed, the others are reused. Files that cannot be read are remembered
+with their reason, so a second run reports them without decoding again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import DataError
+from ..runs import atomic_torch_save
+from .backbones import Backbone
+
+AUGMENT_SPEC = "rrc(scale=0.5-1,ratio=3/4-4/3)+hflip"
+
+
+def cache_dir_default() -> Path:
+    return Path(os.environ.get("CONVLENS_CACHE", Path.home() / ".cache" / "convlens")) / "features"
+
+
+def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float ``(x / 255 - mean) / std``, the weights' own statistics."""
+    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+    return (x.float() / 255.0 - m) / s
+
+
+def fit_input(x: torch.Tensor, size: int, channels: int, interpolation: str = "bicubic") -> torch.Tensor:
+    """Bring uint8 (B, c, h, w) to (B, channels, size, size): grey -> RGB by repetition, resize
+    with antialiasing (for e.g. Fashion-MNIST's 28x28 into a 224 backbone)."""
+    if x.shape[1] != channels:
+        if x.shape[1] == 1:
+            x = x.expand(-1, channels, -1, -1)
+        else:
+            raise DataError(f"images have {x.shape[1]} channels, the backbone wants {channels}")
+    if x.shape[-1] != size or x.shape[-2] != size:
+        mode = "bicubic" if interpolation == "bicubic" else "bilinear"
+        x = F.interpolate(x.float(), size=(size, size), mode=mode, align_corners=False, antialias=True)
+        x = x.round().clamp(0, 255).to(torch.uint8)
+    return x
+
+
+@torch.inference_mode()
+def pooled_features(model: nn.Module, images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(B, C, H, W) uint8 -> (B, D) pooled features, model in eval mode (BN running stats, no dropout)."""
+    was_training = model.training
+    model.eval()
+    try:
+        x = normalise(images, mean, std)
+        return model.forward_head(model.forward_features(x), pre_logits=True).float()
+    finally:
+        model.train(was_training)
+
+
+def augment_view(img: torch.Tensor, seed: int) -> torch.Tensor:
+    """A random resized crop (area 50-100%, aspect 3/4-4/3) + horizontal flip of one uint8
+    (C, H, W) image, resized back to (H, W); fully determined by ``seed``."""
+    import math
+
+    from torchvision.transforms.v2 import functional as TF
+
+    g = torch.Generator().manual_seed(seed)
+    _, h, w = img.shape
+    for _ in range(10):
+        area = h * w * (0.5 + 0.5 * torch.rand(1, generator=g).item())
+        logr = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(1, generator=g).item()
+        r = math.exp(logr)
+        cw, ch = int(round(math.sqrt(area * r))), int(round(math.sqrt(area / r)))
+        if 0 < cw <= w and 0 < ch <= h:
+            break
+    else:
+        cw, ch = w, h
+    top = int(torch.randint(0, h - ch + 1, (1,), generator=g))
+    left = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+    out = TF.resized_crop(img, top, left, ch, cw, [h, w], antialias=True)
+    if torch.rand(1, generator=g).item() < 0.5:
+        out = out.flip(-1)
+    return out
+
+
+# ---- the cache -------------------------------------------------------------------------------
+class FeatureCache:
+    """Rows of features keyed by content hash, one file per namespace (atomic writes)."""
+
+    def __init__(self, root: str | os.PathLike | None, namespace: str):
+        self.namespace = namespace
+        self.enabled = root is not None
+        digest = hashlib.sha256(namespace.encode()).hexdigest()[:24]
+        self.path = Path(root) / f"{digest}.pt" if root is not None else None
+        self.rows: dict[str, torch.Tensor] = {}
+        self.failed: dict[str, str] = {}
+        if self.path is not None and self.path.is_file():
+            try:
+                blob = torch.load(self.path, map_location="cpu", weights_only=True)
+                if blob.get("namespace") == namespace:
+                    feats = blob["features"]
+                    self.rows = {h: feats[i] for i, h in enumerate(blob["hashes"])}
+                    self.failed = dict(blob.get("failed", {}))
+            except Exception:  # noqa: BLE001 - a damaged cache is only a cache: recompute
+                self.rows, self.failed = {}, {}
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        hashes = list(self.rows)
+        feats = torch.stack([self.rows[h] for h in hashes]) if hashes else torch.zeros(0)
+        atomic_torch_save({"namespace": self.namespace, "hashes": hashes, "features": feats, "failed": self.failed}, self.path)
+
+
+@dataclass
+class FeatureSet:
+    """Features of the images that could be read, in input order.
+
+    ``features`` (N, D) for the plain view; ``views`` (N, V, D) for V augmented views or None;
+    ``index`` (N,) positions in the input list; ``skipped`` "file: reason" for the others.
+    """
+
+    features: torch.Tensor
+    views: torch.Tensor | None
+    index: torch.Tensor
+    hashes: list[str]
+    skipped: list[str] = field(default_factory=list)
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.computed / self.seconds if self.seconds > 0 and self.computed else float("nan")
+
+
+def _hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tensor_hash(img: torch.Tensor) -> str:
+    """Content hash of one uint8 image tensor (shape included)."""
+    return _hash_bytes(str(tuple(img.shape)).encode() + img.contiguous().numpy().tobytes())
+
+
+def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | torch.Tensor, views: int = 0, seed: int = 0,
+                     cache_dir: str | os.PathLike | None = "default", batch_size: int = 32, device: torch.device | str = "cpu",
+                     progress: bool = True, strict: bool = False, desc: str = "features") -> FeatureSet:
+    """Pooled features of image files (or a uint8 (N, C, H, W) tensor), from the cache when there.
+
+    ``views`` extra augmented views per image (:func:`augment_view`, seeded by ``seed``, the
+    content hash and the view number, so the same image always gets the same views).
+    ``cache_dir=None`` disables the cache; ``"default"`` uses :func:`cache_dir_default`.
+    """
+    from ..data.folders import open_image
+
+    t0 = time.perf_counter()
+    root = cache_dir_default() if cache_dir == "default" else cache_dir
+    base = backbone.key()
+    caches = [FeatureCache(root, f"{base}|view=center")]
+    caches += [FeatureCache(root, f"{base}|view=aug:{AUGMENT_SPEC}:seed={seed}:{v}") for v in range(views)]
+    pp = backbone.preprocess
+    is_tensor = isinstance(items, torch.Tensor)
+    n = len(items)
+    if is_tensor:
+        hashes = [tensor_hash(items[i]) for i in range(n)]
+    else:
+        hashes = [_hash_bytes(Path(p).read_bytes()) if Path(p).is_file() else f"missing:{p}" for p in items]
+    skipped: list[str] = []
+    todo: list[int] = []
+    for i, h in enumerate(hashes):
+        if h.startswith("missing:"):
+            skipped.append(f"{items[i]}: no such file")
+        elif h in caches[0].failed:
+            skipped.append(f"{items[i]}: {caches[0].failed[h]}")
+        elif any(h not in c.rows for c in caches):
+            todo.append(i)
+    if strict and skipped:
+        raise DataError(f"{skipped[0]} (--strict)")
+    model = backbone.model.to(device).eval()
+    transform = pp.transform() if not is_tensor else None
+    bar = _bar(len(todo) * (1 + views), progress, desc)
+    computed = 0
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        imgs, ok = [], []
+        for i in chunk:
+            if is_tensor:
+                imgs.append(fit_input(items[i:i + 1], pp.image_size, pp.channels, pp.interpolation)[0])
+                ok.append(i)
+                continue
+            try:
+                imgs.append(transform(open_image(items[i], pp.channels)))
+                ok.append(i)
+            except DataError as exc:
+                if strict:
+                    raise DataError(f"{exc} (--strict: fix or remove the file)") from None
+                reason = str(exc).split(": ", 1)[1]
+                caches[0].failed[hashes[i]] = reason
+                skipped.append(f"{items[i]}: {reason}")
+        if not ok:
+            continue
+        batch = torch.stack(imgs)
+        for v, cache in enumerate(caches):
+            if v == 0:
+                x = batch
+            else:
+                x = torch.stack([augment_view(img, _view_seed(seed, hashes[i], v)) for img, i in zip(batch, ok)])
+            feats = pooled_features(model, x.to(device), backbone.mean, backbone.std).cpu()
+            for row, i in zip(feats, ok):
+                cache.rows[hashes[i]] = row.clone()
+            bar.update(len(ok))
+        computed += len(ok)
+    bar.close()
+    if todo or any(h in caches[0].failed for h in hashes):
+        for c in caches:
+            c.save()
+    keep = [i for i, h in enumerate(hashes) if h in caches[0].rows]
+    feats = torch.stack([caches[0].rows[hashes[i]] for i in keep]) if keep else torch.zeros(0, 0)
+    view_t = None
+    if views:
+        view_t = torch.stack([torch.stack([c.rows[hashes[i]] for c in caches[1:]]) for i in keep]) if keep else None
+    return FeatureSet(feats, view_t, torch.tensor(keep, dtype=torch.int64), [hashes[i] for i in keep], skipped,
+                      computed=computed, cached=len(keep) - computed, seconds=time.perf_counter() - t0)
+
+
+def _view_seed(seed: int, content_hash: str, view: int) -> int:
+    return (int(content_hash[:12], 16) * 1_000_003 + seed * 7919 + view) % (2**62)
+
+
+class _NullBar:
+    def update(self, n: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _bar(total: int, enabled: bool, desc: str) -> Any:
+    if not enabled or total == 0:
+        return _NullBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
+
+
+__all__ = ["AUGMENT_SPEC", "FeatureCache", "FeatureSet", "augment_view", "cache_dir_default", "extract_features", "fit_input",
+           "normalise", "pooled_features", "tensor_hash"]
+
+

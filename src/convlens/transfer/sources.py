@@ -1,0 +1,157 @@
+"""Where a transfer run's images come from: files in a folder, or a named data set in memory.
+
+A :class:`Source` is one split (train or test) as *items* the feature extractor can hash
+(file paths, or a uint8 tensor) plus labels. Splits are cut exactly as the engine cuts them
+(``limit_train`` then a stratified validation split of ``val_size`` images, both seeded), so
+``convlens evaluate`` on a transfer run sees the same validation and test images.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..data.base import ImageTensors
+from ..data.folders import TEST_DIR_NAMES, Preprocess, find_class_folders, holdout_indices, load_image, open_image
+from ..errors import DataError
+
+
+@dataclass
+class Source:
+    """One split: ``items`` (list of file paths, or uint8 (N, C, H, W)), ``labels`` (N,)."""
+
+    items: list[str] | torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def is_files(self) -> bool:
+        return not isinstance(self.items, torch.Tensor)
+
+    def subset(self, index: torch.Tensor | Sequence[int]) -> "Source":
+        index = torch.as_tensor(index, dtype=torch.int64)
+        items = self.items[index] if not self.is_files else [self.items[i] for i in index.tolist()]
+        return Source(items, self.labels[index], self.classes, self.name, list(self.skipped))
+
+    def images(self, index: torch.Tensor | Sequence[int], preprocess: Preprocess) -> torch.Tensor:
+        """uint8 (n, C, H, W) of the chosen items at the backbone's input size (decoded now)."""
+        from .features import fit_input
+
+        index = torch.as_tensor(index, dtype=torch.int64).tolist()
+        if not index:
+            return torch.zeros(0, preprocess.channels, preprocess.image_size, preprocess.image_size, dtype=torch.uint8)
+        if self.is_files:
+            return torch.stack([load_image(self.items[i], preprocess) for i in index])
+        return fit_input(self.items[index], preprocess.image_size, preprocess.channels)
+
+    def to_tensors(self, preprocess: Preprocess, progress: bool = True) -> ImageTensors:
+        """Every image decoded (for fine-tuning, which needs pixels, not features)."""
+        from .features import fit_input
+
+        if self.is_files:
+            tf = preprocess.transform()
+            items = self.items
+            if progress and len(items) >= 50:
+                from tqdm.auto import tqdm
+
+                items = tqdm(items, desc=f"decoding {self.name}", unit="img", leave=False)
+            imgs = torch.stack([tf(open_image(p, preprocess.channels)) for p in items])
+            paths = list(self.items)
+        else:
+            imgs = torch.cat([fit_input(self.items[i:i + 256], preprocess.image_size, preprocess.channels)
+                              for i in range(0, len(self.items), 256)])
+            paths = None
+        return ImageTensors(imgs, self.labels.clone(), self.classes, self.name, "", paths)
+
+
+class LazyTestImages:
+    """Looks like ``ImageTensors`` to the engine's report: ``len()`` and ``.images[idx]``,
+    decoding only the images a figure actually shows."""
+
+    def __init__(self, source: Source, preprocess: Preprocess):
+        self.source, self.preprocess = source, preprocess
+        self.labels = source.labels
+        self.classes = source.classes
+        self.name = source.name
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def images(self) -> "LazyTestImages":
+        return self
+
+    def __getitem__(self, index: Any) -> torch.Tensor:
+        return self.source.images(index, self.preprocess)
+
+
+def seeded_limit(n_total: int, n: int | None, seed: int) -> torch.Tensor:
+    """The engine's ``limit_train``/``limit_test``: first n of a randperm seeded by seed + 7."""
+    if n is None or n >= n_total:
+        return torch.arange(n_total)
+    g = torch.Generator().manual_seed(seed + 7)
+    return torch.randperm(n_total, generator=g)[:n].sort().values
+
+
+def engine_val_split(labels: torch.Tensor, classes: list[str], val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) indices exactly as ``ImageTensors.split(val_size, seed)`` cuts them."""
+    n = len(labels)
+    probe = ImageTensors(torch.zeros(n, 1, 1, 1, dtype=torch.uint8), labels, classes, paths=[str(i) for i in range(n)])
+    tr, va = probe.split(val_size, seed=seed)
+    return (torch.tensor([int(p) for p in tr.paths or []], dtype=torch.int64),
+            torch.tensor([int(p) for p in va.paths or []], dtype=torch.int64))
+
+
+def _files_of(folder: Path, classes: list[str] | None = None) -> tuple[list[str], torch.Tensor, list[str], list[str], list[str]]:
+    found, files, skipped, warns = find_class_folders(folder)
+    if classes is not None:
+        extra = sorted(set(found) - set(classes))
+        if extra:
+            raise DataError(f"{folder}: class folder(s) {extra} are not in the training split ({classes}); rename or remove them")
+        remap = {i: classes.index(c) for i, c in enumerate(found)}
+        files = [(p, remap[y]) for p, y in files]
+        found = list(classes)
+    return [str(p) for p, _ in files], torch.tensor([y for _, y in files], dtype=torch.int64), found, [str(s) for s in skipped], warns
+
+
+def folder_sources(path: str | os.PathLike, test_fraction: float = 0.2) -> tuple[Source, Source | None, list[str]]:
+    """(train, test or None = hold out later, warnings) for ``path/train`` + ``path/test``
+    (``val``/``validation`` accepted) or a single folder of classes."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"--data {path}: no such folder or data set name")
+    test_dir = next((root / n for n in TEST_DIR_NAMES if (root / n).is_dir()), None)
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    items, labels, classes, skipped, warns = _files_of(train_dir)
+    train = Source(items, labels, classes, f"{root.name}-train", skipped)
+    if train_dir is root or test_dir is None:
+        return train, None, warns
+    t_items, t_labels, _, t_skipped, t_warns = _files_of(test_dir, classes)
+    return train, Source(t_items, t_labels, classes, f"{root.name}-test", t_skipped), warns + t_warns
+
+
+def holdout_test(train: Source, fraction: float) -> tuple[Source, Source]:
+    """The folder loader's seeded (seed 0: the test set never moves with the training seed)
+    stratified holdout, applied to the readable training images."""
+    keep, hold = holdout_indices(train.labels, len(train.classes), fraction, seed=0)
+    return train.subset(keep), train.subset(hold)
+
+
+def named_sources(name: str, data_dir: str | None = None, download: bool = False) -> tuple[Source, Source]:
+    """A registered data set (``fashion-mnist``) as in-memory sources."""
+    from ..data.registry import load_dataset
+
+    splits = load_dataset(name, data_dir=data_dir, download=download)
+    return (Source(splits.train.images, splits.train.labels, splits.classes, splits.train.name or f"{name}-train"),
+            Source(splits.test.images, splits.test.labels, splits.classes, splits.test.name or f"{name}-test"))
+
+
+__all__ = ["LazyTestImages", "Source", "engine_val_split", "folder_sources", "holdout_test", "named_sources", "seeded_limit"]
