@@ -74,7 +74,8 @@ def _whd(chw: list[int]) -> str:
 
 def chapter_rows(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
     """The table's convolution, pooling and fully-connected rows in the chapter's notation
-    (``W x H x D``), each with its size arithmetic and weight count."""
+    (``W x H x D``), each with its size arithmetic (``"(227-11+2*0)/4+1 = 55"``) and the
+    product giving its weights (``"11*11*3*96"``)."""
     mods = dict(model.named_modules())
     counts: dict[str, int] = {}
     first = table.rows[0]["input_shape"]
@@ -87,21 +88,21 @@ def chapter_rows(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
             c, h, w = r["input_shape"]
             res = conv_layer((w, h, c), m.out_channels, m.kernel_size[::-1], m.stride[::-1], m.padding[::-1],
                              bias=m.bias is not None, floor=True, check_with_torch=False)
-            arith, warith = res["steps"][0]["arithmetic"], res["weights_arithmetic"]
+            arith, warith = res["steps"][0]["short"], res["weights_short"]
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
             kind = "MaxPool" if isinstance(m, nn.MaxPool2d) else "AvgPool"
             c, h, w = r["input_shape"]
             k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
             s = m.stride if isinstance(m.stride, int) else m.stride[0]
             p = m.padding if isinstance(m.padding, int) else m.padding[0]
-            arith = output_size(w, k, s, p, floor=True)["arithmetic"]
-            warith = "no parameters"
+            arith = output_size(w, k, s, p, floor=True)["short"]
+            warith = ""
         elif isinstance(m, nn.AdaptiveAvgPool2d):
-            kind, arith, warith = "AdaptiveAvgPool", f"output fixed at {_whd(r['output_shape'])}", "no parameters"
+            kind, arith, warith = "AdaptiveAvgPool", "fixed output size", ""
         elif isinstance(m, nn.Linear):
             kind = "FC"
-            arith = f"{m.in_features:,} inputs -> {m.out_features:,}"
-            warith = f"{m.in_features:,}*{m.out_features:,} = {m.in_features * m.out_features:,}"
+            arith = ""
+            warith = f"{m.in_features}*{m.out_features}"
         else:
             continue
         counts[kind] = counts.get(kind, 0) + 1

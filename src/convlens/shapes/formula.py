@@ -76,8 +76,10 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
                                 f"{size} + 2*{padding}; change --kernel, --stride, --padding or --input ({hint}); "
                                 f"PyTorch would silently floor to {out} and never read the last {num % stride} pixel(s)")
         arithmetic += f" -> floor = {out} (PyTorch; the last {num % stride} pixel(s) are never read)"
+    short = f"({size}-{f_eff}+2*{padding})/{stride}+1 = " + (f"{out}" if exact else f"{num / stride + 1:g} -> {out}")
     return {"dim": dim, "input": size, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
-            "numerator": num, "output": out, "exact": exact, "dropped": num % stride, "arithmetic": arithmetic}
+            "numerator": num, "output": out, "exact": exact, "dropped": num % stride, "arithmetic": arithmetic,
+            "short": short}
 
 
 def conv_layer(input: Sequence[int], filters: int, kernel: Pair, stride: Pair = 1, padding: Pair = 0,
@@ -107,6 +109,7 @@ def conv_layer(input: Sequence[int], filters: int, kernel: Pair, stride: Pair = 
         "depth": f"D2 = K = {filters}",
         "weights": weights, "biases": filters if bias else 0, "params": weights + (filters if bias else 0),
         "weights_arithmetic": f"F_W*F_H*D1*K = {kw}*{kh}*{d1}*{filters} = {weights:,}",
+        "weights_short": f"{kw}*{kh}*{d1}*{filters}",
         "macs": w2 * h2 * filters * kw * kh * d1,
         "macs_arithmetic": f"W2*H2*K*F_W*F_H*D1 = {w2}*{h2}*{filters}*{kw}*{kh}*{d1} = {w2 * h2 * filters * kw * kh * d1:,}",
         "output_values": w2 * h2 * filters,

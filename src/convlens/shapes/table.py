@@ -416,14 +416,13 @@ def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
         pass
     try:
         import logging
-
-        from fvcore.nn import FlopCountAnalysis
-
-        logging.getLogger("fvcore").setLevel(logging.ERROR)
         import warnings
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # fvcore's import and tracing warn about torch.jit
+            from fvcore.nn import FlopCountAnalysis
+
+            logging.getLogger("fvcore").setLevel(logging.ERROR)
             fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             by_op = fca.by_operator()
         ours = table.totals["macs_by_op"]
@@ -446,7 +445,7 @@ def _check(what: str, ours: int, ref: int, lib: str) -> dict[str, Any]:
 
 # ---- resolving what the user named -------------------------------------------------------------------
 
-def load_model(spec: str | os.PathLike) -> tuple[nn.Module, str, tuple[int, ...] | None]:
+def load_model(spec: str | os.PathLike, which: str | int = "best") -> tuple[nn.Module, str, tuple[int, ...] | None]:
     """``spec`` is a convlens model, a timm name, ``tv/<torchvision name>`` or a run folder.
 
     Returns ``(model, label, default input shape (C, H, W) or None)``; never downloads weights.
@@ -459,7 +458,7 @@ def load_model(spec: str | os.PathLike) -> tuple[nn.Module, str, tuple[int, ...]
             raise ConvlensError(f"{path}: a folder but not a convlens run (no config.json); pass a run folder or a model name")
         from ..engine import load_run_model  # lazily: the engine is only needed for run folders
 
-        model, meta = load_run_model(path)
+        model, meta = load_run_model(path, which=which)
         cfg = meta.get("pretrained_cfg") or getattr(model, "pretrained_cfg", {}) or {}
         return model, f"{meta.get('model_name', '?')} (run {path.name})", tuple(cfg.get("input_size") or ()) or None
     if path.suffix in (".ckpt", ".pt", ".pth") and path.is_file():
@@ -491,14 +490,15 @@ def parse_input_shape(text: str | Sequence[int] | None, default: Sequence[int] |
 
 
 def model_table(spec: str | os.PathLike | nn.Module, input: str | Sequence[int] | None = None, batch_size: int = 1,
-                check: bool = True) -> LayerTable:
+                check: bool = True, which: str | int = "best") -> LayerTable:
     """The layer table of a model given by name, run folder or object (the ``convlens shapes``
-    verb). ``input`` is ``"CxHxW"`` or a tuple; ``check`` adds torchinfo/fvcore cross-checks."""
+    verb). ``input`` is ``"CxHxW"`` or a tuple; ``check`` adds torchinfo/fvcore cross-checks;
+    ``which`` picks a run folder's checkpoint (``best``, ``last`` or an epoch)."""
     if isinstance(spec, nn.Module):
         model, label = spec, getattr(spec, "convlens_name", type(spec).__name__)
         default = tuple((getattr(spec, "pretrained_cfg", None) or {}).get("input_size") or ()) or None
     else:
-        model, label, default = load_model(spec)
+        model, label, default = load_model(spec, which=which)
     shape = parse_input_shape(input, default)
     table = layer_table(model, shape, batch_size=batch_size, model_name=label)
     if check:
