@@ -10,7 +10,8 @@ Counting conventions (one image, ``N`` = batch size):
 * **MACs** are counted per operation, where it runs (so functional ``F.conv2d`` or attention
   matmuls inside a module count too): a convolution costs
   :math:`|y| \\cdot C_\\text{in}/g \\cdot \\prod k`, a linear layer :math:`|y| \\cdot d_\\text{in}`,
-  a matmul :math:`|y| \\cdot k`, attention :math:`B H L S (E + E_v)`. **FLOPs** :math:`= 2` MACs.
+  a matmul :math:`|y| \\cdot k`, attention :math:`B H L S (E + E_v)` (:math:`QK^T` and the
+  weighted sum of :math:`V`). **FLOPs** :math:`= 2` MACs.
   (fvcore calls one MAC one "flop"; torchinfo's "mult-adds" also count bias additions.)
 * **Receptive field** (theoretical, per spatial dimension): with :math:`r_0 = 1, j_0 = 1`,
   a layer of kernel :math:`k`, stride :math:`s`, dilation :math:`d` gives
@@ -158,26 +159,36 @@ def _propagate(name: str, args: tuple, kwargs: dict, out: Any) -> None:
                 pass
 
 
-def _macs(name: str, args: tuple, kwargs: dict, out: Any) -> tuple[str, int] | None:
+def _macs(name: str, args: tuple, kwargs: dict, out: Any) -> list[tuple[str, int]]:
+    """``[(category, MACs)]`` of one torch function call (categories: conv, linear, matmul,
+    attention = the two matmuls of scaled dot-product attention)."""
     outs = _tensors(out)
     if not outs:
-        return None
+        return []
     o = outs[0]
     if name in _CONV:
-        return "conv", o.numel() * math.prod(args[1].shape[1:])
+        return [("conv", o.numel() * math.prod(args[1].shape[1:]))]
     if name in _CONV_T:
-        return "conv", args[0].numel() * math.prod(args[1].shape[1:])
+        return [("conv", args[0].numel() * math.prod(args[1].shape[1:]))]
     if name == "linear":
         w = _arg(args, kwargs, 1, "weight")
-        return "linear", o.numel() * w.shape[1]
+        return [("linear", o.numel() * w.shape[1])]
     if name in _MATMUL:
         ts = _tensors(args)
         a = ts[-2] if len(ts) >= 2 else ts[0]
-        return "matmul", o.numel() * a.shape[-1]
+        return [("matmul", o.numel() * a.shape[-1])]
     if name == "scaled_dot_product_attention":
-        q, k, v = args[:3]
-        return "matmul", math.prod(q.shape[:-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1])
-    return None
+        q, k, v = (_arg(args, kwargs, i, n) for i, n in enumerate(("query", "key", "value")))
+        return [("attention", math.prod(q.shape[:-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1]))]
+    if name in ("multi_head_attention_forward", "_native_multi_head_attention"):
+        # nn.MultiheadAttention, seen as one call: (L, N, E) inputs, or (N, L, E) on the fast path
+        q, k = args[0], args[1]
+        e = q.shape[-1]
+        n = (q.shape[0] if name.startswith("_") else q.shape[1]) if q.dim() == 3 else 1
+        lq, lk = q.numel() // e, k.numel() // e
+        proj = lq * e * e + 2 * lk * e * e + lq * e * e  # q, k, v in-projections + out-projection
+        return [("linear", proj), ("attention", lq * (lk // n) * 2 * e)]
+    return []
 
 
 class _Recorder(TorchFunctionMode):
@@ -193,9 +204,9 @@ class _Recorder(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if name.startswith("__get__") or name in ("dim", "size", "numel", "data_ptr", "element_size"):
             return out
-        mac = _macs(name, args, kwargs, out)
-        if mac is not None and self.stack:
-            self.stack[-1]["ops"][mac[0]] += mac[1]
+        if self.stack:
+            for cat, n in _macs(name, args, kwargs, out):
+                self.stack[-1]["ops"][cat] += n
         _propagate(name, args, kwargs, out)
         return out
 
@@ -353,6 +364,22 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
             "output_bytes": rec["bytes"], "activation_bytes": rec["bytes"] * batch_size,
         })
 
+    # a module whose forward reads a child's weights directly (nn.MultiheadAttention's fast
+    # path reads out_proj) never calls it: its parameters belong to the nearest row above
+    called = {id(rec["module"]) for rec in calls}
+    by_name = {r["name"].removesuffix(" (own ops)"): r for r in rows}
+    for mod_name, mod in model.named_modules():
+        own = list(mod.parameters(recurse=False))
+        if id(mod) in called or not own:
+            continue
+        parts = mod_name.split(".")
+        host = next((by_name[".".join(parts[:i])] for i in range(len(parts) - 1, 0, -1) if ".".join(parts[:i]) in by_name), None)
+        if host is not None:
+            for n, p in mod.named_parameters(recurse=False):
+                host["biases" if n.endswith("bias") else "weights"] += p.numel()
+                host["params"] += p.numel()
+                host["trainable" if p.requires_grad else "frozen"] += p.numel()
+
     all_params = list(model.parameters())
     n_params = sum(p.numel() for p in all_params)
     n_train = sum(p.numel() for p in all_params if p.requires_grad)
@@ -426,7 +453,8 @@ def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
             fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             by_op = fca.by_operator()
         ours = table.totals["macs_by_op"]
-        groups = {"conv": ("conv",), "linear": ("linear", "addmm"), "matmul": ("matmul", "bmm", "scaled_dot_product_attention")}
+        # fvcore does not count scaled_dot_product_attention (it lists it as unsupported)
+        groups = {"conv": ("conv",), "linear": ("linear", "addmm"), "matmul": ("matmul", "bmm")}
         for ours_key, keys in groups.items():
             ref_v = sum(int(by_op.get(k, 0)) for k in keys)
             if ours.get(ours_key, 0) or ref_v:
