@@ -1,0 +1,29 @@
+"""Transfer learning: pretrained backbones, cached frozen features, fine-tuning, ``auto``.
+
+>>> from convlens.transfer import TransferConfig, transfer, predict
+>>> res = transfer(TransferConfig(data="../shared/data/catanddog", strategy="feature-extract"))
+>>> predict(res.run.path, ["cat.jpg"])[0].top(2)
+
+Names are imported lazily (PEP 562) so ``convlens --help`` does not pay for torch and timm.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AutoDecision": "auto", "decide": "auto", "logme": "auto", "probe_accuracy": "auto",
+    "Backbone": "backbones", "load_backbone": "backbones", "model_stages": "backbones", "resolve_unfreeze": "backbones",
+    "FeatureSet": "features", "extract_features": "features", "pooled_features": "features",
+    "fit_logreg_head": "heads", "train_linear_head": "heads",
+    "Prediction": "predict", "format_predictions": "predict", "predict": "predict",
+    "TransferConfig": "run", "TransferResult": "run", "param_groups_fn": "run", "prepare_fine_tune": "run", "transfer": "run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

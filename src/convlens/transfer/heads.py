@@ -4,8 +4,11 @@ Two heads, both a single linear map ``logits = W phi + b`` (W: (K, D), b: (K,)) 
 copied into the backbone's own classifier, so the saved model is an ordinary network:
 
 * ``linear`` (default): the chapter's head and loop (cross-entropy, Adam, batch 32,
-  ``epochs`` epochs), on the feature matrix; each epoch a random one of the image's views
-  (plain or augmented) is used, as the chapter's augmentation would give.
+  ``epochs`` epochs), on standardised features ``z = (phi - mu) / sigma`` (mu, sigma of the
+  training split; without it Adam at 1e-3 barely moves the bias-dominated ImageNet
+  features: 96.9% vs 98.0% on cat/dog); each epoch a random one of the image's views
+  (plain or augmented) is used, as the chapter's augmentation would give. Runs on one
+  thread: (32, 1280) products are too small to share, and shared cores punish spinning.
 * ``logreg``: L2-regularised multinomial logistic regression (L-BFGS, scikit-learn) on
   standardised features, ``C`` chosen by stratified 3-fold cross-validation on the training
   split only. The standardisation ``(phi - mu) / sigma`` is folded into W and b:
@@ -50,11 +53,36 @@ def train_linear_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, views:
     Every epoch is evaluated on val and test features (cheap: a matrix product) and handed
     to ``on_epoch`` (which saves the checkpoint). Returns the last head and the history.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_linear(X, y, num_classes, views, X_val, y_val, X_test, y_test, epochs, batch_size, lr, optimizer,
+                             weight_decay, seed, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def fold_standardisation(head: nn.Linear, mu: torch.Tensor, sigma: torch.Tensor) -> nn.Linear:
+    """``W z + b`` with ``z = (phi - mu) / sigma`` as one map of phi: ``W/sigma phi + (b - W/sigma mu)``."""
+    out = nn.Linear(head.in_features, head.out_features)
+    with torch.no_grad():
+        w = head.weight / sigma
+        out.weight.copy_(w)
+        out.bias.copy_(head.bias - w @ mu)
+    return out
+
+
+def _train_linear(X: torch.Tensor, y: torch.Tensor, num_classes: int, views: torch.Tensor | None, X_val: torch.Tensor | None,
+                  y_val: torch.Tensor | None, X_test: torch.Tensor | None, y_test: torch.Tensor | None, epochs: int,
+                  batch_size: int, lr: float, optimizer: str, weight_decay: float, seed: int,
+                  on_epoch: Callable[[HeadEpoch], None] | None) -> tuple[nn.Linear, list[dict[str, Any]]]:
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    mu, sigma = X.mean(0), X.std(0) + 1e-6
     head = nn.Linear(X.shape[1], num_classes)
     opt = _optimizer(optimizer, head.parameters(), lr, weight_decay)
     pool = X.unsqueeze(1) if views is None else torch.cat([X.unsqueeze(1), views], dim=1)  # (N, 1+V, D)
+    pool = (pool - mu) / sigma
     history: list[dict[str, Any]] = []
     empty = torch.zeros(0, X.shape[1])
     for epoch in range(epochs):
@@ -70,17 +98,18 @@ def train_linear_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, views:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot_loss += float(loss) * len(idx)
+            tot_loss += float(loss.detach()) * len(idx)
             tot_ok += float((logits.argmax(1) == y[idx]).sum())
+        folded = fold_standardisation(head, mu, sigma)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": tot_loss / len(X), "train_acc": tot_ok / len(X)}
-        row |= _metrics(head, X_val if X_val is not None else empty, y_val if y_val is not None else torch.zeros(0, dtype=torch.long), "val")
-        row |= _metrics(head, X_test if X_test is not None else empty, y_test if y_test is not None else torch.zeros(0, dtype=torch.long), "test")
+        row |= _metrics(folded, X_val if X_val is not None else empty, y_val if y_val is not None else torch.zeros(0, dtype=torch.long), "val")
+        row |= _metrics(folded, X_test if X_test is not None else empty, y_test if y_test is not None else torch.zeros(0, dtype=torch.long), "test")
         row["seconds"] = time.perf_counter() - t0
         row["images_per_s"] = len(X) / row["seconds"] if row["seconds"] > 0 else None
         history.append(row)
         if on_epoch is not None:
-            on_epoch(HeadEpoch(epoch, {k: v.detach().clone() for k, v in head.state_dict().items()}, row))
-    return head, history
+            on_epoch(HeadEpoch(epoch, {k: v.detach().clone() for k, v in folded.state_dict().items()}, row))
+    return fold_standardisation(head, mu, sigma), history
 
 
 def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float | None = None, seed: int = 0,
@@ -154,4 +183,4 @@ def install_head(model: nn.Module, head: nn.Linear) -> None:
         clf.bias.copy_(head.bias)
 
 
-__all__ = ["HeadEpoch", "fit_logreg_head", "install_head", "train_linear_head"]
+__all__ = ["HeadEpoch", "fit_logreg_head", "fold_standardisation", "install_head", "train_linear_head"]
