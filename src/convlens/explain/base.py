@@ -1,0 +1,233 @@
+"""What every explanation starts from: a model in eval mode, its preprocessing and its classes.
+
+An :class:`Explainable` bundles an ``nn.Module`` with the exact preprocessing it was trained
+with (:class:`convlens.data.folders.Preprocess`: resize the short side to
+``floor(size / crop_pct)``, centre-crop ``size``, then ``(x/255 - mean) / std``) and its class
+names. Build one from a module (:func:`from_module`), a run folder or a model name
+(:func:`load_model`). Images go through :func:`prepare_image`, which returns both the normalised
+tensor fed to the model and the uint8 pixels it was made from, so every overlay is drawn on
+exactly what the network saw.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..data.folders import Preprocess
+from ..errors import ConvlensError
+
+
+@dataclass
+class Explainable:
+    """A model to explain. ``model`` is kept in eval mode; ``classes[i]`` names logit ``i``."""
+
+    model: nn.Module
+    preprocess: Preprocess
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: list[str]
+    name: str = "model"
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        p = self.preprocess
+        return (p.channels, p.image_size, p.image_size)
+
+    @property
+    def device(self) -> torch.device:
+        try:
+            return next(self.model.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+    def class_index(self, name_or_index: str | int) -> int:
+        """Resolve ``--class``: an index, a full class name or one of its comma-separated synonyms
+        (ImageNet: ``"tabby"``, ``"tabby cat"``); case-insensitive."""
+        return resolve_class(self.classes, name_or_index)
+
+
+def imagenet_classes() -> list[str]:
+    """The 1,000 ImageNet-1k descriptions, in logit order (from timm, no download)."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return [info.index_to_description(i) for i in range(1000)]
+
+
+def default_classes(num_classes: int) -> list[str]:
+    if num_classes == 1000:
+        return imagenet_classes()
+    return [f"class {i}" for i in range(num_classes)]
+
+
+def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
+    """Index of a class given by index, full name or synonym; a :class:`ConvlensError` otherwise."""
+    text = str(name_or_index).strip()
+    if text.lstrip("-").isdigit():
+        i = int(text)
+        if not -len(classes) <= i < len(classes):
+            raise ConvlensError(f"--class {text}: index out of range; the model has {len(classes)} classes (0-{len(classes) - 1})")
+        return i % len(classes)
+    low = text.lower()
+    exact = [i for i, c in enumerate(classes) if c.lower() == low]
+    if not exact:  # ImageNet descriptions are "tabby, tabby cat": each synonym counts
+        exact = [i for i, c in enumerate(classes) if low in (s.strip().lower() for s in c.split(","))]
+    if len(exact) == 1:
+        return exact[0]
+    partial = [i for i, c in enumerate(classes) if low in c.lower()]
+    if len(exact) > 1 or len(partial) > 1:
+        cands = exact if len(exact) > 1 else partial
+        shown = "; ".join(f"{i} {classes[i]!r}" for i in cands[:8]) + ("; ..." if len(cands) > 8 else "")
+        raise ConvlensError(f"--class {text!r} matches {len(cands)} classes ({shown}): pass one full name or its index")
+    if len(partial) == 1:
+        return partial[0]
+    import difflib
+
+    close = difflib.get_close_matches(text, list(classes), n=5, cutoff=0.5)
+    hint = f"close names: {', '.join(repr(c) for c in close)}" if close else (
+        f"classes are {', '.join(repr(c) for c in classes[:12])}{', ...' if len(classes) > 12 else ''}")
+    raise ConvlensError(f"--class {text!r} is not one of the model's {len(classes)} classes; {hint} (or pass an index)")
+
+
+def _cfg_of(model: nn.Module) -> dict[str, Any]:
+    return dict(getattr(model, "pretrained_cfg", None) or {})
+
+
+def from_module(model: nn.Module, classes: Sequence[str] | None = None, preprocess: Preprocess | None = None,
+                mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                name: str | None = None, source: str = "", meta: dict[str, Any] | None = None) -> Explainable:
+    """Wrap any classifier. Preprocessing defaults to the model's ``pretrained_cfg`` (timm's data config)."""
+    cfg = _cfg_of(model)
+    if preprocess is None:
+        from timm.data import resolve_data_config
+
+        dc = resolve_data_config({}, pretrained_cfg=cfg) if cfg else {"input_size": (3, 224, 224), "crop_pct": 0.875, "interpolation": "bilinear"}
+        preprocess = Preprocess.from_config(dc)
+    c = preprocess.channels
+    mean = tuple(float(v) for v in (mean or cfg.get("mean") or (0.485, 0.456, 0.406)[:c] or (0.5,)))
+    std = tuple(float(v) for v in (std or cfg.get("std") or (0.229, 0.224, 0.225)[:c] or (0.5,)))
+    if len(mean) == 1 and c > 1:
+        mean, std = mean * c, std * c
+    if len(mean) != c or len(std) != c:
+        raise ConvlensError(f"preprocessing has {c} channels but mean/std have {len(mean)}/{len(std)} values")
+    num_classes = int(getattr(model, "num_classes", 0) or cfg.get("num_classes") or 0)
+    if classes is None:
+        if num_classes <= 0:
+            raise ConvlensError("the model has no num_classes attribute: pass classes=[...]")
+        classes = default_classes(num_classes)
+    model.eval()
+    return Explainable(model, preprocess, mean, std, list(classes), name or getattr(model, "convlens_name", type(model).__name__),
+                       source, dict(meta or {}))
+
+
+def load_model(spec: str | os.PathLike, which: str | int = "best", device: str | torch.device = "cpu",
+               pretrained: bool = True) -> Explainable:
+    """``spec`` is a run folder / ``.ckpt`` file (rebuilt by ``convlens.engine.load_run_model``)
+    or a model name (``convlens.models.create_model(name, pretrained=True)``)."""
+    from .._runtime import select_device
+
+    dev = select_device(str(device)) if not isinstance(device, torch.device) else device
+    p = Path(spec)
+    if p.exists():
+        from ..engine import load_run_model
+
+        model, meta = load_run_model(p, which=which)
+        run_cfg: dict[str, Any] = {}
+        if p.is_dir():
+            from ..runs import RunDir
+
+            run_cfg = RunDir.open(p).config
+        pp = run_preprocess(meta, run_cfg)
+        pcfg = meta.get("pretrained_cfg", {})
+        return from_module(model.to(dev), classes=meta.get("classes"), preprocess=pp, mean=pcfg.get("mean"),
+                           std=pcfg.get("std"), name=f"{meta.get('model_name', 'model')} ({p.name})", source=str(p), meta=meta)
+    from ..models import create_model
+
+    name = str(spec)
+    if os.sep in name or name.endswith((".ckpt", ".pt", ".pth")):
+        raise ConvlensError(f"{name}: no such run folder or checkpoint file")
+    try:
+        model = create_model(name, pretrained=pretrained)
+    except ConvlensError as exc:
+        if "no pretrained weights" in str(exc):
+            raise ConvlensError(f"model {name!r} has no pretrained weights to explain: pass a run folder that trained it "
+                                f"(e.g. runs/<name> from `convlens train --model {name}`)") from exc
+        raise
+    return from_module(model.to(dev), name=name, source=f"create_model({name!r}, pretrained={pretrained})")
+
+
+def run_preprocess(meta: dict[str, Any], run_config: dict[str, Any] | None = None) -> Preprocess:
+    """The preprocessing a run trained with: an explicit ``preprocess`` record in its config if
+    the verb wrote one, else the checkpoint's ``pretrained_cfg`` (input size, crop_pct, interpolation)."""
+    rec = (run_config or {}).get("preprocess")
+    if isinstance(rec, dict) and "image_size" in rec:
+        return Preprocess(**{k: rec[k] for k in ("image_size", "crop_pct", "interpolation", "channels") if k in rec})
+    pcfg = dict(meta.get("pretrained_cfg") or {})
+    pcfg.setdefault("crop_pct", 1.0)
+    return Preprocess.from_config(pcfg)
+
+
+@dataclass
+class PreparedImage:
+    """``x``: (1, C, H, W) float, normalised, on the model's device; ``pixels``: (C, H, W) uint8,
+    the same picture before normalisation (what the overlays are drawn on)."""
+
+    x: torch.Tensor
+    pixels: torch.Tensor
+    name: str = "image"
+    path: str | None = None
+
+    def display(self) -> np.ndarray:
+        """(H, W, 3) or (H, W) float in [0, 1] for matplotlib."""
+        a = self.pixels.permute(1, 2, 0).numpy().astype(np.float32) / 255.0
+        return a[..., 0] if a.shape[-1] == 1 else a
+
+
+def normalize(pixels: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (C, H, W) or (B, C, H, W) -> float ``(x/255 - mean) / std`` (as the engine's BatchPreprocessor)."""
+    x = pixels.float().div(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+    return (x - m) / s
+
+
+def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> PreparedImage:
+    """A path, a PIL image, or uint8 pixels (C, H, W) already at the model's size -> :class:`PreparedImage`."""
+    path = None
+    if isinstance(image, PreparedImage):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        path = str(image)
+        p = Path(image)
+        if not p.is_file():
+            raise ConvlensError(f"{p}: no such image file")
+        from ..data.folders import open_image
+
+        try:
+            pil = open_image(p, ex.preprocess.channels)
+        except ConvlensError as exc:
+            raise ConvlensError(f"{exc}; pass a photo (.jpg, .png, ...)") from None
+        pixels = ex.preprocess.transform()(pil)
+        name = name or p.stem
+    elif isinstance(image, torch.Tensor):
+        pixels = image if image.dim() == 3 else image[0]
+        if pixels.dtype != torch.uint8:
+            raise ConvlensError("an image tensor must be uint8 (C, H, W); pass a path or PIL image otherwise")
+        want = ex.input_size
+        if tuple(pixels.shape) != want:
+            raise ConvlensError(f"image tensor of shape {tuple(pixels.shape)} but the model expects {want}")
+    else:  # PIL
+        from ..data.folders import _to_mode
+
+        pixels = ex.preprocess.transform()(_to_mode(image, ex.preprocess.channels))
+    pixels = pixels.contiguous()
+    x = normalize(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device)
+    return PreparedImage(x, pixels.cpu(), name or "image", path)

@@ -1,0 +1,96 @@
+"""Forward hooks that never outlive their use.
+
+Every hook convlens puts on a model is registered inside a context manager and removed in its
+``finally``: after ``with capture_activations(...)`` the model has exactly the hooks it had
+before, whether the block finished or raised. A forgotten hook keeps every activation it saw
+alive (and slows every later forward pass), which is how "explain 1,000 images" runs out of
+memory; :func:`count_hooks` lets tests check it.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConvlensError
+
+
+def named_module(model: nn.Module, name: str) -> nn.Module:
+    """``model.get_submodule(name)`` with a one-line error."""
+    try:
+        return model.get_submodule(name) if name else model
+    except AttributeError:
+        raise ConvlensError(f"layer {name!r} is not a module of {type(model).__name__}; see `convlens explain layers`") from None
+
+
+def count_hooks(model: nn.Module) -> int:
+    """Number of forward/backward (pre-)hooks on ``model`` and all its sub-modules."""
+    n = 0
+    for m in model.modules():
+        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            n += len(getattr(m, attr, {}) or {})
+    return n
+
+
+@contextmanager
+def capture_activations(model: nn.Module, layers: Sequence[str] | Mapping[str, nn.Module],
+                        clone: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the output of named layers during the forward passes run inside the block.
+
+    Yields a dict ``{name: tensor}`` filled by the forward pass (the last call wins if a
+    module runs twice). Tensors are detached, and cloned by default because an in-place op
+    after the layer (``ReLU(inplace=True)``, ``out += identity``) would otherwise change what
+    was recorded. Shapes are the layers' outputs, e.g. (B, C, H, W).
+
+    >>> with capture_activations(model, ["layer1", "layer2"]) as acts:
+    ...     model(x)
+    >>> acts["layer1"].shape
+    """
+    modules = dict(layers) if isinstance(layers, Mapping) else {n: named_module(model, n) for n in layers}
+    store: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name, module in modules.items():
+            def hook(_m: nn.Module, _inp: object, out: object, _name: str = name) -> None:
+                t = out[0] if isinstance(out, (tuple, list)) else out
+                if isinstance(t, torch.Tensor):
+                    t = t.detach()
+                    store[_name] = t.clone() if clone else t
+            handles.append(module.register_forward_hook(hook))
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def gradients_start_at(model: nn.Module, layer: nn.Module) -> Iterator[None]:
+    """Make autograd start at ``layer``'s output for the forward passes inside the block.
+
+    Grad-CAM needs only ∂y_c/∂A for the target layer's output A. By default autograd would
+    also record every layer *below* A and back-propagate into all weights. Here the
+    parameters are frozen (restored on exit) and a prepended forward hook replaces A by
+    ``A.detach().requires_grad_() + 0`` (``+ 0`` so an in-place op after the layer still
+    works): the graph then holds only the layers above A. ∂y_c/∂A is unchanged (the
+    layers below A do not depend on A), computed for a fraction of the cost.
+    """
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    handle = None
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+
+        def hook(_m: nn.Module, _inp: object, out: object) -> object:
+            if isinstance(out, torch.Tensor) and torch.is_grad_enabled():
+                return out.detach().requires_grad_(True) + 0
+            return None
+
+        handle = layer.register_forward_hook(hook, prepend=True)
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+        for p, flag in flags:
+            p.requires_grad_(flag)

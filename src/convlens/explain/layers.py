@@ -1,0 +1,179 @@
+"""Which layers to look at: stages (low -> mid -> high), the CAM target, names and indices.
+
+One forward pass of a blank image with a hook on every module (:func:`trace_layers`, cached
+per model and input size) records each module's output shape in execution order. From it:
+
+* **spatial layers**: modules whose output is a feature map (B, C, H, W) with H, W > 1;
+* **stages** (:func:`stage_layers`): the chapter's "nested conv layers" picture. Among the
+  shallowest modules (depth <= d, the smallest d giving at least 3 resolutions), each run of
+  consecutive outputs with the same H x W is one stage; the stage is represented by the last
+  module of the run (the end of the stage, e.g. ``layer2`` of a ResNet, ``blocks.2`` of an
+  EfficientNet). Default feature-map layers are the first, middle and last stage;
+* **CAM target** (:func:`cam_target_layer`): the last spatial layer, i.e. the last feature
+  map before global pooling (``bn2`` of timm's EfficientNet, ``layer4`` of a ResNet,
+  ``layer2`` of the chapter's FashionCNN), which is where Grad-CAM's class-discriminative
+  maps live (Selvaraju et al. 2017). A model with no spatial layer (``dnn``) has nothing to
+  map and says so.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConvlensError
+
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[LayerInfo]]]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One module's output in a forward pass: ``shape`` without the batch dimension."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    order: int
+
+    @property
+    def depth(self) -> int:
+        return self.name.count(".") + 1
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.shape) == 3 and self.shape[1] * self.shape[2] > 1
+
+
+def trace_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
+    """Every named module's output shape, in the order the modules finish (cached)."""
+    key = tuple(int(v) for v in input_size)
+    per_model = _CACHE.setdefault(model, {})
+    if key in per_model:
+        return per_model[key]
+    seen: dict[str, LayerInfo] = {}
+    handles = []
+    counter = [0]
+
+    def make(name: str):
+        def hook(m: nn.Module, _inp: object, out: object) -> None:
+            t = out[0] if isinstance(out, (tuple, list)) and out else out
+            if isinstance(t, torch.Tensor):
+                counter[0] += 1
+                seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
+        return hook
+
+    try:
+        for name, m in model.named_modules():
+            if name:
+                handles.append(m.register_forward_hook(make(name)))
+        was_training = model.training
+        model.eval()
+        try:
+            dev = next(model.parameters()).device
+        except StopIteration:
+            dev = torch.device("cpu")
+        with torch.no_grad():
+            model(torch.zeros((1, *key), device=dev))
+        model.train(was_training)
+    finally:
+        for h in handles:
+            h.remove()
+    layers = sorted(seen.values(), key=lambda li: li.order)
+    per_model[key] = layers
+    return layers
+
+
+def spatial_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
+    return [li for li in trace_layers(model, input_size) if li.spatial]
+
+
+def _no_spatial_error(model: nn.Module) -> ConvlensError:
+    name = getattr(model, "convlens_name", type(model).__name__)
+    return ConvlensError(f"model {name!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
+                         "feature maps, filters and CAMs need a CNN; explain a cnn/fashion_vgg run or a CNN backbone instead")
+
+
+def stage_layers(model: nn.Module, input_size: Sequence[int]) -> list[str]:
+    """One layer per resolution stage, low -> high level (see the module docstring)."""
+    sp = spatial_layers(model, input_size)
+    if not sp:
+        raise _no_spatial_error(model)
+    max_depth = max(li.depth for li in sp)
+    for d in range(1, max_depth + 1):
+        cand = [li for li in sp if li.depth <= d]
+        if len({li.shape[1:] for li in cand}) >= 3 or d == max_depth:
+            break
+    stages: list[LayerInfo] = []
+    for li in cand:
+        if stages and stages[-1].shape[1:] == li.shape[1:]:
+            stages[-1] = li  # still the same stage: keep its last module
+        else:
+            stages.append(li)
+    return [li.name for li in stages]
+
+
+def default_feature_layers(model: nn.Module, input_size: Sequence[int], n: int = 3) -> list[str]:
+    """``n`` stages spread from low to high level (first, middle, last for n = 3)."""
+    stages = stage_layers(model, input_size)
+    if len(stages) <= n:
+        return stages
+    idx = sorted({round(i * (len(stages) - 1) / (n - 1)) for i in range(n)}) if n > 1 else [len(stages) - 1]
+    return [stages[i] for i in idx]
+
+
+def cam_target_layer(model: nn.Module, input_size: Sequence[int]) -> str:
+    """The last feature map before global pooling (see the module docstring)."""
+    sp = spatial_layers(model, input_size)
+    if not sp:
+        raise _no_spatial_error(model)
+    return sp[-1].name
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Names of the 2-D convolutions, in definition order."""
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[str | int] | None) -> list[str]:
+    """``--layers``: module names with a feature-map output, or stage indices (0 = lowest,
+    -1 = highest). ``None`` or empty: :func:`default_feature_layers`."""
+    if not specs:
+        return default_feature_layers(model, input_size)
+    sp = {li.name: li for li in spatial_layers(model, input_size)}
+    if not sp:
+        raise _no_spatial_error(model)
+    stages = stage_layers(model, input_size)
+    out = []
+    for s in specs:
+        text = str(s).strip()
+        if text.lstrip("-").isdigit():
+            i = int(text)
+            if not -len(stages) <= i < len(stages):
+                raise ConvlensError(f"--layers {text}: stage index out of range; the {len(stages)} stages are "
+                                    + ", ".join(f"{k}={n}" for k, n in enumerate(stages)))
+            out.append(stages[i])
+        elif text in sp:
+            out.append(text)
+        else:
+            raise unknown_layer_error(text, list(sp), stages)
+    return out
+
+
+def unknown_layer_error(text: str, valid: list[str], stages: list[str]) -> ConvlensError:
+    import difflib
+
+    close = difflib.get_close_matches(text, valid, n=4, cutoff=0.6)
+    near = f"; did you mean {', '.join(close)}?" if close else ""
+    shown = valid if len(valid) <= 40 else stages
+    what = "valid layers are" if len(valid) <= 40 else f"stages are (of {len(valid)} valid layers, see `convlens explain layers`)"
+    return ConvlensError(f"--layers {text!r}: no such layer with a feature map{near} {what} {', '.join(shown)}")
+
+
+def resolve_target_layer(model: nn.Module, input_size: Sequence[int], spec: str | int | None) -> str:
+    """``--layer`` of ``cam``: a name or stage index; ``None``: :func:`cam_target_layer`."""
+    if spec is None or spec == "":
+        return cam_target_layer(model, input_size)
+    return resolve_layers(model, input_size, [spec])[0]
