@@ -1,0 +1,164 @@
+"""Graph classification with stratified k-fold cross-validation (MUTAG: 188 molecules).
+
+Protocol: 10 stratified folds (shuffled with ``seed``); each fold trains a fresh model on the
+other 9 folds for a fixed number of epochs and is scored on its own fold after the **last**
+epoch (no test-set peeking). We also keep every fold's per-epoch test curve and report the
+GIN paper's protocol beside it: the single epoch where the mean over folds is highest. That
+choice looks at the test folds, so it is optimistic; it is there to compare with published
+numbers (GIN: 89.4 ± 5.6 on MUTAG), never as our headline.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .._runtime import seed_everything
+from .models import create_graph_model
+
+
+@dataclass
+class CVResult:
+    fold_acc: list[float]          # test accuracy after the last epoch, one per fold
+    curves: np.ndarray             # (folds, epochs) test accuracy per epoch
+    train_loss: np.ndarray         # (folds, epochs) mean training loss per epoch
+    seconds: float
+    config: dict[str, Any]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.fold_acc))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.fold_acc))
+
+    @property
+    def best_epoch(self) -> int:
+        """GIN paper's (optimistic) choice: argmax over epochs of the fold-mean test accuracy."""
+        return int(self.curves.mean(axis=0).argmax())
+
+    @property
+    def best_epoch_mean(self) -> float:
+        return float(self.curves.mean(axis=0)[self.best_epoch])
+
+    @property
+    def best_epoch_std(self) -> float:
+        return float(self.curves[:, self.best_epoch].std())
+
+    def summary(self) -> dict[str, Any]:
+        return {"cv_mean_acc": self.mean, "cv_std_acc": self.std, "fold_acc": self.fold_acc,
+                "gin_protocol_epoch": self.best_epoch + 1, "gin_protocol_mean_acc": self.best_epoch_mean,
+                "gin_protocol_std_acc": self.best_epoch_std, "seconds": self.seconds}
+
+
+def stratified_folds(labels: Sequence[int], folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train indices, test indices) per fold, each fold with the data set's class shares."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(labels)
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in skf.split(np.zeros(len(y)), y)]
+
+
+class PackedGraphs:
+    """All graphs of a data set concatenated once, so a mini-batch is a few index operations.
+
+    PyG's ``Batch.from_data_list`` rebuilds every ``Data`` object per batch (~100 ms per MUTAG
+    epoch here, more than the training itself); slicing the packed tensors is ~50x cheaper and
+    gives the same batch: nodes of graph g are ``node_ptr[g]:node_ptr[g+1]``.
+    """
+
+    def __init__(self, dataset):
+        from torch_geometric.data import Batch
+
+        big = Batch.from_data_list([dataset[i] for i in range(len(dataset))])
+        self.x, self.y = big.x.float(), big.y
+        self.edge_index, self.edge_attr = big.edge_index, getattr(big, "edge_attr", None)
+        self.node_ptr = big.ptr
+        counts = torch.bincount(big.batch[big.edge_index[0]], minlength=len(dataset))
+        self.edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        self.local = torch.empty(self.x.size(0), dtype=torch.long)
+
+    def batch(self, ids) -> tuple:
+        """(x (n, F), edge_index (2, e) local, batch (n,), edge_attr (e, D) | None, y (B,))."""
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        ns, ne = self.node_ptr[ids], self.node_ptr[ids + 1]
+        es, ee = self.edge_ptr[ids], self.edge_ptr[ids + 1]
+        sizes = ne - ns
+        nodes = torch.cat([torch.arange(a, b) for a, b in zip(ns.tolist(), ne.tolist())])
+        edges = torch.cat([torch.arange(a, b) for a, b in zip(es.tolist(), ee.tolist())])
+        self.local[nodes] = torch.arange(nodes.numel())
+        ei = self.local[self.edge_index[:, edges]]
+        batch = torch.repeat_interleave(torch.arange(len(ids)), sizes)
+        ea = self.edge_attr[edges] if self.edge_attr is not None else None
+        return self.x[nodes], ei, batch, ea, self.y[ids]
+
+
+def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_name: str, readout: str, epochs: int, batch_size: int,
+          lr: float, hidden: int, layers: int, dropout: float, use_edge_attr: bool, seed: int):
+    seed_everything(seed)
+    gen = torch.Generator().manual_seed(seed)
+    edge_dim = dataset.num_edge_features if (use_edge_attr and model_name == "gin") else None
+    model = create_graph_model(model_name, dataset.num_features, dataset.num_classes, readout=readout,
+                               edge_dim=edge_dim, hidden_channels=hidden, num_layers=layers, dropout=dropout)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)  # GIN paper: halve every 50 epochs
+    test_batch = packed.batch(te)
+    curve, losses = [], []
+    for _ in range(epochs):
+        model.train()
+        tot, n = 0.0, 0
+        order = tr[torch.randperm(len(tr), generator=gen).numpy()]
+        for s in range(0, len(order), batch_size):
+            ids = order[s:s + batch_size]
+            if len(ids) < 2:  # BatchNorm cannot train on one graph's statistics
+                continue
+            x, ei, batch, ea, y = packed.batch(ids)
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x, ei, batch, ea), y)
+            loss.backward()
+            opt.step()
+            tot += loss.item() * len(ids)
+            n += len(ids)
+        sched.step()
+        model.eval()
+        with torch.no_grad():
+            x, ei, batch, ea, y = test_batch
+            pred = model(x, ei, batch, ea).argmax(1)
+        curve.append(float((pred == y).float().mean()))
+        losses.append(tot / max(n, 1))
+    return curve, losses
+
+
+def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: int = 10, epochs: int = 100,
+                   batch_size: int = 32, lr: float = 0.01, hidden: int = 64, layers: int = 3, dropout: float = 0.5,
+                   use_edge_attr: bool = True, seed: int = 0, progress: bool = True) -> CVResult:
+    """k-fold CV of a graph classifier on a PyG dataset (``x``, ``edge_index``, ``y`` per graph).
+
+    ``model``: ``gcn`` (GCNConv x ``layers`` + ``readout`` + MLP) or ``gin`` (GINEConv using the
+    bond types in ``edge_attr`` when ``use_edge_attr``). Returns per-fold accuracies and curves.
+    """
+    labels = [int(d.y) for d in dataset]
+    splits = stratified_folds(labels, folds, seed)
+    cfg = dict(model=model, readout=readout, folds=folds, epochs=epochs, batch_size=batch_size, lr=lr,
+               hidden=hidden, layers=layers, dropout=dropout, use_edge_attr=use_edge_attr, seed=seed)
+    t0 = time.perf_counter()
+    packed = PackedGraphs(dataset)
+    it = enumerate(splits)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=folds, desc=f"{model}+{readout} {folds}-fold CV", unit="fold", leave=False)
+    curves, losses = [], []
+    for k, (tr, te) in it:
+        c, l = _fold(packed, dataset, tr, te, model, readout, epochs, batch_size, lr, hidden, layers, dropout,
+                     use_edge_attr, seed * 1000 + k)
+        curves.append(c)
+        losses.append(l)
+    curves_a = np.asarray(curves)
+    return CVResult(fold_acc=[float(c[-1]) for c in curves], curves=curves_a, train_loss=np.asarray(losses),
+                    seconds=time.perf_counter() - t0, config=cfg)

@@ -1,0 +1,309 @@
+"""Graphs to work on: the karate club, Cora/Citeseer (Planetoid), MUTAG (TU) and the user's CSVs.
+
+Every loader returns PyTorch Geometric objects (:class:`~torch_geometric.data.Data`, or a
+``TUDataset`` for many graphs) with two extra attributes a teacher needs: ``name`` and
+``class_names``. Shapes: ``x`` (N, F) float, ``edge_index`` (2, E) long with both directions of
+every undirected edge, ``y`` (N,) long for node tasks or (1,) for one graph of many.
+
+Real files are read where they are and never written to: PyG's readers want
+``root/<Name>/raw`` and write ``root/<Name>/processed``, so we link the raw files into a cache
+folder (``~/.cache/convlens/<kind>/`` or ``cache_dir``) and let PyG process there.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..errors import DataError
+
+# Planetoid's label order, recovered from the class sizes (each size is unique in the original
+# data sets; Citeseer's class 0 also holds the 15 isolated test nodes padded with zeros).
+CORA_CLASSES = ["Theory", "Reinforcement_Learning", "Genetic_Algorithms", "Neural_Networks",
+                "Probabilistic_Methods", "Case_Based", "Rule_Learning"]
+CITESEER_CLASSES = ["AI", "ML", "IR", "DB", "Agents", "HCI"]
+MUTAG_ATOMS = ["C", "N", "O", "F", "I", "Cl", "Br"]
+MUTAG_BONDS = ["aromatic", "single", "double", "triple"]
+MUTAG_CLASSES = ["non-mutagenic", "mutagenic"]
+KARATE_CLASSES = ["Mr. Hi", "Officer"]
+
+PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer"}
+NODE_DATASETS = ("karate", "cora", "citeseer")
+GRAPH_DATASETS = ("mutag",)
+_PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where processed data sets live: ``cache_dir``, ``$CONVLENS_CACHE`` or ``~/.cache/convlens``."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("CONVLENS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "convlens"
+
+
+def shared_data_dir() -> Path | None:
+    """The project's read-only data folder (``$CONVLENS_SHARED_DATA`` or ``<repo>/../shared/data``)."""
+    env = os.environ.get("CONVLENS_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    candidates += [p.parent / "shared" / "data" for p in here.parents[:5]]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
+
+
+def _link_raw(src_dir: Path, dst_dir: Path, names: Sequence[str]) -> None:
+    """Make ``dst_dir/<name>`` point at ``src_dir/<name>`` (symlink, copy where links fail)."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        src, dst = src_dir / n, dst_dir / n
+        if dst.is_symlink() and dst.resolve() == src.resolve():
+            continue
+        if dst.exists() or dst.is_symlink():
+            dst.unlink()
+        try:
+            dst.symlink_to(src.resolve())
+        except OSError:  # file systems without symlinks (some Windows set-ups)
+            shutil.copyfile(src, dst)
+
+
+def _find_raw(data_dir: str | os.PathLike | None, default_sub: str, names: Sequence[str], what: str) -> Path | None:
+    """The folder holding all ``names``; ``None`` means "download" (no folder given, none at hand)."""
+    tries = []
+    if data_dir is not None:
+        d = Path(data_dir).expanduser()
+        tries = [d, d / "raw"]
+        for t in tries:
+            if all((t / n).is_file() for n in names):
+                return t
+        missing = [n for n in names if not (d / n).is_file()]
+        raise DataError(f"--data-dir {d}: {what} files missing ({', '.join(missing[:3])}...); "
+                        f"point it at the folder holding {names[0]} and its siblings")
+    shared = shared_data_dir()
+    if shared is not None and all((shared / default_sub / n).is_file() for n in names):
+        return shared / default_sub
+    return None
+
+
+def _quiet_pyg():
+    # PyG prints "Processing..." and warns about torch.jit on first use; not the user's business.
+    return warnings.catch_warnings()
+
+
+def load_planetoid(name: str, data_dir: str | os.PathLike | None = None,
+                   cache_dir: str | os.PathLike | None = None) -> "torch_geometric.data.Data":
+    """Cora or Citeseer with the public split (20 labelled nodes per class, 500 val, 1,000 test).
+
+    ``x`` is the raw 0/1 bag-of-words matrix (N, F): Cora 2,708 x 1,433, Citeseer 3,327 x 3,703.
+    """
+    from torch_geometric.datasets import Planetoid
+
+    key = name.lower()
+    if key not in PLANETOID_NAMES:
+        raise DataError(f"unknown Planetoid data set {name!r}; use one of {', '.join(PLANETOID_NAMES)}")
+    pyg_name = PLANETOID_NAMES[key]
+    files = [f"ind.{key}.{p}" for p in _PLANETOID_PARTS]
+    src = _find_raw(data_dir, "planetoid/raw", files, pyg_name)
+    root = cache_root(cache_dir) / "planetoid"
+    if src is not None:
+        _link_raw(src, root / pyg_name / "raw", files)
+    with _quiet_pyg():
+        warnings.simplefilter("ignore")
+        try:
+            ds = Planetoid(str(root), pyg_name, split="public")
+        except Exception as exc:  # a truncated raw file or no internet for the download
+            raise DataError(f"{pyg_name}: could not read or download the Planetoid files into {root} ({exc}); "
+                            f"pass --data-dir with the ind.{key}.* files") from exc
+    data = ds[0]
+    data.name = key
+    data.class_names = CORA_CLASSES if key == "cora" else CITESEER_CLASSES
+    return data
+
+
+def load_karate() -> "torch_geometric.data.Data":
+    """Zachary's karate club (34 members, 78 friendships), label = club after the split.
+
+    No features: ``x`` is the identity (34, 34), so the first layer learns one vector per node.
+    As in Kipf's demo, one labelled node per class: node 0 (Mr. Hi) and node 33 (the officer);
+    ``test_mask`` is every other node; no validation nodes (training keeps the last epoch).
+    """
+    import networkx as nx
+    from torch_geometric.data import Data
+
+    g = nx.karate_club_graph()
+    n = g.number_of_nodes()
+    y = torch.tensor([KARATE_CLASSES.index(g.nodes[i]["club"]) for i in range(n)])
+    und = torch.tensor(list(g.edges()), dtype=torch.long).t()
+    edge_index = torch.cat([und, und.flip(0)], dim=1)
+    train = torch.zeros(n, dtype=torch.bool)
+    train[[0, 33]] = True
+    data = Data(x=torch.eye(n), edge_index=edge_index, y=y, train_mask=train,
+                val_mask=torch.zeros(n, dtype=torch.bool), test_mask=~train)
+    data.name = "karate"
+    data.class_names = KARATE_CLASSES
+    return data
+
+
+def load_mutag(data_dir: str | os.PathLike | None = None,
+               cache_dir: str | os.PathLike | None = None) -> "torch_geometric.datasets.TUDataset":
+    """MUTAG: 188 molecules; ``x`` one-hot atom type (n, 7), ``edge_attr`` one-hot bond type (e, 4)."""
+    from torch_geometric.datasets import TUDataset
+
+    files = [f"MUTAG_{p}.txt" for p in ("A", "graph_indicator", "graph_labels", "node_labels", "edge_labels")]
+    src = _find_raw(data_dir, "tu/MUTAG/raw", files, "MUTAG")
+    root = cache_root(cache_dir) / "tu"
+    if src is not None:
+        _link_raw(src, root / "MUTAG" / "raw", files)
+    with _quiet_pyg():
+        warnings.simplefilter("ignore")
+        try:
+            ds = TUDataset(str(root), "MUTAG", use_edge_attr=True)
+        except Exception as exc:
+            raise DataError(f"MUTAG: could not read or download the TU files into {root} ({exc}); "
+                            f"pass --data-dir with the MUTAG_*.txt files") from exc
+    ds.class_names = MUTAG_CLASSES
+    ds.atom_names = MUTAG_ATOMS
+    ds.bond_names = MUTAG_BONDS
+    return ds
+
+
+# ---------------------------------------------------------------------------------------------
+# the user's own graph: nodes CSV (id, features..., label) + edges CSV (src, dst[, type])
+# ---------------------------------------------------------------------------------------------
+def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise DataError(f"{path}: empty file; the first line must be a header") from None
+        rows = [(reader.line_num, [c.strip() for c in r]) for r in reader if any(c.strip() for c in r)]
+    return header, rows
+
+
+def load_csv_graph(nodes_csv: str | os.PathLike, edges_csv: str | os.PathLike,
+                   label_column: str = "label", self_loops: str = "drop") -> "torch_geometric.data.Data":
+    """A node-classification graph from two CSV files.
+
+    ``nodes_csv``: header ``id,<feature columns...>,label``; ids are any strings, unique; feature
+    columns are numbers (none at all -> ``x`` is the identity). ``edges_csv``: header
+    ``src,dst[,type]``; edges are taken as undirected (both directions stored). An edge-type column
+    becomes ``edge_type`` (N_types,) ids and ``edge_attr`` one-hot (E, T).
+
+    Self loops (``src == dst``) are dropped with a warning (``self_loops="drop"``; the GCN adds
+    one weight-1 self loop to every node anyway, so keeping them would count the node twice) or
+    rejected (``"error"``). Duplicate edges are merged. Unknown node ids, duplicate ids,
+    missing or non-numeric labels/features raise :class:`DataError` naming file and line.
+    Labelled nodes are split 60/20/20 into train/val/test, stratified, with seed 0.
+    """
+    from torch_geometric.data import Data
+
+    nodes_csv, edges_csv = Path(nodes_csv), Path(edges_csv)
+    header, rows = _rows(nodes_csv)
+    if not header or header[0].lower() != "id":
+        raise DataError(f"{nodes_csv}: line 1 must start with an 'id' column (got {header[:1]}); header is id,features...,{label_column}")
+    if label_column not in header:
+        raise DataError(f"{nodes_csv}: line 1 has no {label_column!r} column; add one (class name per node) or pass --label-column")
+    li = header.index(label_column)
+    feat_cols = [i for i in range(1, len(header)) if i != li]
+    ids: dict[str, int] = {}
+    feats, labels = [], []
+    for line, r in rows:
+        if len(r) != len(header):
+            raise DataError(f"{nodes_csv}: line {line} has {len(r)} fields, the header has {len(header)}")
+        nid = r[0]
+        if nid in ids:
+            raise DataError(f"{nodes_csv}: line {line}: duplicate node id {nid!r} (first seen as node {ids[nid]}); ids must be unique")
+        if not r[li]:
+            raise DataError(f"{nodes_csv}: line {line}: node {nid!r} has no {label_column}; give every node a class")
+        try:
+            feats.append([float(r[i]) for i in feat_cols])
+        except ValueError:
+            raise DataError(f"{nodes_csv}: line {line}: node {nid!r} has a non-numeric feature; features must be numbers") from None
+        ids[nid] = len(ids)
+        labels.append(r[li])
+    if not ids:
+        raise DataError(f"{nodes_csv}: no nodes after the header")
+    class_names = sorted(set(labels))
+    y = torch.tensor([class_names.index(lab) for lab in labels])
+    n = len(ids)
+    x = torch.tensor(feats, dtype=torch.float) if feat_cols else torch.eye(n)
+
+    eh, erows = _rows(edges_csv)
+    if len(eh) < 2 or [h.lower() for h in eh[:2]] != ["src", "dst"]:
+        raise DataError(f"{edges_csv}: line 1 must be src,dst[,type] (got {','.join(eh)})")
+    has_type = len(eh) >= 3
+    pairs: dict[tuple[int, int], str] = {}
+    dropped_loops = []
+    for line, r in erows:
+        if len(r) < 2:
+            raise DataError(f"{edges_csv}: line {line} has {len(r)} field(s); need src,dst")
+        for nid in r[:2]:
+            if nid not in ids:
+                raise DataError(f"{edges_csv}: line {line}: unknown node id {nid!r}; every src/dst must be an id in {nodes_csv.name}")
+        a, b = ids[r[0]], ids[r[1]]
+        if a == b:
+            if self_loops == "error":
+                raise DataError(f"{edges_csv}: line {line}: self loop on node {r[0]!r}; remove it (GCN adds its own self loops)")
+            dropped_loops.append(line)
+            continue
+        pairs.setdefault((min(a, b), max(a, b)), r[2] if has_type and len(r) > 2 else "")
+    if dropped_loops:
+        warnings.warn(f"{edges_csv}: dropped {len(dropped_loops)} self loop(s) (line(s) {', '.join(map(str, dropped_loops[:5]))}"
+                      f"{'...' if len(dropped_loops) > 5 else ''}): GCN's Â = D^-1/2 (A+I) D^-1/2 already gives each node one self loop",
+                      stacklevel=2)
+    und = torch.tensor(list(pairs), dtype=torch.long).t().reshape(2, -1)
+    edge_index = torch.cat([und, und.flip(0)], dim=1)
+    data = Data(x=x, edge_index=edge_index, y=y)
+    if has_type:
+        types = sorted(set(pairs.values()))
+        t = torch.tensor([types.index(v) for v in pairs.values()], dtype=torch.long)
+        data.edge_type = torch.cat([t, t])
+        data.edge_attr = torch.nn.functional.one_hot(data.edge_type, len(types)).float()
+        data.edge_type_names = types
+    _stratified_masks(data, seed=0)
+    data.name = nodes_csv.stem
+    data.class_names = class_names
+    data.node_ids = list(ids)
+    data.dropped_self_loops = len(dropped_loops)
+    return data
+
+
+def _stratified_masks(data, seed: int, fractions: tuple[float, float] = (0.6, 0.2)) -> None:
+    """train/val/test masks, the same share of every class in each (at least one train node per class)."""
+    g = torch.Generator().manual_seed(seed)
+    n = data.num_nodes
+    masks = {k: torch.zeros(n, dtype=torch.bool) for k in ("train_mask", "val_mask", "test_mask")}
+    for c in torch.unique(data.y):
+        idx = (data.y == c).nonzero().view(-1)
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        ntr = max(1, round(fractions[0] * len(idx)))
+        nva = round(fractions[1] * len(idx))
+        masks["train_mask"][idx[:ntr]] = True
+        masks["val_mask"][idx[ntr:ntr + nva]] = True
+        masks["test_mask"][idx[ntr + nva:]] = True
+    for k, m in masks.items():
+        setattr(data, k, m)
+
+
+def load_node_data(name: str, data_dir: str | os.PathLike | None = None,
+                   cache_dir: str | os.PathLike | None = None, edges: str | os.PathLike | None = None):
+    """``karate``, ``cora``, ``citeseer``, or a nodes CSV path (then ``edges`` is the edges CSV)."""
+    key = str(name).lower()
+    if key == "karate":
+        return load_karate()
+    if key in PLANETOID_NAMES:
+        return load_planetoid(key, data_dir, cache_dir)
+    if str(name).endswith(".csv") or Path(name).is_file():
+        if edges is None:
+            raise DataError(f"{name}: a nodes CSV needs its edges CSV too; pass --edges EDGES.csv (header src,dst[,type])")
+        return load_csv_graph(name, edges)
+    raise DataError(f"--data {name!r}: unknown; use karate, cora, citeseer, mutag, or a nodes CSV with --edges")

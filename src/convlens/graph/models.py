@@ -1,0 +1,148 @@
+"""PyG models: a GCN for node classification; GCN + readout and GIN for graph classification.
+
+Node classification (Kipf & Welling 2017), 2 layers:
+    Z = Â · ReLU(Â · dropout(X) · W₀) · W₁,   X (N, F), W₀ (F, 16), W₁ (16, C), Z (N, C) logits.
+
+Graph classification: L graph convolutions give node vectors H (n, h); a readout turns the
+graph's n rows into one vector (mean: average; sum: total; max: per-feature maximum),
+then a small MLP gives the class logits (1, C). GIN (Xu et al. 2019) replaces Â-averaging with
+h'_i = MLP((1 + ε) h_i + Σ_j ReLU(h_j + bond_ij W_e)) — a sum, injective on multisets — and
+reads out every layer (sum pooling), which makes it strictly more expressive than GCN + mean.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import GCNConv, GINConv, GINEConv, global_add_pool, global_max_pool, global_mean_pool
+from torch_geometric.nn.dense.linear import Linear as PygLinear
+
+from ..errors import ConvlensError
+from .sparse import SparseFeatures, fast_dropout
+
+READOUTS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
+
+
+class _SparseAwareLinear(PygLinear):
+    """``GCNConv``'s linear part, also accepting :class:`SparseFeatures` (X W as a sparse product).
+    Same parameter names as PyG's, so state dicts load either way."""
+
+    def forward(self, x):  # type: ignore[override]
+        if isinstance(x, SparseFeatures):
+            out = x.matmul(self.weight.t())
+            return out if self.bias is None else out + self.bias
+        return super().forward(x)
+
+
+class GCN(nn.Module):
+    """Kipf & Welling's GCN for node classification, built from PyG ``GCNConv`` layers.
+
+    ``forward(x, edge_index)``: x (N, F) dense or :class:`SparseFeatures`, edge_index (2, E)
+    -> logits (N, C). ``cached=True`` stores Â after the first call (full-batch training on one
+    fixed graph); leave it off for mini-batches (NeighborLoader), where the graph changes.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int = 16, out_channels: int = 2,
+                 num_layers: int = 2, dropout: float = 0.5, cached: bool = False):
+        super().__init__()
+        if num_layers < 1:
+            raise ConvlensError(f"--layers {num_layers}: a GCN needs at least 1 layer")
+        dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(GCNConv(a, b, cached=cached) for a, b in zip(dims[:-1], dims[1:]))
+        self.convs[0].lin = _SparseAwareLinear(in_channels, dims[1], bias=False, weight_initializer="glorot")
+        self.dropout = dropout
+
+    def forward(self, x, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None,
+                return_hidden: bool = False):
+        hidden = None
+        for i, conv in enumerate(self.convs):
+            x = x.dropout(self.dropout, self.training) if isinstance(x, SparseFeatures) else fast_dropout(x, self.dropout, self.training)
+            x = conv(x, edge_index, edge_weight)
+            if i < len(self.convs) - 1:
+                x = F.relu(x)
+                hidden = x
+        return (x, hidden) if return_hidden else x
+
+
+class GraphGCN(nn.Module):
+    """GCN layers + readout (mean | sum | max) + MLP head, for one label per graph.
+
+    ``forward(x (n, F), edge_index (2, e), batch (n,))`` -> logits (B, C), B graphs in the batch.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int = 64, out_channels: int = 2,
+                 num_layers: int = 3, readout: str = "mean", dropout: float = 0.5):
+        super().__init__()
+        if readout not in READOUTS:
+            raise ConvlensError(f"--readout {readout!r}: use one of {', '.join(READOUTS)}")
+        dims = [in_channels] + [hidden_channels] * num_layers
+        self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.readout_name = readout
+        self.pool = READOUTS[readout]
+        self.head = nn.Sequential(nn.Linear(hidden_channels, hidden_channels), nn.ReLU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden_channels, out_channels))
+
+    def embed(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
+        """The graph vectors (B, hidden) after the readout."""
+        for conv in self.convs:
+            x = F.relu(conv(x, edge_index))
+        return self.pool(x, batch)
+
+    def forward(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
+        return self.head(self.embed(x, edge_index, batch))
+
+
+def _mlp(a: int, b: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(), nn.Linear(b, b), nn.BatchNorm1d(b), nn.ReLU())
+
+
+class GIN(nn.Module):
+    """GIN (Xu et al. 2019); with ``edge_dim`` each layer is a ``GINEConv`` that adds the bond
+    type (one-hot, (e, edge_dim)) to the neighbour's message. Readout: ``readout``-pool every
+    layer's node vectors (input included) and sum the per-layer linear predictions.
+
+    ``forward(x (n, F), edge_index (2, e), batch (n,), edge_attr (e, edge_dim))`` -> (B, C).
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int = 32, out_channels: int = 2,
+                 num_layers: int = 4, readout: str = "sum", dropout: float = 0.5, edge_dim: int | None = None):
+        super().__init__()
+        if readout not in READOUTS:
+            raise ConvlensError(f"--readout {readout!r}: use one of {', '.join(READOUTS)}")
+        self.edge_dim = edge_dim
+        self.convs = nn.ModuleList()
+        for i in range(num_layers):
+            a = in_channels if i == 0 else hidden_channels
+            if edge_dim:
+                self.convs.append(GINEConv(_mlp(a, hidden_channels), train_eps=True, edge_dim=edge_dim))
+            else:
+                self.convs.append(GINConv(_mlp(a, hidden_channels), train_eps=True))
+        self.heads = nn.ModuleList([nn.Linear(in_channels, out_channels)] +
+                                   [nn.Linear(hidden_channels, out_channels) for _ in range(num_layers)])
+        self.readout_name = readout
+        self.pool = READOUTS[readout]
+        self.dropout = dropout
+
+    def forward(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
+        hs = [x]
+        for conv in self.convs:
+            x = conv(x, edge_index, edge_attr) if self.edge_dim else conv(x, edge_index)
+            hs.append(x)
+        out = 0
+        for h, head in zip(hs, self.heads):
+            out = out + F.dropout(head(self.pool(h, batch)), self.dropout, self.training)
+        return out
+
+
+NODE_MODELS = ("gcn",)
+GRAPH_MODELS = ("gcn", "gin")
+
+
+def create_graph_model(name: str, in_channels: int, out_channels: int, readout: str = "mean",
+                       edge_dim: int | None = None, **kw) -> nn.Module:
+    """``gcn`` -> :class:`GraphGCN`, ``gin`` -> :class:`GIN` (GINE when ``edge_dim`` is given)."""
+    if name == "gcn":
+        return GraphGCN(in_channels, out_channels=out_channels, readout=readout, **kw)
+    if name == "gin":
+        return GIN(in_channels, out_channels=out_channels, readout=readout, edge_dim=edge_dim, **kw)
+    raise ConvlensError(f"--model {name!r}: graph classification models are {', '.join(GRAPH_MODELS)}")

@@ -1,0 +1,114 @@
+"""Sparse node features, so that dropout and the first product X W cost O(nnz), not O(N F).
+
+Cora's X is 2,708 x 1,433 but 1.3% non-zero. PyG's example applies dropout to the dense X
+(3.9 M random numbers per step: 74% of its run time on this CPU) and multiplies it densely.
+Dropping the 49 k stored values instead is the same random function on every non-zero entry
+(zeros stay zero either way), and X W with a CSR X is a sparse-dense product.
+
+The backward of X W w.r.t. W is Xᵀ G; torch's generic sparse backward rebuilds Xᵀ every step
+(3.4 ms on Cora), so we keep Xᵀ's CSR structure and a permutation mapping X's values to Xᵀ's
+order, which makes the whole forward + backward 0.7 ms (measured: docs/graph.md).
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+
+def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """Inverted dropout, x * m / (1 - p) with m ~ Bernoulli(1 - p), drawn as ``rand >= p``.
+
+    Same law as ``F.dropout``; torch's ``bernoulli_`` costs 0.62 ms for Cora's 49 k values on
+    this CPU, ``rand`` + compare 0.26 ms, and GCN training draws such masks twice per step.
+    """
+    if not training or p == 0:
+        return x
+    if p >= 1:
+        return torch.zeros_like(x)
+    return x * (torch.rand_like(x) >= p) * (1.0 / (1.0 - p))
+
+
+def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we only use the stable matmul
+        warnings.simplefilter("ignore")
+        return torch.sparse_csr_tensor(crow, col, values, size, check_invariants=False)
+
+
+class SparseFeatures:
+    """X (N, F) kept as CSR with a pre-built transpose. Duck-types the few Tensor attributes
+    ``GCNConv`` reads from its input (``size``, ``dtype``, ``device``)."""
+
+    def __init__(self, x: torch.Tensor, *, _structure: tuple | None = None, _values: torch.Tensor | None = None):
+        if _structure is not None:
+            self._s, self.values = _structure, _values
+            return
+        coo = (x.to_sparse_coo() if not x.is_sparse else x).coalesce().float()
+        n, f = coo.shape
+        r, c = coo.indices()
+        # CSR of X: coalesced COO is already sorted by (row, col)
+        crow = torch.zeros(n + 1, dtype=torch.long).index_add_(0, r + 1, torch.ones_like(r)).cumsum(0)
+        # CSR of Xᵀ: the same entries sorted by (col, row); perm[k] = position in X of Xᵀ's k-th value
+        perm = torch.argsort(c * n + r)
+        tcrow = torch.zeros(f + 1, dtype=torch.long).index_add_(0, c + 1, torch.ones_like(c)).cumsum(0)
+        self._s = (crow, c.clone(), tcrow, r[perm].clone(), perm, (n, f))
+        self.values = coo.values().clone()
+
+    # --- the bits of the Tensor interface GCNConv uses ---------------------------------------
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self._s[5])
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.values.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.values.device
+
+    @property
+    def nnz(self) -> int:
+        return self.values.numel()
+
+    def to(self, device) -> "SparseFeatures":
+        s = tuple(t.to(device) if torch.is_tensor(t) else t for t in self._s)
+        return SparseFeatures(None, _structure=s, _values=self.values.to(device))
+
+    def to_dense(self) -> torch.Tensor:
+        crow, col, *_ , size = self._s
+        return _csr(crow, col, self.values, size).to_dense()
+
+    # --- the two operations a GCN needs -------------------------------------------------------
+    def dropout(self, p: float, training: bool) -> "SparseFeatures":
+        """Inverted dropout on the stored values only: same law as dropout on the dense X."""
+        if not training or p == 0:
+            return self
+        return SparseFeatures(None, _structure=self._s, _values=fast_dropout(self.values, p, True))
+
+    def matmul(self, w: torch.Tensor) -> torch.Tensor:
+        """X W: (N, F) @ (F, out) -> (N, out); differentiable in W."""
+        return _SpMM.apply(self.values, w, self._s)
+
+    def __matmul__(self, w: torch.Tensor) -> torch.Tensor:
+        return self.matmul(w)
+
+
+class _SpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, values, w, s):  # noqa: D401 - autograd signature
+        crow, col, tcrow, tcol, perm, size = s
+        ctx.save_for_backward(values)
+        ctx.s = s
+        return _csr(crow, col, values, size) @ w
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (values,) = ctx.saved_tensors
+        crow, col, tcrow, tcol, perm, (n, f) = ctx.s
+        grad_w = _csr(tcrow, tcol, values[perm], (f, n)) @ grad_out if ctx.needs_input_grad[1] else None
+        return None, grad_w, None
