@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
+import warnings
 from typing import Sequence
 
 COMMAND_MODULES = (
@@ -29,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"convlens {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMAND_MODULES:
-        importlib.import_module(mod).register(sub)
+        # a sub-package without a cli module (a partial checkout, a trimmed install) adds no verb
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod).register(sub)
     return parser
 
 
@@ -38,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import ConvlensError
 
     tune_allocator()
+    # PyG's import-time torch.jit.script calls warn on every command; they are not the user's concern
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -54,12 +54,17 @@ class ImageTensors:
         if n_holdout <= 0:
             return self, self.subset(torch.arange(0), name=f"{self.name}-val")
         g = torch.Generator().manual_seed(seed)
+        counts = torch.bincount(self.labels, minlength=self.num_classes).double()
+        share = counts * (n_holdout / len(self))
+        quota = share.floor().long()
+        # largest remainders take the leftover places, so exactly n_holdout are held out
+        leftover = n_holdout - int(quota.sum())
+        quota[(share - quota).argsort(descending=True)[:leftover]] += 1
         hold: list[torch.Tensor] = []
-        frac = n_holdout / len(self)
         for c in range(self.num_classes):
             idx = (self.labels == c).nonzero().flatten()
             idx = idx[torch.randperm(len(idx), generator=g)]
-            hold.append(idx[: int(round(frac * len(idx)))])
+            hold.append(idx[: int(quota[c])])
         held = torch.cat(hold)
         mask = torch.ones(len(self), dtype=torch.bool)
         mask[held] = False

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..data.base import ImageTensors
 from ..errors import ConvlensError
 from ..runs import RunDir, atomic_write_json
-from .preprocess import BatchPreprocessor
+from .preprocess import BatchPreprocessor, wants_channels_last
 
 
 @dataclass
@@ -51,7 +51,7 @@ def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000,
     """Evaluate ``model`` on uint8 images, normalised with its ``pretrained_cfg``."""
     device = torch.device(device)
     pcfg = pretrained_cfg or getattr(model, "pretrained_cfg", {}) or {}
-    prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,))).to(device)
+    prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), channels_last=wants_channels_last(model)).to(device)
     was_training = model.training
     model.eval().to(device)
     losses, probs = [], []
@@ -66,7 +66,7 @@ def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000,
         return Evaluation(float("nan"), float("nan"), torch.zeros(0, dtype=torch.long), data.labels, torch.zeros(0, data.num_classes))
     p = torch.cat(probs)
     preds = p.argmax(1)
-    return Evaluation(sum(losses) / len(data), (preds == data.labels).float().mean().item(), preds, data.labels.clone(), p)
+    return Evaluation(sum(losses) / len(data), (preds == data.labels).sum().item() / len(data), preds, data.labels.clone(), p)
 
 
 def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = None, progress: bool = True) -> dict[str, Any]:

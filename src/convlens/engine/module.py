@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .preprocess import BatchPreprocessor
+from .preprocess import BatchPreprocessor, wants_channels_last
 
 ParamGroupsFn = Callable[[nn.Module, float], list[dict[str, Any]]]
 
@@ -50,7 +50,10 @@ class ClassifierModule(L.LightningModule):
         self.eval_names = eval_names
         self.param_groups_fn = param_groups
         pcfg = getattr(model, "pretrained_cfg", {}) or {}
-        self.prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), cfg.augment)
+        self.channels_last = wants_channels_last(model)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), cfg.augment, self.channels_last)
         self._sums: dict[str, torch.Tensor] = {}
         self._epoch_start = 0.0
         self._train_seconds = 0.0

@@ -259,7 +259,8 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version="lightning_logs"),
                             callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=cfg.progress,
                             enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
-                            use_distributed_sampler=False, log_every_n_steps=50, default_root_dir=str(run.path),
+                            use_distributed_sampler=False,
+                            log_every_n_steps=max(1, min(50, len(splits['train']) // cfg.batch_size)), default_root_dir=str(run.path),
                             **_trainer_kwargs(cfg, device))
         train_loader = tensor_loader(splits["train"], cfg.batch_size, shuffle=True, seed=cfg.seed)
         eval_loaders = [tensor_loader(splits[n], cfg.eval_batch_size, shuffle=False) for n in eval_names]

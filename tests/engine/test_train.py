@@ -1,0 +1,149 @@
+"""The training engine on real Fashion-MNIST subsets: accuracy, files, resume, errors."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from convlens.engine import TrainConfig, evaluate_run, load_run_model, train
+from convlens.errors import CheckpointError, ConvlensError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cfg(tmp_path, **kw):
+    base = dict(model="cnn", epochs=2, limit_train=2500, limit_test=1000, val_size=500, out=str(tmp_path), progress=False, threads=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    return train(_cfg(tmp_path_factory.mktemp("runs"), name="cnn"))
+
+
+def test_short_training_beats_chance_by_far(cnn_run):
+    # 10 classes: chance is 10%; 2 epochs on 2,000 real images already reach ~75-80%
+    assert cnn_run.test_acc > 0.70
+    assert [r["epoch"] for r in cnn_run.history] == [1, 2]
+    assert cnn_run.history[-1]["train_loss"] < cnn_run.history[0]["train_loss"]
+
+
+def test_run_folder_has_every_promised_file(cnn_run):
+    p = cnn_run.run.path
+    for f in ["config.json", "metrics.jsonl", "summary.json", "report.html", "checkpoints/epoch=001.ckpt",
+              "checkpoints/epoch=002.ckpt", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "plots/curves.png",
+              "plots/confusion_matrix.png", "plots/per_class_accuracy.png", "plots/predictions.png"]:
+        assert (p / f).is_file() and (p / f).stat().st_size > 0, f
+    rec = json.loads((p / "config.json").read_text())
+    assert rec["config"]["seed"] == 0 and rec["config"]["model"] == "cnn"
+    assert rec["versions"]["torch"] == torch.__version__ and "lightning" in rec["versions"]
+    rows = [json.loads(l) for l in (p / "metrics.jsonl").read_text().splitlines()]
+    assert {"train_loss", "train_acc", "val_acc", "test_acc", "seconds", "images_per_s"} <= set(rows[0])
+    summary = json.loads((p / "summary.json").read_text())
+    assert summary["train_images"] == 2000 and summary["val_images"] == 500 and summary["test_images"] == 1000
+
+
+def test_report_is_self_contained(cnn_run):
+    html = (cnn_run.run.path / "report.html").read_text()
+    srcs = re.findall(r"""src=['"]([^'"]+)""", html)
+    assert len(srcs) >= 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    for href in re.findall(r"""href=['"]([^'"]+)""", html):
+        assert (cnn_run.run.path / href).exists(), href
+
+
+def test_checkpoints_rebuild_the_model_and_evaluate_run_agrees(cnn_run):
+    model, meta = load_run_model(cnn_run.run.path, "last")
+    assert meta["classes"][0] == "T-shirt/top" and meta["pretrained_cfg"]["mean"] == (0.2860,)
+    trained = {k: v for k, v in cnn_run.model.state_dict().items()}
+    assert all(torch.equal(trained[k], v) for k, v in model.state_dict().items())
+    res = evaluate_run(cnn_run.run.path, progress=False)
+    by_epoch = {r["epoch"]: r for r in cnn_run.history}
+    for row in res["epochs"]:  # the clean re-evaluation equals what training logged
+        assert row["test_acc"] == pytest.approx(by_epoch[row["epoch"]]["test_acc"], abs=1e-9)
+        assert row["val_acc"] == pytest.approx(by_epoch[row["epoch"]]["val_acc"], abs=1e-9)
+    assert res["best_by"] == "val_acc"
+    assert res["best_epoch"] == max(cnn_run.history, key=lambda r: (r["val_acc"], -r["epoch"]))["epoch"]
+    assert json.loads((cnn_run.run.path / "evaluation.json").read_text())["best_epoch"] == res["best_epoch"]
+
+
+def test_checkpoint_of_another_architecture_is_a_clear_error(cnn_run, tmp_path):
+    ck = torch.load(cnn_run.run.path / "checkpoints" / "last.ckpt", weights_only=True)
+    ck["convlens"]["model_name"] = "dnn"
+    torch.save(ck, tmp_path / "wrong.ckpt")
+    with pytest.raises(CheckpointError, match="another architecture") as info:
+        load_run_model(tmp_path / "wrong.ckpt")
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_checkpoint_is_a_clear_error(cnn_run, tmp_path):
+    data = (cnn_run.run.path / "checkpoints" / "last.ckpt").read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.ckpt"):
+        load_run_model(tmp_path / "cut.ckpt")
+
+
+def test_existing_run_folder_is_not_overwritten(cnn_run):
+    with pytest.raises(ConvlensError, match="--resume"):
+        train(_cfg(cnn_run.run.path.parent, name="cnn"))
+
+
+def test_bad_arguments_are_one_line_errors():
+    for kw, flag in [({"epochs": 0}, "--epochs"), ({"optimizer": "adagrad"}, "--optimizer"), ({"lr": -1}, "--lr")]:
+        with pytest.raises(ConvlensError, match=flag):
+            TrainConfig(**kw)
+
+
+def _cli(args, **kw):
+    env = {**os.environ, "CONVLENS_THREADS": "2"}
+    return subprocess.Popen([sys.executable, "-m", "convlens", *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    """Ctrl-C during epoch 2, --resume: the final weights equal an uninterrupted run's."""
+    args = ["train", "--model", "cnn", "--epochs", "3", "--limit-train", "1600", "--limit-test", "200", "--val-size", "200",
+            "--out", str(tmp_path), "--no-progress", "--seed", "3"]
+    proc = _cli(args + ["--name", "cut"])
+    first = tmp_path / "cut" / "checkpoints" / "epoch=001.ckpt"
+    deadline = time.time() + 240
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.exists(), proc.communicate()[1][-2000:]
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in err and not (tmp_path / "cut" / "checkpoints" / "epoch=003.ckpt").exists()
+
+    resumed = _cli(["train", "--resume", str(tmp_path / "cut"), "--no-progress"])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-2000:]
+    assert out.strip().splitlines()[-1].startswith("test accuracy ")
+
+    whole = _cli(args + ["--name", "whole"])
+    out, err = whole.communicate(timeout=300)
+    assert whole.returncode == 0, err[-2000:]
+    a = torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    for k in b["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    rows = [json.loads(l) for l in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    proc = _cli(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)])
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().startswith("convlens: error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    proc = _cli(["evaluate", str(tmp_path)])
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "not a convlens run folder" in err and "Traceback" not in err
