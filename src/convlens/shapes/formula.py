@@ -184,6 +184,11 @@ _SAME_SHAPE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.
                nn.Softmax, nn.LogSoftmax, nn.Softplus)
 
 
+# stochastic depth / drop path (torchvision, timm) and timm's own activation classes keep the shape
+_SAME_SHAPE_NAMES = {"StochasticDepth", "DropPath", "DropBlock2d", "GELU", "GELUTanh", "QuickGELU", "Swish", "HardSwish",
+                     "HardSigmoid", "Sigmoid", "Tanh", "Mish", "PReLU", "LayerNorm2d", "RmsNorm", "LayerScale"}
+
+
 def _pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> tuple[int, bool]:
     """PyTorch's pooling size (ceil_mode: the last window must start inside input + left padding)."""
     num = n + 2 * p - d * (k - 1) - 1
@@ -245,6 +250,8 @@ def layer_output_shape(module: nn.Module, in_shape: Sequence[int]) -> tuple[tupl
         sf = _pair(module.scale_factor, nd, "scale") if isinstance(module.scale_factor, int) else \
             tuple(module.scale_factor) if isinstance(module.scale_factor, (tuple, list)) else (module.scale_factor,) * nd
         return (*shape[:2], *(int(math.floor(n * f)) for n, f in zip(shape[2:], sf))), True
-    if isinstance(module, _SAME_SHAPE):
+    if name == "Permute" and hasattr(module, "dims"):  # torchvision.ops.Permute (ConvNeXt's NCHW <-> NHWC)
+        return tuple(shape[d] for d in module.dims), True
+    if isinstance(module, _SAME_SHAPE) or name in _SAME_SHAPE_NAMES:
         return shape, True
     return None
