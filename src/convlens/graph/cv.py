@@ -100,12 +100,13 @@ class PackedGraphs:
 
 
 def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_name: str, readout: str, epochs: int, batch_size: int,
-          lr: float, hidden: int, layers: int, dropout: float, use_edge_attr: bool, seed: int):
+          lr: float, hidden: int, layers: int, dropout: float, use_edge_attr: bool, seed: int, model_kw: dict | None = None):
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     edge_dim = dataset.num_edge_features if (use_edge_attr and model_name == "gin") else None
     model = create_graph_model(model_name, dataset.num_features, dataset.num_classes, readout=readout,
-                               edge_dim=edge_dim, hidden_channels=hidden, num_layers=layers, dropout=dropout)
+                               edge_dim=edge_dim, hidden_channels=hidden, num_layers=layers, dropout=dropout,
+                               **(model_kw or {}))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)  # GIN paper: halve every 50 epochs
     test_batch = packed.batch(te)
@@ -137,7 +138,8 @@ def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_n
 
 def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: int = 10, epochs: int = 100,
                    batch_size: int = 32, lr: float = 0.01, hidden: int = 64, layers: int = 3, dropout: float = 0.5,
-                   use_edge_attr: bool = True, seed: int = 0, progress: bool = True) -> CVResult:
+                   use_edge_attr: bool = True, seed: int = 0, progress: bool = True,
+                   model_kw: dict | None = None) -> CVResult:
     """k-fold CV of a graph classifier on a PyG dataset (``x``, ``edge_index``, ``y`` per graph).
 
     ``model``: ``gcn`` (GCNConv x ``layers`` + ``readout`` + MLP) or ``gin`` (GINEConv using the
@@ -146,7 +148,8 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
     labels = [int(d.y) for d in dataset]
     splits = stratified_folds(labels, folds, seed)
     cfg = dict(model=model, readout=readout, folds=folds, epochs=epochs, batch_size=batch_size, lr=lr,
-               hidden=hidden, layers=layers, dropout=dropout, use_edge_attr=use_edge_attr, seed=seed)
+               hidden=hidden, layers=layers, dropout=dropout, use_edge_attr=use_edge_attr, seed=seed,
+               **(model_kw or {}))
     t0 = time.perf_counter()
     packed = PackedGraphs(dataset)
     it = enumerate(splits)
@@ -156,7 +159,7 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
     curves, losses = [], []
     for k, (tr, te) in it:
         c, l = _fold(packed, dataset, tr, te, model, readout, epochs, batch_size, lr, hidden, layers, dropout,
-                     use_edge_attr, seed * 1000 + k)
+                     use_edge_attr, seed * 1000 + k, model_kw)
         curves.append(c)
         losses.append(l)
     curves_a = np.asarray(curves)

@@ -52,8 +52,13 @@ def normalized_adjacency_sparse(edge_index: torch.Tensor, num_nodes: int,
     """Â as a sparse CSR tensor (N, N) with nnz = E + N: memory O(E), product Â H in O(E F)."""
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+    import warnings
+
     ei, w = gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=True)
-    return torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), w, (num_nodes, num_nodes)).coalesce().to_sparse_csr()
+    with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
+        warnings.simplefilter("ignore")
+        coo = torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), w, (num_nodes, num_nodes), check_invariants=False)
+        return coo.coalesce().to_sparse_csr()
 
 
 def feature_matrix(data: Any) -> torch.Tensor:

@@ -67,26 +67,37 @@ class GCN(nn.Module):
 class GraphGCN(nn.Module):
     """GCN layers + readout (mean | sum | max) + MLP head, for one label per graph.
 
+    Each layer: h' = ReLU(BN(Â h W)). ``jk=True`` (jumping knowledge) reads out every layer,
+    input included, and concatenates: r = [pool(X) ‖ pool(H¹) ‖ ... ‖ pool(Hᴸ)] (B, F + L·h),
+    so the head sees the atom composition and each radius of context; ``jk=False`` reads out
+    the last layer only (B, h), the chapter's plain "average the node features".
+
     ``forward(x (n, F), edge_index (2, e), batch (n,))`` -> logits (B, C), B graphs in the batch.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 64, out_channels: int = 2,
-                 num_layers: int = 3, readout: str = "mean", dropout: float = 0.5):
+                 num_layers: int = 3, readout: str = "mean", dropout: float = 0.5, jk: bool = True,
+                 batch_norm: bool = True):
         super().__init__()
         if readout not in READOUTS:
             raise ConvlensError(f"--readout {readout!r}: use one of {', '.join(READOUTS)}")
         dims = [in_channels] + [hidden_channels] * num_layers
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers))
+        self.jk = jk
         self.readout_name = readout
         self.pool = READOUTS[readout]
-        self.head = nn.Sequential(nn.Linear(hidden_channels, hidden_channels), nn.ReLU(),
+        width = in_channels + num_layers * hidden_channels if jk else hidden_channels
+        self.head = nn.Sequential(nn.Linear(width, hidden_channels), nn.ReLU(),
                                   nn.Dropout(dropout), nn.Linear(hidden_channels, out_channels))
 
     def embed(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
-        """The graph vectors (B, hidden) after the readout."""
-        for conv in self.convs:
-            x = F.relu(conv(x, edge_index))
-        return self.pool(x, batch)
+        """The graph vectors after the readout: (B, F + L·h) with ``jk``, else (B, h)."""
+        pooled = [self.pool(x, batch)]
+        for conv, norm in zip(self.convs, self.norms):
+            x = F.relu(norm(conv(x, edge_index)))
+            pooled.append(self.pool(x, batch))
+        return torch.cat(pooled, dim=1) if self.jk else pooled[-1]
 
     def forward(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
         return self.head(self.embed(x, edge_index, batch))

@@ -1,0 +1,40 @@
+"""Graph convolutional networks (issue 6): matrices made visible, node and graph classification.
+
+Notebook use mirrors the CLI::
+
+    from convlens.graph import load_karate, describe_matrices, train
+    print(describe_matrices(load_karate()))
+    train(data="cora", out="runs/cora")
+
+Names are imported on first use (PEP 562), so ``convlens --help`` does not load PyG.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "cv": ["CVResult", "cross_validate", "stratified_folds"],
+    "datasets": ["load_csv_graph", "load_karate", "load_mutag", "load_node_data", "load_planetoid"],
+    "dense": ["DenseGCNLayer"],
+    "matrices": ["adjacency", "degrees", "describe_matrices", "feature_matrix", "graph_matrices",
+                 "normalized_adjacency", "normalized_adjacency_sparse", "plot_graph", "plot_matrices"],
+    "models": ["GCN", "GIN", "GraphGCN", "create_graph_model"],
+    "pipeline": ["train", "train_graphs", "train_nodes"],
+    "show": ["load_any", "show_graph"],
+    "sparse": ["SparseFeatures", "fast_dropout"],
+    "train": ["NodeFit", "fit_node", "hidden_features"],
+    "sampling": ["TorchNeighborSampler", "neighbor_loader", "fit_node_sampled"],
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
