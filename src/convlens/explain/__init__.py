@@ -30,7 +30,7 @@ _LAZY = {
     "capture_activations": "hooks", "count_hooks": "hooks", "gradients_start_at": "hooks",
     "LayerInfo": "layers", "trace_layers": "layers", "stage_layers": "layers", "default_feature_layers": "layers",
     "cam_target_layer": "layers", "resolve_layers": "layers", "conv_layers": "layers",
-    "FeatureMaps": "feature_maps", "feature_maps": "feature_maps", "rank_channels": "feature_maps",
+    "FeatureMaps": "feature_maps", "compute_feature_maps": "feature_maps", "rank_channels": "feature_maps",
     "plot_feature_maps": "feature_maps",
     "Filters": "filters", "get_filters": "filters", "plot_filters": "filters", "default_filter_layers": "filters",
     "METHODS": "cam", "CamResult": "cam", "ClassCam": "cam", "compute_cam": "cam", "plot_cam": "cam", "overlay": "cam",

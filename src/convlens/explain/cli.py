@@ -116,11 +116,11 @@ def _layers(args: argparse.Namespace) -> int:
 
 
 def _feature_maps(args: argparse.Namespace) -> int:
-    from .feature_maps import feature_maps, plot_feature_maps
+    from .feature_maps import compute_feature_maps, plot_feature_maps
 
     ex = _load(args)
     for image in args.images:
-        fms = feature_maps(ex, image, args.layers)
+        fms = compute_feature_maps(ex, image, args.layers)
         path = _save(plot_feature_maps(fms, k=args.k, title=f"{ex.name}: {Path(image).name}"), Path(args.out) / f"{Path(image).stem}-feature-maps.png")
         tops = "; ".join(f"{fm.layer}: {fm.top(5)}" for fm in fms)
         print(f"{image}: strongest channels {tops} -> {path}")

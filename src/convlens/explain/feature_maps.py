@@ -54,7 +54,7 @@ def from_activations(acts: dict[str, torch.Tensor], layers: Sequence[str], index
     return out
 
 
-def feature_maps(ex: Explainable, image: Any, layers: Sequence[str | int] | None = None) -> list[FeatureMaps]:
+def compute_feature_maps(ex: Explainable, image: Any, layers: Sequence[str | int] | None = None) -> list[FeatureMaps]:
     """Feature maps of ``layers`` (names or stage indices; default low / mid / high stage) for one image."""
     names = resolve_layers(ex.model, ex.input_size, layers)
     img = prepare_image(image, ex)
