@@ -6,6 +6,16 @@ import torch
 from torch_geometric.data import Data
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Graph ops here are tiny (Cora: 2,708 x 16 activations); a second OpenMP thread only adds
+    synchronisation, and on a loaded 2-core machine it made a 2 s run take 50 s."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("graph-cache")
