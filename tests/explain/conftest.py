@@ -64,11 +64,12 @@ def fashion_ex(fashion_run):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _one_thread(monkeypatch):
     """One torch thread in these tests: single small images, where a second OpenMP thread
     only waits (on a loaded 2-core machine a 28x28 convolution took 40 ms with 2 threads,
     0.12 ms with 1). Restored afterwards for other packages' tests."""
     n = torch.get_num_threads()
+    monkeypatch.setenv("CONVLENS_THREADS", "1")  # what the CLI handlers' set_threads() reads
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)

@@ -97,8 +97,7 @@ def plot_feature_maps(fms: FeatureMaps | Sequence[FeatureMaps], k: int = 16, nco
         tiles = fm.activations[top]
         c, h, w = fm.activations.shape
         gap = max(1, w // 16)
-        cm = plt.get_cmap(cmap).copy()
-        cm.set_bad("white")
+        cm = plt.get_cmap(cmap).with_extremes(bad="white")
         ax.imshow(mosaic(tiles, nc, gap), cmap=cm, vmin=float(tiles.min()), vmax=float(tiles.max()), interpolation="nearest")
         for i, ch in enumerate(top):
             r, col = divmod(i, nc)

@@ -106,14 +106,12 @@ def plot_filters(model: nn.Module, layers: Sequence[str | int] | None = None, ma
             ax.imshow(np.clip(m, 0, 1), interpolation="nearest")
             what = f"{min(co, max_filters)} of {co} kernels as RGB"
         elif kind == "grey":
-            cm = plt.get_cmap("gray").copy()
-            cm.set_bad("white")
+            cm = plt.get_cmap("gray").with_extremes(bad="white")
             ax.imshow(mosaic(tiles, ncols), cmap=cm, vmin=0, vmax=1, interpolation="nearest")
             what = f"{min(co, max_filters)} of {co} kernels (grey input)"
         else:
             lim = float(np.abs(tiles).max()) + 1e-12
-            cm = plt.get_cmap("RdBu_r").copy()
-            cm.set_bad("white")
+            cm = plt.get_cmap("RdBu_r").with_extremes(bad="white")
             ax.imshow(mosaic(tiles, ncols), cmap=cm, vmin=-lim, vmax=lim, interpolation="nearest")
             what = (f"{len(tiles)} strongest of {co} depthwise kernels" if kind == "depthwise" else
                     f"rows: {min(co, 16)} strongest of {co} filters; cols: {ncols} strongest of {ci} input channels")

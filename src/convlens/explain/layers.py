@@ -166,7 +166,7 @@ def unknown_layer_error(text: str, valid: list[str], stages: list[str]) -> Convl
     import difflib
 
     close = difflib.get_close_matches(text, valid, n=4, cutoff=0.6)
-    near = f"; did you mean {', '.join(close)}?" if close else ""
+    near = f"; did you mean {', '.join(close)}?" if close else ";"
     shown = valid if len(valid) <= 40 else stages
     what = "valid layers are" if len(valid) <= 40 else f"stages are (of {len(valid)} valid layers, see `convlens explain layers`)"
     return ConvlensError(f"--layers {text!r}: no such layer with a feature map{near} {what} {', '.join(shown)}")

@@ -67,17 +67,20 @@ def cam_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 
 def randomization_groups(model: nn.Module) -> list[str]:
-    """Blocks from the top (classifier) down: top-level children, with a block container
-    (Sequential / ModuleList of 3 or more) split into its children."""
+    """Blocks from the top (classifier) down: top-level children (looking through a wrapper
+    with a single child, e.g. a torchvision model's ``net``), a block container (Sequential /
+    ModuleList of 3 or more) split into its children; blocks without parameters are skipped."""
+    prefix, root = "", model
+    while len(list(root.children())) == 1:
+        name, root = next(iter(root.named_children()))
+        prefix += name + "."
     groups: list[str] = []
-    for name, child in model.named_children():
+    for name, child in root.named_children():
         kids = list(child.named_children())
         if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(kids) >= 3:
-            groups += [f"{name}.{k}" for k, _ in kids]
-        elif isinstance(child, nn.Module) and len(kids) == 1 and kids[0][0] == "net":
-            groups += [f"{name}.{k}" for k, _ in kids]
+            groups += [f"{prefix}{name}.{k}" for k, _ in kids]
         else:
-            groups.append(name)
+            groups.append(prefix + name)
     return [g for g in reversed(groups) if any(True for _ in model.get_submodule(g).parameters())]
 
 
