@@ -15,7 +15,7 @@ def _transfer(args: argparse.Namespace) -> int:
                          test_fraction=args.test_fraction, limit_train=args.limit_train, limit_test=args.limit_test,
                          data_dir=args.data_dir, cache_dir=None if args.no_cache else (args.cache_dir or "default"),
                          strict=args.strict, progress=not args.no_progress, large_per_class=args.large_per_class,
-                         similar_threshold=args.similar_threshold)
+                         similar_threshold=args.similar_threshold, head_init=args.head_init)
     res = transfer(cfg, resume=args.resume)
     s = res.summary
     print(f"report: {res.run.path / 'report.html'}")
@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unfreeze", type=int, default=None, help="fine-tune the last N stages (-1: all; default 2)")
     p.add_argument("--unfreeze-from", default=None, metavar="LAYER", help="fine-tune from this module on (e.g. blocks.5)")
     p.add_argument("--backbone-lr-ratio", type=float, default=0.1, help="pretrained layers' lr = ratio x --lr (default 0.1)")
+    p.add_argument("--head-init", default="probe", choices=["probe", "random"],
+                   help="fine-tune: start from a head fitted on the cached features (LP-FT, default) or a random one")
     p.add_argument("--augment", default=None, choices=["none", "crop", "crop-flip"], help="fine-tune batch augmentation (default crop-flip)")
     p.add_argument("--epochs", type=int, default=13)
     p.add_argument("--batch-size", type=int, default=32)
@@ -80,3 +82,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=5, help="show the K most probable classes")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_predict)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m convlens.transfer.cli transfer|predict ...``: these two verbs alone, for
+    scripts and benchmarks that should not depend on the other packages' verbs."""
+    import sys
+
+    from .._runtime import tune_allocator
+    from ..errors import ConvlensError
+
+    tune_allocator()
+    parser = argparse.ArgumentParser(prog="convlens")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConvlensError as exc:
+        print(f"convlens: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

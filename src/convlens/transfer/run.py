@@ -46,6 +46,7 @@ class TransferConfig:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     augment: str | None = None      # fine-tune batch augmentation (default crop-flip)
+    head_init: str = "probe"        # fine-tune: start from a head fitted on cached features (LP-FT) or "random"
     seed: int = 0
     device: str = "auto"
     out: str = "runs"
@@ -76,6 +77,7 @@ class TransferConfig:
         need(0 <= self.val_fraction < 1, f"--val-fraction {self.val_fraction}: must be in [0, 1)")
         need(0 < self.test_fraction < 1, f"--test-fraction {self.test_fraction}: must be in (0, 1)")
         need(not (self.unfreeze is not None and self.unfreeze_from), "--unfreeze and --unfreeze-from: give one of them")
+        need(self.head_init in ("probe", "random"), f"--head-init {self.head_init!r}: choose probe or random")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,7 +148,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
 
     strategy, decision, unfreeze, augment = cfg.strategy, None, cfg.unfreeze, cfg.augment
-    needs_features = strategy in ("feature-extract", "auto")
+    needs_features = strategy in ("feature-extract", "auto") or cfg.head_init == "probe"
     feats = _features(cfg, backbone, train_src, test_src, device, log, views=cfg.views if strategy == "feature-extract" else 0) \
         if needs_features else None
     if feats is not None:
@@ -168,7 +170,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     if strategy == "feature-extract":
         res = _run_feature_extract(cfg, backbone, train_src, test_src, feats, decision, log)
     else:
-        res = _run_fine_tune(cfg, backbone, train_src, test_src, unfreeze, augment or "crop-flip", decision, log)
+        res = _run_fine_tune(cfg, backbone, train_src, test_src, unfreeze, augment or "crop-flip", decision, log, feats)
     timings["total"] = time.perf_counter() - t0
     res.timings.update(timings)
     res.summary["total_seconds"] = round(timings["total"], 2)
@@ -209,6 +211,13 @@ def _features(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_s
     from .features import extract_features
 
     t0 = time.perf_counter()
+    if not train_src.is_files and not already_split:
+        # in-memory data sets have no unreadable images: limit first, never embed 60,000 images to keep 300
+        train_src = train_src.subset(seeded_limit(len(train_src), cfg.limit_train, cfg.seed))
+        test_src = test_src.subset(seeded_limit(len(test_src), cfg.limit_test, cfg.seed)) if test_src is not None else None
+        already_limited = True
+    else:
+        already_limited = already_split
     cache = None if cfg.cache_dir is None else cfg.cache_dir
     kw = dict(cache_dir=cache, batch_size=max(cfg.batch_size, 32), device=device, progress=cfg.progress, strict=cfg.strict)
     ftr = extract_features(backbone, train_src.items, views=views, seed=cfg.seed, desc="train features", **kw)
@@ -226,7 +235,7 @@ def _features(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_s
         te_src = test_src.subset(fte.index)
         te_src.skipped = list(test_src.skipped) + fte.skipped
         Xte = fte.features
-    if not already_split:
+    if not already_limited:
         lim = seeded_limit(len(tr_src), cfg.limit_train, cfg.seed)
         tr_src, Xtr, Vtr = tr_src.subset(lim), Xtr[lim], (Vtr[lim] if Vtr is not None else None)
         lim_t = seeded_limit(len(te_src), cfg.limit_test, cfg.seed)
@@ -427,11 +436,31 @@ def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: s
             "head": head_parameter_names(model)}
 
 
+def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg: TransferConfig, val_size: int) -> dict[str, Any]:
+    """LP-FT (Kumar et al., ICLR 2022): fit the head on the cached frozen features first, so
+    fine-tuning starts from a good classifier instead of pushing random-head gradients into
+    the pretrained layers. Costs seconds once the features are cached."""
+    from .heads import install_head, train_linear_head
+
+    tr_idx, va_idx = engine_val_split(train_src.labels, train_src.classes, val_size, cfg.seed)
+    X = feats["Xtr_all"]
+    head, hist = train_linear_head(X[tr_idx], train_src.labels[tr_idx], len(train_src.classes), X_val=X[va_idx],
+                                   y_val=train_src.labels[va_idx], X_test=None, y_test=None, epochs=cfg.epochs,
+                                   batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
+    install_head(backbone.model, head)
+    return {"probe_val_acc": hist[-1].get("val_acc"), "probe_train_acc": hist[-1].get("train_acc")}
+
+
 def _run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, unfreeze: int | None,
-                   augment: str, decision: dict[str, Any] | None, log: Callable[[str], None]) -> TransferResult:
+                   augment: str, decision: dict[str, Any] | None, log: Callable[[str], None],
+                   feats: dict[str, Any] | None = None) -> TransferResult:
     from ..data.registry import DatasetSplits
     from ..engine import TrainConfig, train
 
+    init: dict[str, Any] = {}
+    if cfg.head_init == "probe" and feats is not None:
+        init = probe_init(backbone, feats, train_src, cfg, _val_size(len(train_src), cfg.val_fraction))
+        log(f"fine-tune: head initialised by a linear probe on the cached features (val accuracy {init['probe_val_acc']})")
     info = prepare_fine_tune(backbone, unfreeze, cfg.unfreeze_from)
     stages = [s for s, ps in backbone.stages if set(ps) & set(info["trainable"])]
     log(f"fine-tune: training {info['trainable_params']:,} of {info['total_params']:,} parameters (stages {', '.join(stages)}); "
@@ -451,7 +480,8 @@ def _run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, t
     summary = res.run.summary()
     summary.update(strategy="fine-tune", backbone=cfg.backbone, unfreeze=unfreeze, unfreeze_from=cfg.unfreeze_from,
                    trainable_stages=stages, backbone_lr_ratio=cfg.backbone_lr_ratio, frozen_bn=info["frozen_bn"],
-                   augment=augment, skipped_files=train_src.skipped + test_src.skipped, **({"auto": decision} if decision else {}))
+                   augment=augment, head_init=cfg.head_init, skipped_files=train_src.skipped + test_src.skipped,
+                   **init, **({"auto": decision} if decision else {}))
     res.run.write_summary(summary)
     return TransferResult(res.run, res.model, res.history, res.test_acc, res.best_epoch, summary, decision)
 
