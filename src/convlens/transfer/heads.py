@@ -62,6 +62,14 @@ def train_linear_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, views:
         torch.set_num_threads(threads)
 
 
+def robust_scale(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, sigma) per feature, sigma floored at a tenth of the median std: pooled ReLU
+    features that are almost always 0 would otherwise get weights of 1/1e-6, and the
+    slightest change of the backbone (fine-tuning) would blow the logits up."""
+    mu, sd = X.mean(0), X.std(0)
+    return mu, sd.clamp_min(0.1 * float(sd.median()) + 1e-8)
+
+
 def fold_standardisation(head: nn.Linear, mu: torch.Tensor, sigma: torch.Tensor) -> nn.Linear:
     """``W z + b`` with ``z = (phi - mu) / sigma`` as one map of phi: ``W/sigma phi + (b - W/sigma mu)``."""
     out = nn.Linear(head.in_features, head.out_features)
@@ -78,7 +86,7 @@ def _train_linear(X: torch.Tensor, y: torch.Tensor, num_classes: int, views: tor
                   on_epoch: Callable[[HeadEpoch], None] | None) -> tuple[nn.Linear, list[dict[str, Any]]]:
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    mu, sigma = X.mean(0), X.std(0) + 1e-6
+    mu, sigma = robust_scale(X)
     head = nn.Linear(X.shape[1], num_classes)
     opt = _optimizer(optimizer, head.parameters(), lr, weight_decay)
     pool = X.unsqueeze(1) if views is None else torch.cat([X.unsqueeze(1), views], dim=1)  # (N, 1+V, D)
@@ -123,9 +131,8 @@ def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    Xn = X.double().numpy()
-    mu = Xn.mean(0)
-    sigma = Xn.std(0) + 1e-6
+    mu_t, sigma_t = robust_scale(X.double())
+    Xn, mu, sigma = X.double().numpy(), mu_t.numpy(), sigma_t.numpy()
     Z = (Xn - mu) / sigma
     yn = y.numpy()
     info: dict[str, Any] = {}

@@ -440,15 +440,16 @@ def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg
     """LP-FT (Kumar et al., ICLR 2022): fit the head on the cached frozen features first, so
     fine-tuning starts from a good classifier instead of pushing random-head gradients into
     the pretrained layers. Costs seconds once the features are cached."""
-    from .heads import install_head, train_linear_head
+    from .heads import fit_logreg_head, install_head
 
     tr_idx, va_idx = engine_val_split(train_src.labels, train_src.classes, val_size, cfg.seed)
-    X = feats["Xtr_all"]
-    head, hist = train_linear_head(X[tr_idx], train_src.labels[tr_idx], len(train_src.classes), X_val=X[va_idx],
-                                   y_val=train_src.labels[va_idx], X_test=None, y_test=None, epochs=cfg.epochs,
-                                   batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
+    X, y = feats["Xtr_all"], train_src.labels
+    head, info = fit_logreg_head(X[tr_idx], y[tr_idx], len(train_src.classes), seed=cfg.seed)
     install_head(backbone.model, head)
-    return {"probe_val_acc": hist[-1].get("val_acc"), "probe_train_acc": hist[-1].get("train_acc")}
+    with torch.no_grad():
+        val_acc = float((head(X[va_idx]).argmax(1) == y[va_idx]).float().mean()) if len(va_idx) else None
+        train_acc = float((head(X[tr_idx]).argmax(1) == y[tr_idx]).float().mean())
+    return {"probe_val_acc": val_acc, "probe_train_acc": train_acc, "probe_C": info["C"]}
 
 
 def _run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, unfreeze: int | None,
