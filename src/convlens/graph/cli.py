@@ -37,7 +37,8 @@ def register(subparsers) -> None:
     t.add_argument("--layers", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--dropout", type=float)
-    t.add_argument("--no-edge-attr", action="store_true", help="gin: ignore bond types")
+    t.add_argument("--no-edge-attr", action="store_true", help="mutag: ignore bond types")
+    t.add_argument("--degree-features", type=int, help="mutag: append one-hot degree 0..K to the atom type (default 4; 0 = off)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--embedding", default="auto", choices=["auto", "tsne", "pca"])
     t.add_argument("--threads", type=int)
@@ -67,7 +68,7 @@ def _train(args) -> int:
     s = train(data=args.data, model=args.model, readout=readout, out=args.out, seed=args.seed, data_dir=args.data_dir,
               cache_dir=args.cache_dir, edges=args.edges, folds=args.folds, embedding=args.embedding, threads=args.threads,
               epochs=args.epochs, hidden=args.hidden, lr=args.lr, dropout=args.dropout, layers=args.layers,
-              use_edge_attr=not args.no_edge_attr)
+              use_edge_attr=not args.no_edge_attr, degree_features=args.degree_features)
     if s["task"] == "node":
         print(f"{s['data']}: test accuracy {s['test_acc']:.1%} (epoch {s['best_epoch']} by validation; "
               f"last epoch {s['final_test_acc']:.1%}), {s['train_seconds']:.1f} s")

@@ -73,11 +73,14 @@ class PackedGraphs:
     gives the same batch: nodes of graph g are ``node_ptr[g]:node_ptr[g+1]``.
     """
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, degree_features: int = 0):
         from torch_geometric.data import Batch
 
         big = Batch.from_data_list([dataset[i] for i in range(len(dataset))])
         self.x, self.y = big.x.float(), big.y
+        if degree_features:  # one-hot degree 0..k (k+ capped), appended to X
+            deg = torch.bincount(big.edge_index[1], minlength=self.x.size(0)).clamp(max=degree_features)
+            self.x = torch.cat([self.x, F.one_hot(deg, degree_features + 1).float()], dim=1)
         self.edge_index, self.edge_attr = big.edge_index, getattr(big, "edge_attr", None)
         self.node_ptr = big.ptr
         counts = torch.bincount(big.batch[big.edge_index[0]], minlength=len(dataset))
@@ -103,8 +106,8 @@ def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_n
           lr: float, hidden: int, layers: int, dropout: float, use_edge_attr: bool, seed: int, model_kw: dict | None = None):
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
-    edge_dim = dataset.num_edge_features if (use_edge_attr and model_name == "gin") else None
-    model = create_graph_model(model_name, dataset.num_features, dataset.num_classes, readout=readout,
+    edge_dim = dataset.num_edge_features if use_edge_attr and dataset.num_edge_features else None
+    model = create_graph_model(model_name, packed.x.size(1), dataset.num_classes, readout=readout,
                                edge_dim=edge_dim, hidden_channels=hidden, num_layers=layers, dropout=dropout,
                                **(model_kw or {}))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -139,7 +142,7 @@ def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_n
 def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: int = 10, epochs: int = 100,
                    batch_size: int = 32, lr: float = 0.01, hidden: int = 64, layers: int = 3, dropout: float = 0.5,
                    use_edge_attr: bool = True, seed: int = 0, progress: bool = True,
-                   model_kw: dict | None = None) -> CVResult:
+                   model_kw: dict | None = None, degree_features: int = 0) -> CVResult:
     """k-fold CV of a graph classifier on a PyG dataset (``x``, ``edge_index``, ``y`` per graph).
 
     ``model``: ``gcn`` (GCNConv x ``layers`` + ``readout`` + MLP) or ``gin`` (GINEConv using the
@@ -149,9 +152,9 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
     splits = stratified_folds(labels, folds, seed)
     cfg = dict(model=model, readout=readout, folds=folds, epochs=epochs, batch_size=batch_size, lr=lr,
                hidden=hidden, layers=layers, dropout=dropout, use_edge_attr=use_edge_attr, seed=seed,
-               **(model_kw or {}))
+               degree_features=degree_features, **(model_kw or {}))
     t0 = time.perf_counter()
-    packed = PackedGraphs(dataset)
+    packed = PackedGraphs(dataset, degree_features)
     it = enumerate(splits)
     if progress:
         from tqdm import tqdm

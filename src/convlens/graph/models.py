@@ -77,13 +77,16 @@ class GraphGCN(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int = 64, out_channels: int = 2,
                  num_layers: int = 3, readout: str = "mean", dropout: float = 0.5, jk: bool = True,
-                 batch_norm: bool = True):
+                 batch_norm: bool = False, edge_dim: int | None = None):
         super().__init__()
         if readout not in READOUTS:
             raise ConvlensError(f"--readout {readout!r}: use one of {', '.join(READOUTS)}")
         dims = [in_channels] + [hidden_channels] * num_layers
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.norms = nn.ModuleList(nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers))
+        # GCN takes one scalar per edge, so bond types enter as a learnt weight per type
+        # (w_t = exp(θ_t), starting at 1 = plain GCN); Â is then normalised with these weights.
+        self.bond_logw = nn.Parameter(torch.zeros(edge_dim)) if edge_dim else None
         self.jk = jk
         self.readout_name = readout
         self.pool = READOUTS[readout]
@@ -94,13 +97,16 @@ class GraphGCN(nn.Module):
     def embed(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
         """The graph vectors after the readout: (B, F + L·h) with ``jk``, else (B, h)."""
         pooled = [self.pool(x, batch)]
+        w = None
+        if self.bond_logw is not None and edge_attr is not None:
+            w = (edge_attr.float() @ self.bond_logw).exp()  # one-hot (e, T) @ (T,) -> (e,)
         for conv, norm in zip(self.convs, self.norms):
-            x = F.relu(norm(conv(x, edge_index)))
+            x = F.relu(norm(conv(x, edge_index, w)))
             pooled.append(self.pool(x, batch))
         return torch.cat(pooled, dim=1) if self.jk else pooled[-1]
 
     def forward(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
-        return self.head(self.embed(x, edge_index, batch))
+        return self.head(self.embed(x, edge_index, batch, edge_attr))
 
 
 def _mlp(a: int, b: int) -> nn.Sequential:
@@ -153,7 +159,7 @@ def create_graph_model(name: str, in_channels: int, out_channels: int, readout: 
                        edge_dim: int | None = None, **kw) -> nn.Module:
     """``gcn`` -> :class:`GraphGCN`, ``gin`` -> :class:`GIN` (GINE when ``edge_dim`` is given)."""
     if name == "gcn":
-        return GraphGCN(in_channels, out_channels=out_channels, readout=readout, **kw)
+        return GraphGCN(in_channels, out_channels=out_channels, readout=readout, edge_dim=edge_dim, **kw)
     if name == "gin":
         return GIN(in_channels, out_channels=out_channels, readout=readout, edge_dim=edge_dim, **kw)
     raise ConvlensError(f"--model {name!r}: graph classification models are {', '.join(GRAPH_MODELS)}")
