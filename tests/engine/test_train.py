@@ -147,3 +147,17 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     proc = _cli(["evaluate", str(tmp_path)])
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "not a convlens run folder" in err and "Traceback" not in err
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    """--devices 2: DistributedDataParallel (gloo on CPU), each process a shard of every epoch."""
+    proc = _cli(["train", "--model", "dnn", "--device", "cpu", "--devices", "2", "--threads", "1", "--epochs", "1",
+                 "--limit-train", "1200", "--limit-test", "300", "--val-size", "200", "--batch-size", "50",
+                 "--out", str(tmp_path), "--name", "ddp", "--no-progress"])
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    rows = [json.loads(l) for l in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1
+    assert rows[0]["train_n"] == 1000 and rows[0]["val_n"] == 200  # sums over both processes
+    assert rows[0]["train_acc"] > 0.3 and (tmp_path / "ddp" / "checkpoints" / "epoch=001.ckpt").is_file()
+    assert out.strip().splitlines()[-1].startswith("test accuracy ")

@@ -105,12 +105,15 @@ class ClassifierModule(L.LightningModule):
             n = max(float(s[2]), 1.0)
             out[f"{split}_loss"] = float(s[0]) / n
             out[f"{split}_acc"] = float(s[1]) / n
+            out[f"{split}_n"] = int(s[2])
         return out
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
         for k, v in self.epoch_metrics().items():
+            if k.endswith("_n"):
+                continue
             self.log(k, v, prog_bar=k in ("val_acc", "test_acc"), sync_dist=False)
 
     # ---- optimisation -------------------------------------------------------------------
