@@ -1,0 +1,74 @@
+"""End to end on real photos: the run folder, frozen weights, the cache, predict, evaluate, CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from convlens.transfer import TransferConfig, predict, transfer
+
+
+@pytest.fixture(scope="module")
+def fe_run(small_catdog: Path, tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("fe")
+    cfg = TransferConfig(data=str(small_catdog), epochs=3, out=str(work / "runs"), name="fe", cache_dir=str(work / "cache"),
+                         progress=False, val_fraction=0.2)
+    return transfer(cfg, log=lambda m: None), cfg, work
+
+
+def test_run_folder_like_train(fe_run) -> None:
+    res, cfg, _ = fe_run
+    run = res.run.path
+    for f in ("config.json", "metrics.jsonl", "summary.json", "report.html", "plots/curves.png", "plots/confusion_matrix.png",
+              "plots/predictions.png", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run / f).is_file(), f
+    assert sorted(p.name for p in (run / "checkpoints").glob("epoch=*.ckpt")) == ["epoch=001.ckpt", "epoch=002.ckpt", "epoch=003.ckpt"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all(r["test_acc"] is not None and r["val_acc"] is not None for r in rows)
+    s = res.summary
+    assert (s["train_images"], s["val_images"], s["test_images"]) == (14, 3, 8)  # 17 train: 20% held out for validation
+    assert s["best_by"] == "val_loss" and s["features_computed"] == 25
+    assert res.test_acc >= 0.75  # 8 real test photos, head on 14 images
+
+
+def test_feature_extraction_leaves_the_backbone_untouched(fe_run, lite0) -> None:
+    res, _, _ = fe_run
+    ckpt = torch.load(res.run.path / "checkpoints" / "best.ckpt", weights_only=True)
+    sd = {k[len("model."):]: v for k, v in ckpt["state_dict"].items()}
+    ref = lite0.model.state_dict()
+    body = [k for k in ref if not k.startswith("classifier.")]
+    assert all(torch.equal(sd[k], ref[k]) for k in body)  # weights and BatchNorm statistics
+    assert not torch.equal(sd["classifier.weight"], ref["classifier.weight"])
+
+
+def test_second_run_hits_the_cache(fe_run) -> None:
+    res, cfg, work = fe_run
+    again = transfer(TransferConfig(**{**cfg.to_dict(), "name": "fe2"}), log=lambda m: None)
+    assert again.summary["features_computed"] == 0 and again.summary["features_cached"] == 25
+    assert again.test_acc == res.test_acc  # same seed, same features: same result
+
+
+def test_predict_and_evaluate_agree_with_the_run(fe_run, shared_data: Path) -> None:
+    from convlens.engine import evaluate_run
+
+    res, cfg, _ = fe_run
+    [p, missing] = predict(res.run.path, [shared_data / "images" / "cat.jpg", "nope.jpg"], device="cpu")
+    assert p.top(1)[0][0] == "Cat" and abs(float(p.probs.sum()) - 1) < 1e-5
+    assert missing.error == "no such file"
+    ev = evaluate_run(res.run.path, device="cpu", progress=False)
+    rows = {r["epoch"]: r for r in res.history}
+    for r in ev["epochs"]:  # the engine rebuilds the same val and test splits from the run's config
+        assert abs(r["test_acc"] - rows[r["epoch"]]["test_acc"]) < 1e-6
+        assert abs(r["val_acc"] - rows[r["epoch"]]["val_acc"]) < 1e-6
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from convlens.transfer.cli import main
+
+    assert main(["transfer", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing" in err
+    assert main(["predict", str(tmp_path), "x.jpg"]) == 2
+    assert "not a convlens run folder" in capsys.readouterr().err
