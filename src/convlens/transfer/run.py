@@ -179,9 +179,11 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
 
 
 def _readable_split(cfg: TransferConfig, train_src: Source, test_src: Source | None) -> tuple[Source, Source]:
+    train_src, _ = _drop_unreadable(train_src, cfg.strict)
     if test_src is None:
-        train_src, test_src = _drop_unreadable(train_src, cfg.strict)
         train_src, test_src = holdout_test(train_src, cfg.test_fraction)
+    else:
+        test_src, _ = _drop_unreadable(test_src, cfg.strict)
     return train_src.subset(seeded_limit(len(train_src), cfg.limit_train, cfg.seed)), \
         test_src.subset(seeded_limit(len(test_src), cfg.limit_test, cfg.seed))
 
@@ -193,16 +195,18 @@ def _drop_unreadable(src: Source, strict: bool) -> tuple[Source, None]:
     from ..data.folders import open_image
     from ..errors import DataError
 
-    keep = []
+    keep, skipped = [], list(src.skipped)
     for i, p in enumerate(src.items):
         try:
             open_image(p)
             keep.append(i)
         except DataError as exc:
             if strict:
-                raise
-            src.skipped.append(str(exc))
-    return src.subset(keep), None
+                raise DataError(f"{exc} (--strict: fix or remove the file)") from None
+            skipped.append(str(exc))
+    out = src.subset(keep)
+    out.skipped = skipped
+    return out, None
 
 
 def _features(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source | None, device: torch.device,
