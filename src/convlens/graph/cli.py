@@ -10,6 +10,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                                       "default: the project's shared data, else download")
     p.add_argument("--cache-dir", help="where processed data sets are written (default ~/.cache/convlens or $CONVLENS_CACHE)")
     p.add_argument("--edges", help="edges CSV (src,dst[,type]) when DATA is a nodes CSV (id,features...,label)")
+    p.add_argument("--label-column", default="label", help="class column of the nodes CSV (default label)")
 
 
 def register(subparsers) -> None:
@@ -54,7 +55,7 @@ def _show(args) -> int:
 
     out = None if args.no_plots else (args.out or f"graph-show-{Path(args.data).stem.lower()}")
     res = show_graph(args.data, index=args.index, out=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                     edges=args.edges, max_print=args.max_print)
+                     edges=args.edges, max_print=args.max_print, label_column=args.label_column)
     print(res["text"])
     for f in res["files"]:
         print(f"wrote {f}")
@@ -66,12 +67,13 @@ def _train(args) -> int:
 
     readout = args.readout or ("sum" if args.model == "gin" else "mean")
     s = train(data=args.data, model=args.model, readout=readout, out=args.out, seed=args.seed, data_dir=args.data_dir,
-              cache_dir=args.cache_dir, edges=args.edges, folds=args.folds, embedding=args.embedding, threads=args.threads,
+              cache_dir=args.cache_dir, edges=args.edges, label_column=args.label_column, folds=args.folds, embedding=args.embedding, threads=args.threads,
               epochs=args.epochs, hidden=args.hidden, lr=args.lr, dropout=args.dropout, layers=args.layers,
               use_edge_attr=not args.no_edge_attr, degree_features=args.degree_features)
     if s["task"] == "node":
-        print(f"{s['data']}: test accuracy {s['test_acc']:.1%} (epoch {s['best_epoch']} by validation; "
-              f"last epoch {s['final_test_acc']:.1%}), {s['train_seconds']:.1f} s")
+        how = (f"epoch {s['best_epoch']} by validation; last epoch {s['final_test_acc']:.1%}" if s["num_val"]
+               else "last epoch; no validation nodes")
+        print(f"{s['data']}: test accuracy {s['test_acc']:.1%} on {s['num_test']} test nodes ({how}), {s['train_seconds']:.1f} s")
     else:
         print(f"mutag {s['model']}+{s['readout']}: {len(s['fold_acc'])}-fold CV {s['cv_mean_acc']:.1%} ± {s['cv_std_acc']:.1%} "
               f"(GIN protocol {s['gin_protocol_mean_acc']:.1%} @ epoch {s['gin_protocol_epoch']}), {s['seconds']:.0f} s")

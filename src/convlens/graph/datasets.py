@@ -295,7 +295,8 @@ def _stratified_masks(data, seed: int, fractions: tuple[float, float] = (0.6, 0.
 
 
 def load_node_data(name: str, data_dir: str | os.PathLike | None = None,
-                   cache_dir: str | os.PathLike | None = None, edges: str | os.PathLike | None = None):
+                   cache_dir: str | os.PathLike | None = None, edges: str | os.PathLike | None = None,
+                   label_column: str = "label"):
     """``karate``, ``cora``, ``citeseer``, or a nodes CSV path (then ``edges`` is the edges CSV)."""
     key = str(name).lower()
     if key == "karate":
@@ -305,5 +306,5 @@ def load_node_data(name: str, data_dir: str | os.PathLike | None = None,
     if str(name).endswith(".csv") or Path(name).is_file():
         if edges is None:
             raise DataError(f"{name}: a nodes CSV needs its edges CSV too; pass --edges EDGES.csv (header src,dst[,type])")
-        return load_csv_graph(name, edges)
+        return load_csv_graph(name, edges, label_column=label_column)
     raise DataError(f"--data {name!r}: unknown; use karate, cora, citeseer, mutag, or a nodes CSV with --edges")

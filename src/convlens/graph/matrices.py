@@ -109,7 +109,8 @@ def describe_matrices(data: Any, max_nodes: int = 40, decimals: int = 2) -> str:
         nz = (x != 0).float().mean().item()
         lines.append(f"X: {tuple(x.shape)}, {nz:.2%} non-zero; use the pictures (--out) to see the matrices")
         return "\n".join(lines)
-    labels = [str(i) for i in range(n)]
+    names = getattr(data, "node_labels", None) or {}
+    labels = [f"{i} {names[i]}" if i in names else str(i) for i in range(n)]
     lines += ["", "A (adjacency):", _fmt_matrix(m["A"], 0, labels),
               "", "degrees:", _fmt_matrix(m["deg"], 0),
               "", "Â = D^-1/2 (A+I) D^-1/2:", _fmt_matrix(m["A_hat"], decimals, labels),

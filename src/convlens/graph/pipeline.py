@@ -56,7 +56,7 @@ def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, tes
         ax.scatter(xy[m, 0], xy[m, 1], s=s, color=cmap(c % 10), label=name, alpha=0.8, linewidths=0)
     if test_mask is not None:
         tr = ~test_mask.numpy()
-        ax.scatter(xy[tr, 0], xy[tr, 1], s=s * 3, facecolors="none", edgecolors="black", linewidths=0.6, label="not test")
+        ax.scatter(xy[tr, 0], xy[tr, 1], s=s * 3, facecolors="none", edgecolors="black", linewidths=0.6, label="train/val node")
     ax.legend(fontsize=8, markerscale=2 if len(y) > 100 else 1)
     ax.set_title(title)
     ax.set_xticks([])
@@ -176,7 +176,7 @@ def train_graphs(dataset, out: str | os.PathLike, model: str = "gcn", readout: s
 
 def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: str | os.PathLike | None = None,
           seed: int = 0, data_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-          edges: str | os.PathLike | None = None, folds: int = 10, embedding: str = "auto", threads: int | None = None,
+          edges: str | os.PathLike | None = None, label_column: str = "label", folds: int = 10, embedding: str = "auto", threads: int | None = None,
           progress: bool = True, epochs: int | None = None, hidden: int | None = None, lr: float | None = None,
           dropout: float | None = None, layers: int | None = None, use_edge_attr: bool = True,
           degree_features: int | None = None) -> dict[str, Any]:
@@ -197,6 +197,6 @@ def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: st
                             degree_features=degree_features)
     if model != "gcn":
         raise ConvlensError(f"--model {model!r}: node classification uses gcn (gin is for graph classification: --data mutag)")
-    g = load_node_data(data, data_dir, cache_dir, edges)
+    g = load_node_data(data, data_dir, cache_dir, edges, label_column)
     return train_nodes(g, out, seed=seed, embedding=embedding, progress=progress,
                        epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers)

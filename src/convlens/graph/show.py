@@ -13,7 +13,8 @@ from .matrices import describe_matrices, plot_graph, plot_matrices
 
 
 def load_any(name: str, index: int | None = None, data_dir: str | os.PathLike | None = None,
-             cache_dir: str | os.PathLike | None = None, edges: str | os.PathLike | None = None):
+             cache_dir: str | os.PathLike | None = None, edges: str | os.PathLike | None = None,
+             label_column: str = "label"):
     """One graph: karate, cora, citeseer, ``mutag`` (molecule ``index``, default 0) or a nodes CSV."""
     if str(name).lower() == "mutag":
         ds = load_mutag(data_dir, cache_dir)
@@ -30,18 +31,18 @@ def load_any(name: str, index: int | None = None, data_dir: str | os.PathLike | 
         return g
     if index is not None:
         raise DataError(f"--index is for data sets of many graphs (mutag); {name} is a single graph")
-    return load_node_data(name, data_dir, cache_dir, edges)
+    return load_node_data(name, data_dir, cache_dir, edges, label_column)
 
 
 def show_graph(name: str, index: int | None = None, out: str | os.PathLike | None = None,
                data_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-               edges: str | os.PathLike | None = None, max_print: int = 40) -> dict[str, Any]:
+               edges: str | os.PathLike | None = None, max_print: int = 40, label_column: str = "label") -> dict[str, Any]:
     """Text of A, degrees, Â, X (``max_print`` nodes at most) and, with ``out``, two pictures:
     ``<out>/matrices.png`` (heat maps) and ``<out>/graph.png`` (drawing, colour = class).
 
     Returns ``{"data", "text", "files"}``.
     """
-    g = load_any(name, index, data_dir, cache_dir, edges)
+    g = load_any(name, index, data_dir, cache_dir, edges, label_column)
     text = describe_matrices(g, max_nodes=max_print)
     if hasattr(g, "bond_counts"):
         text += "\n\nbonds: " + ", ".join(f"{k} {v}" for k, v in g.bond_counts.items())
