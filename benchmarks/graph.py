@@ -98,17 +98,19 @@ def bench_karate(seeds: int, rows: list, progress) -> None:
                  "acc_min": min(accs), "target_acc": 0.90, "ok": st.mean(accs) >= 0.90, "seeds": seeds})
 
 
-def bench_mutag(rows: list, folds: int) -> None:
+def bench_mutag(rows: list, folds: int, seed: int = 1) -> None:
+    """Fold split ``seed`` 1: the defaults were chosen on seed-0 folds, so this is fresher data."""
     from convlens.graph.cv import cross_validate
     from convlens.graph.datasets import load_mutag
     from convlens.graph.pipeline import GRAPH_DEFAULTS
 
     ds = load_mutag()
     for model, readout, target in (("gcn", "mean", 0.85), ("gin", "sum", 0.88)):
-        r = cross_validate(ds, model=model, readout=readout, folds=folds, seed=0, **GRAPH_DEFAULTS[model])
+        r = cross_validate(ds, model=model, readout=readout, folds=folds, seed=seed, **GRAPH_DEFAULTS[model])
         rows.append({"bench": f"MUTAG {model}+{readout} {folds}-fold CV", "acc_mean": r.mean, "acc_std": r.std,
                      "gin_protocol_acc": r.best_epoch_mean, "gin_protocol_epoch": r.best_epoch + 1, "seconds": r.seconds,
-                     "target_acc": target, "ok": r.mean >= target, "reference": "GIN paper 89.4 ± 5.6 (optimistic protocol)"})
+                     "target_acc": target, "ok": r.mean >= target, "fold_seed": seed,
+                     "reference": "GIN paper 89.4 ± 5.6 (optimistic protocol)"})
 
 
 def main(argv=None) -> int:
@@ -117,6 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--ref-seeds", type=int, default=2, help="PyG reference runs per data set (about 20-60 s each here)")
     p.add_argument("--folds", type=int, default=10)
+    p.add_argument("--fold-seed", type=int, default=1, help="MUTAG fold split (defaults were tuned on split 0)")
     p.add_argument("--json", help="also write the rows to this file")
     args = p.parse_args(argv)
     from tqdm import tqdm
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
     if "karate" in only:
         bench_karate(args.seeds, rows, progress)
     if "mutag" in only:
-        bench_mutag(rows, args.folds)
+        bench_mutag(rows, args.folds, args.fold_seed)
     print(f"# convlens graph benchmarks, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     for r in rows:
         parts = [f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items() if k != "bench"]
