@@ -119,3 +119,25 @@ def test_dnn_run_says_it_has_no_conv_layer(tmp_path, cat_path):
     ex = load_model(run.path)
     with pytest.raises(ConvlensError, match="model 'dnn' has no convolutional layer"):
         explain_image(ex, cat_path)
+
+
+def test_rgb_transfer_style_run_uses_its_recorded_crop(tmp_path, shared_data):
+    """An EfficientNet-Lite0 with a 2-class head saved as a run (what `transfer` writes): the
+    run's recorded preprocessing (bicubic, crop_pct 0.875, mean = std = 0.5) is applied."""
+    from convlens.data.folders import Preprocess, load_image
+    from convlens.engine import model_meta, save_model_checkpoint
+    from convlens.models import create_model
+    from convlens.runs import RunDir
+
+    torch.manual_seed(0)
+    m = create_model("efficientnet_lite0", pretrained=True, num_classes=2)
+    run = RunDir.create(tmp_path / "tl", {"data": str(shared_data / "catanddog")}, kind="transfer")
+    save_model_checkpoint(run.checkpoints_dir / "best.ckpt", m, model_meta(m, "efficientnet_lite0", ["Cat", "Dog"]))
+    ex = load_model(run.path)
+    assert ex.classes == ["Cat", "Dog"] and ex.mean == (0.5, 0.5, 0.5)
+    assert (ex.preprocess.image_size, ex.preprocess.crop_pct, ex.preprocess.interpolation) == (224, 0.875, "bicubic")
+    photo = shared_data / "catanddog" / "test" / "Cat" / sorted(p.name for p in (shared_data / "catanddog" / "test" / "Cat").iterdir())[0]
+    e = explain_image(ex, photo, classes=["Dog"])
+    assert torch.equal(e.image.pixels, load_image(photo, Preprocess(224, 0.875, "bicubic", 3)))
+    assert e.cam.probs.shape == (2,) and abs(e.cam.probs.sum() - 1) < 1e-5
+    assert {c.class_name for c in e.cam.cams} == {"Cat", "Dog"}
