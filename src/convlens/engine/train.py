@@ -173,6 +173,25 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _progress_bar_class():
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class EpochProgressBar(TQDMProgressBar):
+        """Lightning's tqdm bar (step, loss, images/s, ETA) with epochs counted from 1 like the
+        run folder's files, and without the logger's version number."""
+
+        def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
+            super().on_train_epoch_start(trainer, *args)
+            self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+            items = super().get_metrics(trainer, pl_module)
+            items.pop("v_num", None)
+            return items
+
+    return EpochProgressBar
+
+
 # ---- the run ------------------------------------------------------------------------------
 def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
                  extra_config: dict[str, Any] | None) -> tuple[RunDir, TrainConfig, Path | None]:
@@ -220,7 +239,6 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         report: write plots and ``report.html`` at the end.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.trainer.states import TrainerStatus
 
@@ -251,7 +269,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     recorder = _recorder_class()(run, has_val=len(splits["val"]) > 0, n_train=len(splits["train"]))
     callbacks: list[Any] = [recorder]
     if cfg.progress:
-        callbacks.append(TQDMProgressBar(refresh_rate=10))
+        callbacks.append(_progress_bar_class()(refresh_rate=10))
     deterministic = True if device.type == "cpu" else "warn"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")

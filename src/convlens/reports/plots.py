@@ -14,10 +14,11 @@ import numpy as np  # noqa: E402
 def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figure":
     """Loss and accuracy per epoch, train / val / test on one figure each.
 
-    ``history`` rows look like ``{"epoch": 0, "train_loss": .., "train_acc": .., "test_acc": ..}``.
+    ``history`` rows look like ``{"epoch": 1, "train_loss": .., "train_acc": .., "test_acc": ..}``;
+    epochs are drawn as recorded (run folders count them from 1).
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    epochs = [r["epoch"] + 1 for r in history]
+    epochs = [r["epoch"] for r in history]
     for ax, metric in zip(axes, ("loss", "acc")):
         for split, style in (("train", "-o"), ("val", "--s"), ("test", "-^")):
             key = f"{split}_{metric}"
@@ -41,7 +42,7 @@ def plot_compare_curves(histories: dict[str, Sequence[dict[str, Any]]], title: s
     """Several runs' test accuracy and train loss overlaid (``{label: history}``)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, hist in histories.items():
-        ep = [r["epoch"] + 1 for r in hist]
+        ep = [r["epoch"] for r in hist]
         axes[0].plot(ep, [r.get("train_loss") for r in hist], "-o", label=f"{label} train", markersize=3)
         acc_key = "test_acc" if any(r.get("test_acc") is not None for r in hist) else "val_acc"
         axes[1].plot(ep, [r.get(acc_key) for r in hist], "-o", label=f"{label} {acc_key.split('_')[0]}", markersize=3)
