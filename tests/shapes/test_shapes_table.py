@@ -96,6 +96,19 @@ def test_vgg16_receptive_field(get_model):
     assert conv_rf[:3] == [3, 5, 6]
 
 
+def test_resnet50_receptive_field_v1_and_v1_5():
+    """torchvision's ResNet-50 strides in the 3x3 convolution ("v1.5"): 427. Moving the stride
+    to the first 1x1 convolution, as in the original v1, gives the published 483."""
+    from convlens.models import create_model
+
+    model = create_model("tv/resnet50")
+    assert layer_table(model, (3, 64, 64)).totals["receptive_field"] == [427.0, 427.0]  # layer4: 2x2
+    for layer in (model.net.layer2, model.net.layer3, model.net.layer4):
+        layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
+    t = layer_table(model, (3, 64, 64))
+    assert t.totals["receptive_field"] == [483.0, 483.0] and t.totals["formula_mismatches"] == []
+
+
 def test_fashion_models_counts_match_chapter_notes():
     cnn = model_table("cnn", check=False)
     assert cnn.totals["params"] == 1_475_338 and cnn.totals["flops"] == 8_671_200  # 8.67 MFLOP

@@ -38,7 +38,7 @@ def _n(v: Any) -> str:
 
 
 def _bytes(b: int) -> str:
-    for unit, k in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+    for unit, k in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if b >= k:
             return f"{b / k:.1f} {unit}"
     return f"{b} B"

@@ -237,11 +237,7 @@ class LayerTable:
 
     def to_pandas(self) -> Any:
         """The rows as a ``pandas.DataFrame`` (pandas is optional: a clear error if missing)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ConvlensError("pandas is not installed: use LayerTable.to_records() (plain dicts) or pip install pandas") from exc
-        return pd.DataFrame(self.to_records())
+        return as_dataframe(self.to_records())
 
     def write_csv(self, path: str | os.PathLike) -> Path:
         from .export import write_csv
@@ -258,6 +254,15 @@ class LayerTable:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+def as_dataframe(rows: Sequence[dict[str, Any]]) -> Any:
+    """Rows (plain dicts) as a ``pandas.DataFrame``; pandas is optional, not a dependency."""
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ConvlensError("pandas is not installed: use the plain dicts (e.g. LayerTable.to_records()) or pip install pandas") from exc
+    return pd.DataFrame(list(rows))
 
 
 COLUMNS = ("index", "name", "type", "input_shape", "output_shape", "formula_shape", "formula_ok", "exact",
@@ -324,8 +329,8 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
         model.eval()
         with torch.no_grad(), _Recorder(stack):
             model(x)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:300]
+    except (RuntimeError, TypeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ConvlensError(f"--input {'x'.join(map(str, input_shape))}: the model's forward pass failed ({first}); "
                             f"give the input size it expects as CxHxW") from exc
     finally:
