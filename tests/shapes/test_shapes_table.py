@@ -230,3 +230,23 @@ def test_run_folder(tmp_path):
     assert t.totals["params"] == sum(p.numel() for p in model.parameters())
     assert t.totals["params"] != sum(p.numel() for p in create_model("fashion_vgg").parameters())  # kwargs honoured
     assert math.prod(t.rows[-1]["output_shape"]) == 10
+
+
+def test_model_tensors_are_never_tagged():
+    """The receptive-field tag lives on activations only: a buffer written in place during the
+    forward pass (a running statistic, a cache) must not carry it into a checkpoint."""
+
+    class Cache(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3, padding=1)
+            self.register_buffer("last", torch.zeros(1, 1, 4, 4))
+
+        def forward(self, x):
+            self.last.copy_(x)
+            return self.conv(x) + self.last
+
+    model = Cache()
+    t = layer_table(model, (1, 4, 4))
+    assert t.rows[-1]["receptive_field"] == [3.0, 3.0]
+    assert not any(hasattr(v, "_convlens_rf") for v in (*model.parameters(), *model.buffers()))

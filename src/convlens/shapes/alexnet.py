@@ -35,7 +35,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from .formula import conv_layer, output_size, pool_layer
+from .formula import conv_layer, output_size
 from .table import LayerTable, cross_check, layer_table
 
 CHAPTER_TOTAL = 62_378_344
@@ -139,4 +139,4 @@ def alexnet_tables(check: bool = True) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CHAPTER_TOTAL", "TORCHVISION_TOTAL", "ChapterAlexNet", "alexnet_tables", "chapter_rows", "pool_layer"]
+__all__ = ["CHAPTER_TOTAL", "TORCHVISION_TOTAL", "ChapterAlexNet", "alexnet_tables", "chapter_rows"]

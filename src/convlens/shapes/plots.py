@@ -23,7 +23,7 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
     xs = range(len(rows))
     fig, axes = plt.subplots(3, 1, figsize=(max(8, 0.22 * len(rows) + 3), 8.5), sharex=True)
     for ax, key, title, scale in ((axes[0], "params", "parameters", 1), (axes[1], "macs", "MACs per image (millions)", 1e6),
-                                  (axes[2], "activation_bytes", f"output memory at batch {table.batch_size} (MB)", 1 << 20)):
+                                  (axes[2], "activation_bytes", f"output memory at batch {table.batch_size} (MiB)", 1 << 20)):
         ax.bar(xs, [r[key] / scale for r in rows], color="#2e86c1")
         ax.set_ylabel(title, fontsize=8)
         ax.grid(alpha=0.3, axis="y")

@@ -94,7 +94,7 @@ def _vmax(vals: list[tuple[float, ...]]) -> tuple[float, ...]:
     return tuple(max(col) for col in zip(*vals))
 
 
-def _propagate(name: str, args: tuple, kwargs: dict, out: Any) -> None:
+def _propagate(name: str, args: tuple, kwargs: dict, out: Any, protected: frozenset[int] = frozenset()) -> None:
     outs = _tensors(out)
     if not outs:
         return
@@ -151,8 +151,8 @@ def _propagate(name: str, args: tuple, kwargs: dict, out: Any) -> None:
                 meta = (rf, _vmax([m[1] for m in kept]), kept[0][2])
             else:  # the H x W layout is gone (flatten, tokens, global mean): everything seen so far
                 meta = (_vmax([_extent(m) for _, m in ins]), None, None)
-    for t in outs:
-        if meta is not None and not isinstance(t, nn.Parameter):
+    for t in outs:  # never tag the model's own tensors: the tag would travel into checkpoints
+        if meta is not None and not isinstance(t, nn.Parameter) and id(t) not in protected:
             try:
                 setattr(t, _META, meta)
             except (AttributeError, RuntimeError):
@@ -194,9 +194,10 @@ def _macs(name: str, args: tuple, kwargs: dict, out: Any) -> list[tuple[str, int
 class _Recorder(TorchFunctionMode):
     """Counts MACs per operator and propagates receptive fields through every torch function."""
 
-    def __init__(self, stack: list):
+    def __init__(self, stack: list, protected: frozenset[int] = frozenset()):
         super().__init__()
         self.stack = stack
+        self.protected = protected
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -207,7 +208,7 @@ class _Recorder(TorchFunctionMode):
         if self.stack:
             for cat, n in _macs(name, args, kwargs, out):
                 self.stack[-1]["ops"][cat] += n
-        _propagate(name, args, kwargs, out)
+        _propagate(name, args, kwargs, out, self.protected)
         return out
 
 
@@ -327,7 +328,8 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
         x = torch.zeros(1, *input_shape, dtype=dtype, device=device)
         setattr(x, _META, ((1.0,) * (len(input_shape) - 1), (1.0,) * (len(input_shape) - 1), tuple(input_shape[1:])))
         model.eval()
-        with torch.no_grad(), _Recorder(stack):
+        protected = frozenset(id(t) for t in (*model.parameters(), *model.buffers()))
+        with torch.no_grad(), _Recorder(stack, protected):
             model(x)
     except (RuntimeError, TypeError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
