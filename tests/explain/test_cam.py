@@ -126,7 +126,8 @@ def test_class_names_resolve_or_fail_in_one_line(lite0):
     assert lite0.class_index("tabby") == 281
     assert lite0.class_index("Tiger Cat") == 282
     assert lite0.class_index("281") == 281
-    with pytest.raises(ConvlensError, match=r"--class 'cat' matches .* 281 'tabby, tabby cat'") as exc:
+    assert lite0.class_index("persian") == 283  # one whole-word match
+    with pytest.raises(ConvlensError, match=r"--class 'cat' matches 7 classes \(281 'tabby, tabby cat'; 282 'tiger cat'") as exc:
         lite0.class_index("cat")
     assert "\n" not in str(exc.value)
     with pytest.raises(ConvlensError, match="not one of the model's 1000 classes") as exc:

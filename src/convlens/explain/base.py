@@ -82,7 +82,11 @@ def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
         exact = [i for i, c in enumerate(classes) if low in (s.strip().lower() for s in c.split(","))]
     if len(exact) == 1:
         return exact[0]
-    partial = [i for i, c in enumerate(classes) if low in c.lower()]
+    import re
+
+    # whole-word matches first ("cat": the five cats, not "oystercatcher")
+    word = [i for i, c in enumerate(classes) if re.search(rf"\b{re.escape(low)}\b", c.lower())]
+    partial = word or [i for i, c in enumerate(classes) if low in c.lower()]
     if len(exact) > 1 or len(partial) > 1:
         cands = exact if len(exact) > 1 else partial
         shown = "; ".join(f"{i} {classes[i]!r}" for i in cands[:8]) + ("; ..." if len(cands) > 8 else "")

@@ -101,7 +101,7 @@ def plot_feature_maps(fms: FeatureMaps | Sequence[FeatureMaps], k: int = 16, nco
         ax.imshow(mosaic(tiles, nc, gap), cmap=cm, vmin=float(tiles.min()), vmax=float(tiles.max()), interpolation="nearest")
         for i, ch in enumerate(top):
             r, col = divmod(i, nc)
-            ax.text(col * (w + gap) + 0.5, r * (h + gap) + 0.5, f"{fm.layer}:{ch}\ns={fm.strength[ch]:.2g}",
+            ax.text(col * (w + gap) - 0.4, r * (h + gap) - 0.4, f"{fm.layer}:{ch}\ns={fm.strength[ch]:.2g}",
                     fontsize=6, color="white", va="top", ha="left",
                     bbox={"facecolor": "black", "alpha": 0.45, "pad": 0.5, "linewidth": 0})
         ax.set_title(f"{fm.layer}  {c}x{h}x{w}: {kk} strongest of {c} channels", fontsize=9)
