@@ -77,3 +77,19 @@ def test_conv_demos(run_cli, tmp_path):
     assert rc == 0 and "[ 1  1  1 ]" in out
     rc, out, _ = run_cli("conv", "demo", "3d", "--plot", str(tmp_path / "3d.png"))
     assert rc == 0 and "one 2D map per filter" in out and (tmp_path / "3d.png").stat().st_size > 1000
+
+
+def test_shapes_of_a_trained_run_folder(run_cli, tmp_path):
+    """A real (tiny) run of the engine on Fashion-MNIST, then `convlens shapes RUN`."""
+    from convlens.engine import TrainConfig, train
+
+    cfg = TrainConfig(model="dnn", epochs=1, batch_size=100, val_size=100, limit_train=600, limit_test=200,
+                      device="cpu", out=str(tmp_path), name="tiny", progress=False, eval_batch_size=200)
+    res = train(cfg, report=False)
+    rc, out, err = run_cli("shapes", str(res.run.path), "--json", str(tmp_path / "run.json"))
+    assert rc == 0, err
+    data = json.loads((tmp_path / "run.json").read_text())
+    assert data["totals"]["params"] == 235_146 and data["input_shape"] == [1, 28, 28]
+    assert "dnn (run tiny)" in data["model"] and "235,146" in out
+    rc, out, err = run_cli("shapes", str(res.run.path), "--which", "last", "--no-check")
+    assert rc == 0 and "235,146" in out
