@@ -147,3 +147,26 @@ def test_non_image_file_and_unknown_method(lite0, tmp_path, cat_path):
     with pytest.raises(ConvlensError, match="unknown CAM method; choose one of gradcam"):
         compute_cam(lite0, cat_path, method="magiccam")
     assert {"gradcam", "gradcam++", "scorecam", "eigencam", "layercam"} <= set(METHODS)
+
+
+@pytest.mark.parametrize("name, target", [("tv/resnet18", "net.layer4"), ("resnet18", "layer4"), ("fashion_vgg", "features")])
+def test_torchvision_timm_and_own_models_match_the_library(name, target, cat_path):
+    """Untrained weights are enough to check the plumbing: auto target layer, one pass = library."""
+    from pytorch_grad_cam import GradCAMPlusPlus
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from convlens.explain import from_module
+    from convlens.models import create_model
+
+    torch.manual_seed(0)
+    ex = from_module(create_model(name))
+    r = compute_cam(ex, cat_path, method="gradcam++", classes=[3])
+    assert r.layer == target
+    img = prepare_image(cat_path, ex)
+    ref = GradCAMPlusPlus(ex.model, [ex.model.get_submodule(target)])
+    try:
+        for cc in r.cams:
+            want = ref(img.x, [ClassifierOutputTarget(cc.class_index)])[0]
+            np.testing.assert_allclose(cc.heatmap, want, atol=1e-4)
+    finally:
+        ref.activations_and_grads.release()
