@@ -104,7 +104,9 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
                "num_train": int(data.train_mask.sum()), "num_val": int(data.val_mask.sum()), "num_test": int(tm.sum())}
     run.write_summary(summary)
     rep = Report(f"GCN on {data.name}", f"seed {seed}; {data.num_nodes} nodes, {data.edge_index.size(1) // 2} edges")
-    rep.table([{"test accuracy": fit.test_acc, "at epoch (best val)": fit.best_epoch + 1, "val accuracy": fit.val_acc,
+    rep.table([{"test accuracy": fit.test_acc,
+                "selected epoch": f"{fit.best_epoch + 1} ({'best val' if fit.val_acc is not None else 'last; no val nodes'})",
+                "val accuracy": fit.val_acc if fit.val_acc is not None else "n/a",
                 "test acc, last epoch": fit.final_test_acc, "train seconds": fit.seconds}])
     rep.text("Model: Z = Â ReLU(Â dropout(X) W₀) W₁ with Â = D^-1/2 (A+I) D^-1/2 (PyG GCNConv). "
              f"Training nodes {summary['num_train']}, validation {summary['num_val']}, test {summary['num_test']}.")

@@ -27,7 +27,7 @@ class NodeFit:
     model: torch.nn.Module
     history: list[dict[str, Any]]
     best_epoch: int
-    val_acc: float
+    val_acc: float | None   # None when the graph has no validation nodes (karate)
     test_acc: float          # at the best validation epoch (model selection on val only)
     final_test_acc: float    # after the last epoch
     seconds: float           # wall time of the training loop (data prepared beforehand)
@@ -98,7 +98,7 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
             pred = out.argmax(dim=1)
             val_loss = float(F.cross_entropy(out[val_mask], y[val_mask]))
         row = {"epoch": epoch, "train_loss": loss.item(), "train_acc": _acc(pred, y, data.train_mask),
-               "val_loss": val_loss, "val_acc": _acc(pred, y, data.val_mask), "test_acc": _acc(pred, y, data.test_mask)}
+               "val_loss": val_loss if has_val else None, "val_acc": _acc(pred, y, data.val_mask), "test_acc": _acc(pred, y, data.test_mask)}
         history.append(row)
         key = (row["val_acc"], -val_loss) if has_val else (float(epoch), 0.0)
         if key > (best[0], -best[1]):  # best val accuracy, ties broken by lower val loss
@@ -107,7 +107,7 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     seconds = time.perf_counter() - t0
     final_test = history[-1]["test_acc"]
     model.load_state_dict(best_state)
-    return NodeFit(model=model, history=history, best_epoch=best_epoch, val_acc=history[best_epoch]["val_acc"] or 0.0,
+    return NodeFit(model=model, history=history, best_epoch=best_epoch, val_acc=history[best_epoch]["val_acc"],
                    test_acc=history[best_epoch]["test_acc"] or 0.0, final_test_acc=final_test or 0.0, seconds=seconds,
                    extra={"features": "sparse" if isinstance(x, SparseFeatures) else "dense", "x": x, "adj": ei})
 
