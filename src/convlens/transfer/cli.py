@@ -15,7 +15,8 @@ def _transfer(args: argparse.Namespace) -> int:
                          test_fraction=args.test_fraction, limit_train=args.limit_train, limit_test=args.limit_test,
                          data_dir=args.data_dir, cache_dir=None if args.no_cache else (args.cache_dir or "default"),
                          strict=args.strict, progress=not args.no_progress, large_per_class=args.large_per_class,
-                         similar_threshold=args.similar_threshold, head_init=args.head_init)
+                         similar_threshold=args.similar_threshold, head_init=args.head_init,
+                         train_bn=args.train_bn)
     res = transfer(cfg, resume=args.resume)
     s = res.summary
     print(f"report: {res.run.path / 'report.html'}")
@@ -51,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone-lr-ratio", type=float, default=0.1, help="pretrained layers' lr = ratio x --lr (default 0.1)")
     p.add_argument("--head-init", default="probe", choices=["probe", "random"],
                    help="fine-tune: start from a head fitted on the cached features (LP-FT, default) or a random one")
+    p.add_argument("--train-bn", action="store_true",
+                   help="fine-tune: BatchNorm layers of unfrozen stages learn (default: all BatchNorm stays frozen, in eval mode)")
     p.add_argument("--augment", default=None, choices=["none", "crop", "crop-flip"], help="fine-tune batch augmentation (default crop-flip)")
     p.add_argument("--epochs", type=int, default=13)
     p.add_argument("--batch-size", type=int, default=32)

@@ -47,6 +47,7 @@ class TransferConfig:
     weight_decay: float = 0.0
     augment: str | None = None      # fine-tune batch augmentation (default crop-flip)
     head_init: str = "probe"        # fine-tune: start from a head fitted on cached features (LP-FT) or "random"
+    train_bn: bool = False          # fine-tune: let BatchNorm layers of unfrozen stages learn (batch statistics)
     seed: int = 0
     device: str = "auto"
     out: str = "runs"
@@ -427,12 +428,22 @@ def param_groups_fn(trainable_head: list[str], ratio: float) -> Callable[[nn.Mod
     return groups
 
 
-def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: str | None) -> dict[str, Any]:
-    """Freeze all but the head and the chosen stages; frozen BatchNorm layers go to eval mode."""
+def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: str | None, train_bn: bool = False) -> dict[str, Any]:
+    """Freeze all but the head and the chosen stages; frozen BatchNorm layers go to eval mode.
+
+    ``train_bn=False`` (default) keeps *every* BatchNorm layer frozen, in the unfrozen stages
+    too (Keras' advice for fine-tuning): with a few hundred images in batches of 32, batch
+    statistics of a new domain (Fashion-MNIST upscaled to 224) differ wildly from ImageNet's
+    running ones, and the features shift under the head the moment training starts.
+    """
     from .backbones import head_parameter_names
 
     model = backbone.model
     trainable = resolve_unfreeze(model, backbone.stages, unfreeze if unfreeze is not None or unfreeze_from else 2, unfreeze_from)
+    if not train_bn:
+        bn_params = {f"{name}.{p}" for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                     for p, _ in m.named_parameters(recurse=False)}
+        trainable = [n for n in trainable if n not in bn_params]
     n_train, total = freeze_except(model, trainable)
     model.train()
     n_bn = set_frozen_bn_eval(model)
@@ -466,7 +477,7 @@ def _run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, t
     if cfg.head_init == "probe" and feats is not None:
         init = probe_init(backbone, feats, train_src, cfg, _val_size(len(train_src), cfg.val_fraction))
         log(f"fine-tune: head initialised by a linear probe on the cached features (val accuracy {init['probe_val_acc']})")
-    info = prepare_fine_tune(backbone, unfreeze, cfg.unfreeze_from)
+    info = prepare_fine_tune(backbone, unfreeze, cfg.unfreeze_from, cfg.train_bn)
     stages = [s for s, ps in backbone.stages if set(ps) & set(info["trainable"])]
     log(f"fine-tune: training {info['trainable_params']:,} of {info['total_params']:,} parameters (stages {', '.join(stages)}); "
         f"pretrained layers at lr x {cfg.backbone_lr_ratio}; {info['frozen_bn']} frozen BatchNorm layers kept in eval mode")
@@ -485,7 +496,7 @@ def _run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, t
     summary = res.run.summary()
     summary.update(strategy="fine-tune", backbone=cfg.backbone, unfreeze=unfreeze, unfreeze_from=cfg.unfreeze_from,
                    trainable_stages=stages, backbone_lr_ratio=cfg.backbone_lr_ratio, frozen_bn=info["frozen_bn"],
-                   augment=augment, head_init=cfg.head_init, skipped_files=train_src.skipped + test_src.skipped,
+                   augment=augment, head_init=cfg.head_init, train_bn=cfg.train_bn, skipped_files=train_src.skipped + test_src.skipped,
                    **init, **({"auto": decision} if decision else {}))
     res.run.write_summary(summary)
     return TransferResult(res.run, res.model, res.history, res.test_acc, res.best_epoch, summary, decision)
@@ -512,7 +523,7 @@ def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None]) -> Tra
     train_src, test_src = _load_sources(tc, log)
     backbone.model.reset_classifier(len(train_src.classes))
     train_src, test_src = _readable_split(tc, train_src, test_src)
-    info = prepare_fine_tune(backbone, rec.get("unfreeze_used"), tc.unfreeze_from)
+    info = prepare_fine_tune(backbone, rec.get("unfreeze_used"), tc.unfreeze_from, tc.train_bn)
     from ..data.registry import DatasetSplits
 
     pp = backbone.preprocess
