@@ -16,7 +16,7 @@ _EXPORTS = {
     "Backbone": "backbones", "load_backbone": "backbones", "model_stages": "backbones", "resolve_unfreeze": "backbones",
     "FeatureSet": "features", "extract_features": "features", "pooled_features": "features",
     "fit_logreg_head": "heads", "train_linear_head": "heads",
-    "Prediction": "predict", "format_predictions": "predict", "predict": "predict",
+    "Prediction": "prediction", "format_predictions": "prediction", "predict": "prediction",
     "TransferConfig": "run", "TransferResult": "run", "param_groups_fn": "run", "prepare_fine_tune": "run", "transfer": "run",
 }
 

@@ -26,7 +26,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import format_predictions, predict
+    from .prediction import format_predictions, predict
 
     which = int(args.checkpoint) if str(args.checkpoint).isdigit() else args.checkpoint
     preds = predict(args.run, args.images, which=which, device=args.device)
