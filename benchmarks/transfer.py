@@ -108,6 +108,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="convlens-bench-transfer-"))
     cache, out = str(work / "cache"), str(work / "runs")
     rows = []
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, timm, matplotlib.pyplot"], check=True)
+    floor = time.perf_counter() - t0
+    print(f"import floor (a fresh python importing torch, timm, matplotlib): {floor:.1f} s")
+    rows.append(("python -c 'import torch, timm, matplotlib.pyplot'", f"{floor:.1f} s", "floor of any command", "-"))
 
     if not a.only_fashion:
         rows += catdog(a, cache, out)
