@@ -1,0 +1,194 @@
+"""``convlens tour``: the whole chapter on the data at hand, ending in one page to open.
+
+1. Basics: the AlexNet table (62,378,344 parameters) and the convolution/pooling examples.
+2. A first CNN: the chapter's DNN and CNN trained on Fashion-MNIST and compared.
+3. Transfer learning: EfficientNet-Lite0's cached ImageNet features + a new head on cats/dogs.
+4. Explainable CNNs: class activation map and feature maps of the chapter's cat photo, and the
+   transfer run's most confidently wrong test images.
+5. Graph convolutional networks: the karate club, Cora, and MUTAG molecules.
+
+Each step writes its own run folder and report under ``--out``; ``index.html`` links them.
+A step whose data is missing is reported as skipped with the reason, and the tour goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConvlensError
+
+
+def find_shared_data(explicit: str | None = None) -> Path | None:
+    """The chapter's data folder: ``--shared-data``, ``$CONVLENS_SHARED_DATA``, ``../shared/data``
+    from the current folder, or beside the source checkout."""
+    cands = [explicit, os.environ.get("CONVLENS_SHARED_DATA"), Path.cwd().parent / "shared" / "data",
+             Path(__file__).resolve().parents[3] / "shared" / "data"]
+    for c in cands:
+        if c and Path(c).is_dir():
+            return Path(c)
+    return None
+
+
+class Tour:
+    def __init__(self, out: Path, quick: bool, shared: Path | None, device: str):
+        self.out, self.quick, self.shared, self.device = out, quick, shared, device
+        self.steps: list[dict[str, Any]] = []
+
+    def step(self, title: str, fn: Callable[[], dict[str, Any]]) -> None:
+        print(f"\n=== {title} ===", flush=True)
+        t0 = time.perf_counter()
+        try:
+            info = fn()
+            status = "ok"
+        except ConvlensError as exc:
+            info, status = {"why": str(exc)}, "skipped"
+            print(f"skipped: {exc}", flush=True)
+        except Exception as exc:  # noqa: BLE001 - one failing step must not hide the others
+            info, status = {"why": f"{type(exc).__name__}: {exc}"}, "failed"
+            traceback.print_exc()
+        info.update(title=title, status=status, seconds=round(time.perf_counter() - t0, 1))
+        self.steps.append(info)
+
+    def need_shared(self, sub: str) -> Path:
+        if self.shared is None or not (self.shared / sub).exists():
+            raise ConvlensError(f"the chapter's data ({sub}) is not here: pass --shared-data DIR (the folder holding catanddog/, images/, planetoid/, tu/)")
+        return self.shared / sub
+
+    # ---- the steps ------------------------------------------------------------------------
+    def basics(self) -> dict[str, Any]:
+        from .reports import Report
+        from .shapes import alexnet_tables, plot_demo, run_demo
+
+        tables = alexnet_tables()
+        folder = self.out / "basics"
+        r = Report("CNN basics: sizes, parameters, convolution and pooling",
+                   subtitle="W2 = (W1 - F + 2P)/S + 1 at every layer; parameters = weights + biases")
+        for key in ("chapter", "torchvision"):
+            t = tables[key]
+            r.heading(f"AlexNet ({key}): {t['totals']['params']:,} parameters")
+            cols = [c for c in ("layer", "output", "weights", "biases", "params") if c in t["rows"][0]]
+            r.table(t["rows"], cols)
+        for name in ("1d", "pool", "padding", "1x1", "3d"):
+            res = run_demo(name)
+            r.heading(f"demo: {name}")
+            r.image(plot_demo(res), res.get("title", name))
+        r.write(folder / "report.html")
+        return {"report": folder / "report.html",
+                "result": f"AlexNet {tables['chapter']['totals']['params']:,} parameters (torchvision's variant {tables['torchvision']['totals']['params']:,})"}
+
+    def first_cnn(self) -> dict[str, Any]:
+        from .engine import TrainConfig, compare
+
+        cfg = TrainConfig(epochs=1 if self.quick else 5, limit_train=12000 if self.quick else None,
+                          val_size=2000 if self.quick else 5000, out=str(self.out), device=self.device)
+        res = compare(cfg, ["dnn", "cnn"], name="fashion-mnist-dnn-vs-cnn")
+        acc = ", ".join(f"{row['model']} {row['test accuracy']:.2%}" for row in res["table"])
+        return {"report": res["folder"] / "report.html", "result": f"test accuracy: {acc}"}
+
+    def transfer(self) -> dict[str, Any]:
+        from .transfer import TransferConfig, transfer
+
+        data = self.need_shared("catanddog")
+        res = transfer(TransferConfig(data=str(data), strategy="feature-extract", out=str(self.out), name="transfer-catanddog",
+                                      device=self.device))
+        self.transfer_run = res.run.path
+        return {"report": res.run.path / "report.html",
+                "result": f"EfficientNet-Lite0 features + linear head: test accuracy {res.test_acc:.2%} on {res.summary.get('test_images')} images"}
+
+    def explain(self) -> dict[str, Any]:
+        from .explain import load_model, report_wrong, write_reports
+
+        cat = self.need_shared("images/cat.jpg")
+        folder = self.out / "explain"
+        ex = load_model("efficientnet_lite0")
+        index = write_reports(ex, [cat], folder / "cat")
+        out = {"report": index, "result": "Grad-CAM and feature maps of cat.jpg under ImageNet EfficientNet-Lite0"}
+        if getattr(self, "transfer_run", None):
+            wrong = report_wrong(self.transfer_run, folder / "transfer-wrong", n=6)
+            out["more"] = [(wrong, "why the cat/dog model failed: its most confidently wrong test images")]
+        return out
+
+    def graphs(self) -> dict[str, Any]:
+        from .graph import train as graph_train
+
+        planetoid = self.need_shared("planetoid/raw")
+        mutag = self.need_shared("tu/MUTAG/raw")
+        results, more = [], []
+        for data, kw in (("karate", {}), ("cora", {"data_dir": planetoid}), ("mutag", {"data_dir": mutag, "folds": 10})):
+            s = graph_train(data=data, out=self.out / f"graph-{data}", progress=True, **kw)
+            if "cv_mean_acc" in s:
+                results.append(f"{data} {s['cv_mean_acc']:.1%} ± {s['cv_std_acc']:.1%} (10-fold CV)")
+            else:
+                results.append(f"{data} {s['test_acc']:.1%}")
+            more.append((self.out / f"graph-{data}" / "report.html", f"GCN on {data}"))
+        return {"report": more[1][0], "result": "GCN: " + ", ".join(results), "more": more[::2]}
+
+    def index(self) -> Path:
+        import html
+
+        from .reports import Report
+
+        r = Report("convlens: the chapter on convolutional networks, on real data",
+                   subtitle=f"{'quick ' if self.quick else ''}tour written to {self.out}")
+        rows = []
+        for s in self.steps:
+            rows.append({"step": s["title"], "status": s["status"], "result": s.get("result", s.get("why", "")),
+                         "seconds": s["seconds"]})
+        r.table(rows)
+        for s in self.steps:
+            r.heading(s["title"])
+            r.text(s.get("result", s.get("why", "")))
+            for path, label in ([(s["report"], "open the report")] if s.get("report") else []) + s.get("more", []):
+                rel = os.path.relpath(path, self.out)
+                r.html(f"<p><a href='{html.escape(rel)}'>{html.escape(label)}</a> <span class='muted'>{html.escape(rel)}</span></p>")
+        return r.write(self.out / "index.html")
+
+
+def run_tour(out: str | os.PathLike = "runs/tour", quick: bool = False, shared_data: str | None = None,
+             device: str = "auto", steps: str = "basics,first-cnn,transfer,explain,graphs") -> Path:
+    """Run the chapter's ideas in order and return the path of ``index.html``."""
+    import shutil
+
+    from ._runtime import tune_allocator
+
+    tune_allocator()
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)  # a tour is re-made whole: its folder holds nothing else
+    out.mkdir(parents=True)
+    tour = Tour(out, quick, find_shared_data(shared_data), device)
+    known = {"basics": ("1. Basics: sizes, parameters, convolution", tour.basics),
+             "first-cnn": ("2. A first CNN: DNN vs CNN on Fashion-MNIST", tour.first_cnn),
+             "transfer": ("3. Transfer learning: cats and dogs", tour.transfer),
+             "explain": ("4. Explainable CNNs", tour.explain),
+             "graphs": ("5. Graph convolutional networks", tour.graphs)}
+    for key in [s.strip() for s in steps.split(",") if s.strip()]:
+        if key not in known:
+            raise ConvlensError(f"--steps: unknown step {key!r}; choose from {', '.join(known)}")
+        tour.step(*known[key])
+    index = tour.index()
+    print(f"\nopen {index.resolve()} in a browser")
+    failed = [s["title"] for s in tour.steps if s["status"] == "failed"]
+    if failed:
+        raise RuntimeError(f"tour steps failed: {', '.join(failed)} (see above)")
+    return index
+
+
+def _main(args: argparse.Namespace) -> int:
+    run_tour(args.out, args.quick, args.shared_data, args.device, args.steps)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tour", help="the whole chapter on the data at hand, ending in index.html",
+                       description="Runs basics, DNN vs CNN, transfer learning, explanations and GCNs; writes OUT/index.html.")
+    p.add_argument("--out", default="runs/tour")
+    p.add_argument("--quick", action="store_true", help="a few minutes: 1 epoch on a Fashion-MNIST subset")
+    p.add_argument("--shared-data", default=None, help="the chapter's data folder (default ../shared/data)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", default="basics,first-cnn,transfer,explain,graphs", help="comma-separated subset of the steps")
+    p.set_defaults(func=_main)
