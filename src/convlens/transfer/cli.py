@@ -7,7 +7,7 @@ import argparse
 def _transfer(args: argparse.Namespace) -> int:
     from .run import TransferConfig, transfer
 
-    cfg = TransferConfig(data=args.data, backbone=args.backbone, weights=args.weights, strategy=args.strategy, head=args.head,
+    cfg = TransferConfig(data=args.data, backbone=args.backbone, weights=args.weights, image_size=args.image_size, strategy=args.strategy, head=args.head,
                          views=args.views, unfreeze=args.unfreeze, unfreeze_from=args.unfreeze_from,
                          backbone_lr_ratio=args.backbone_lr_ratio, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, weight_decay=args.weight_decay, augment=args.augment, seed=args.seed,
@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="where a named data set's files are (fashion-mnist)")
     p.add_argument("--backbone", default="efficientnet_lite0", help="efficientnet_lite0 (offline), any timm name, or tv/<name>")
     p.add_argument("--weights", default=None, metavar="FILE", help="backbone weights .pth/.safetensors instead of downloading")
+    p.add_argument("--image-size", type=int, default=None, metavar="PX",
+                   help="run the backbone at PX x PX instead of its weights' size (e.g. 96 for 28-pixel images)")
     p.add_argument("--strategy", default="feature-extract", choices=["feature-extract", "fine-tune", "auto"])
     p.add_argument("--head", default="linear", choices=["linear", "logreg"],
                    help="feature-extract head: linear (epochs on the cache) or logreg (L-BFGS, C by cross-validation)")

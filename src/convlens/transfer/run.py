@@ -34,6 +34,7 @@ class TransferConfig:
     data: str = "../shared/data/catanddog"
     backbone: str = DEFAULT_BACKBONE
     weights: str | None = None
+    image_size: int | None = None   # run the backbone at this size instead of its weights' (e.g. 96 for 28-px data)
     strategy: str = "feature-extract"
     head: str = "linear"
     views: int = 0                  # augmented views per training image (feature-extract)
@@ -145,7 +146,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     device = select_device(cfg.device)
     train_src, test_src = _load_sources(cfg, log)
     classes = train_src.classes
-    backbone = load_backbone(cfg.backbone, num_classes=len(classes), weights=cfg.weights)
+    backbone = load_backbone(cfg.backbone, num_classes=len(classes), weights=cfg.weights, image_size=cfg.image_size)
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
 
     strategy, decision, unfreeze, augment = cfg.strategy, None, cfg.unfreeze, cfg.augment
@@ -519,7 +520,7 @@ def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None]) -> Tra
         raise ConvlensError(f"--resume {resume}: only fine-tune runs resume; a feature-extract run reruns in seconds from the cache")
     tcfg_saved = TrainConfig.from_dict(rec)
     tc = TransferConfig.from_dict(rec["transfer"])
-    backbone = load_backbone(tc.backbone, weights=tc.weights, num_classes=None)
+    backbone = load_backbone(tc.backbone, weights=tc.weights, num_classes=None, image_size=tc.image_size)
     train_src, test_src = _load_sources(tc, log)
     backbone.model.reset_classifier(len(train_src.classes))
     train_src, test_src = _readable_split(tc, train_src, test_src)
