@@ -30,7 +30,9 @@ def test_run_folder_like_train(fe_run) -> None:
     s = res.summary
     assert (s["train_images"], s["val_images"], s["test_images"]) == (14, 3, 8)  # 17 train: 20% held out for validation
     assert s["best_by"] == "val_loss" and s["features_computed"] == 25
-    assert res.test_acc >= 0.75  # 8 real test photos, head on 14 images (3 epochs of 4 steps)
+    assert res.history[-1]["test_acc"] >= 0.75  # 8 real test photos, head on 14 images (3 epochs of 4 steps)
+    best = min(res.history, key=lambda r: r["val_loss"])["epoch"]  # chosen on validation (3 images here), never on test
+    assert res.best_epoch == best and res.test_acc == next(r["test_acc"] for r in res.history if r["epoch"] == best)
 
 
 def test_feature_extraction_leaves_the_backbone_untouched(fe_run, lite0) -> None:
