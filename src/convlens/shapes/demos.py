@@ -100,7 +100,7 @@ def demo_pool() -> dict[str, Any]:
     for i in range(2):
         for j in range(2):
             win = x[2 * i:2 * i + 2, 2 * j:2 * j + 2].flatten().tolist()
-            steps.append(f"window ({i},{j}) = {[f'{v:g}' for v in win]}: max {max(win):g}, mean {sum(win):g}/4 = {sum(win) / 4:g}")
+            steps.append(f"window ({i},{j}) = [{', '.join(f'{v:g}' for v in win)}]: max {max(win):g}, mean {sum(win):g}/4 = {sum(win) / 4:g}")
     return {
         "demo": "pool", "title": "pooling, size 2, stride 2",
         "notes": ["W2 = (4 - 2)/2 + 1 = 2, depth unchanged, no parameters",
