@@ -93,3 +93,10 @@ def test_weights_file_of_another_architecture_is_refused(tmp_path):
     torch.save(m.state_dict(), tmp_path / "cnn.pth")
     again = create_model("cnn", weights=tmp_path / "cnn.pth")
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), again.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", ["tv/squeezenet1_1", "tv/swin_t", "tv/mobilenet_v3_small", "tv/vit_b_16"])
+def test_torchvision_heads_of_every_shape_can_be_reset(name):
+    m = create_model(name, num_classes=3).eval()
+    with torch.no_grad():
+        assert m(torch.randn(1, 3, 224, 224)).shape == (1, 3)

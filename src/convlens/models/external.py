@@ -55,32 +55,43 @@ class TorchvisionClassifier(nn.Module):
         self.net = net
         self.pretrained_cfg = cfg
         self._head_attr = self._find_head_attr()
-        self.num_classes = self._head().out_features
+        self.num_classes = self._head_out
 
     def _find_head_attr(self) -> str:
-        for attr in ("fc", "classifier", "heads"):
+        for attr in ("fc", "classifier", "heads", "head"):
             if hasattr(self.net, attr):
                 return attr
         raise ConvlensError(f"torchvision model {type(self.net).__name__} has no fc/classifier/heads layer convlens can replace")
 
-    def _head(self) -> nn.Linear:
+    def _head(self) -> nn.Module:
+        """The last Linear (or, in SqueezeNet, 1x1 Conv2d) of the classifier."""
         head = getattr(self.net, self._head_attr)
-        if isinstance(head, nn.Sequential):
-            head = [m for m in head if isinstance(m, nn.Linear)][-1]
-        return head
+        if isinstance(head, (nn.Linear, nn.Conv2d)):
+            return head
+        layers = [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        if not layers:
+            raise ConvlensError(f"torchvision model {type(self.net).__name__}: no Linear/Conv2d layer in its {self._head_attr}")
+        return layers[-1]
+
+    @property
+    def _head_out(self) -> int:
+        h = self._head()
+        return h.out_features if isinstance(h, nn.Linear) else h.out_channels
 
     def get_classifier(self) -> nn.Module:
         return self._head()
 
     def reset_classifier(self, num_classes: int) -> None:
         old = self._head()
-        new = nn.Linear(old.in_features, num_classes)
+        new = nn.Linear(old.in_features, num_classes) if isinstance(old, nn.Linear) else nn.Conv2d(old.in_channels, num_classes, 1)
         head = getattr(self.net, self._head_attr)
-        if isinstance(head, nn.Sequential):
-            idx = [i for i, m in enumerate(head) if m is old][0]
-            head[idx] = new
-        else:
+        if head is old:
             setattr(self.net, self._head_attr, new)
+        else:
+            for parent in head.modules():
+                for name, child in parent.named_children():
+                    if child is old:
+                        setattr(parent, name, new)
         self.num_classes = num_classes
         self.pretrained_cfg["num_classes"] = num_classes
 
