@@ -78,12 +78,14 @@ def seed_everything(seed: int) -> None:
 
 def versions() -> dict[str, Any]:
     """Versions of everything that can change a result, for the run record."""
+    from importlib.metadata import PackageNotFoundError, version
+
     out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
-    for mod in ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "numpy"):
+    # read from package metadata: importing Lightning or PyG just for a string costs seconds
+    for dist in ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "grad-cam", "numpy"):
         try:
-            m = __import__(mod)
-            out[mod] = getattr(m, "__version__", "?")
-        except Exception:  # noqa: BLE001 - an optional package missing is not an error here
+            out[dist.replace("-", "_")] = version(dist)
+        except PackageNotFoundError:
             continue
     from . import __version__
 

@@ -1,12 +1,31 @@
-"""Training (Lightning), evaluation of every checkpoint, run reports."""
-from .checkpoint import load_run_model, model_meta, read_checkpoint, save_model_checkpoint
-from .compare import compare
-from .config import TrainConfig
-from .evaluate import Evaluation, evaluate_model, evaluate_run
-from .module import ClassifierModule, freeze_bn_of_frozen_layers
-from .preprocess import BatchPreprocessor
-from .train import TrainingInterrupted, TrainResult, prepare_data, train
+"""Training (Lightning), evaluation of every checkpoint, run reports.
 
-__all__ = ["BatchPreprocessor", "ClassifierModule", "Evaluation", "TrainConfig", "TrainResult", "TrainingInterrupted",
-           "compare", "evaluate_model", "evaluate_run", "freeze_bn_of_frozen_layers", "load_run_model", "model_meta",
-           "prepare_data", "read_checkpoint", "save_model_checkpoint", "train"]
+Names are imported lazily: reading a checkpoint (``convlens.engine.load_run_model``) must not
+pay for importing Lightning.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "load_run_model": "checkpoint", "model_meta": "checkpoint", "read_checkpoint": "checkpoint",
+    "save_model_checkpoint": "checkpoint",
+    "compare": "compare",
+    "TrainConfig": "config",
+    "Evaluation": "evaluate", "evaluate_model": "evaluate", "evaluate_run": "evaluate",
+    "ClassifierModule": "module", "freeze_bn_of_frozen_layers": "module",
+    "BatchPreprocessor": "preprocess",
+    "TrainingInterrupted": "train", "TrainResult": "train", "prepare_data": "train", "train": "train",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -274,13 +274,17 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # frozen BatchNorm is put in eval mode on purpose (freeze_bn_of_frozen_layers)
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version="lightning_logs"),
                             callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=cfg.progress,
                             enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
                             use_distributed_sampler=False,
                             log_every_n_steps=max(1, min(50, len(splits['train']) // cfg.batch_size)), default_root_dir=str(run.path),
                             **_trainer_kwargs(cfg, device))
-        train_loader = tensor_loader(splits["train"], cfg.batch_size, shuffle=True, seed=cfg.seed)
+        # a last batch of one image would go through BatchNorm in train mode (the chapter's 385 / 32)
+        drop_last = len(splits["train"]) % cfg.batch_size == 1
+        train_loader = tensor_loader(splits["train"], cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=drop_last)
         eval_loaders = [tensor_loader(splits[n], cfg.eval_batch_size, shuffle=False) for n in eval_names]
         old_sigint = signal.getsignal(signal.SIGINT)
         try:
