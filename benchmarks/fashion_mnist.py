@@ -80,7 +80,7 @@ def convlens_run(model: str, epochs: int, out: Path, **kw) -> dict:
     return {"acc": res.test_acc, "wall_s": wall, "images_per_s": s["train_images"] * s["epochs"] / s["train_seconds"]}
 
 
-BEST = dict(model="fashion_vgg", epochs=12, batch_size=128, lr=4e-3, optimizer="adamw", weight_decay=5e-4,
+BEST = dict(model="fashion_vgg", epochs=13, batch_size=256, lr=6e-3, optimizer="adamw", weight_decay=5e-4,
             scheduler="onecycle", augment="crop-flip", label_smoothing=0.1, name="best")
 
 
