@@ -30,7 +30,7 @@ def pyg_reference(data, seed: int, epochs: int = 200) -> tuple[float, float]:
     """PyG's examples/gcn.py loop, unchanged in substance. Returns (test acc at best val, seconds)."""
     from torch_geometric.nn import GCNConv
 
-    from convlens.graph.train import row_normalize
+    from convlens.graph.fitting import row_normalize
 
     torch.manual_seed(seed)
     x = row_normalize(data.x)  # T.NormalizeFeatures()
@@ -68,7 +68,7 @@ def pyg_reference(data, seed: int, epochs: int = 200) -> tuple[float, float]:
 
 def bench_planetoid(name: str, seeds: int, ref_seeds: int, rows: list, progress) -> None:
     from convlens.graph.datasets import load_planetoid
-    from convlens.graph.train import fit_node
+    from convlens.graph.fitting import fit_node
 
     d = load_planetoid(name)
     accs, secs = [], []
@@ -90,7 +90,7 @@ def bench_planetoid(name: str, seeds: int, ref_seeds: int, rows: list, progress)
 
 def bench_karate(seeds: int, rows: list, progress) -> None:
     from convlens.graph.datasets import load_karate
-    from convlens.graph.train import fit_node
+    from convlens.graph.fitting import fit_node
 
     g = load_karate()
     accs = [fit_node(g, seed=s).test_acc for s in progress(range(seeds), desc="karate, 1 label per class")]
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     rows: list = []
     if "threads" in only:  # why graph verbs default to one thread
         from convlens.graph.datasets import load_planetoid
-        from convlens.graph.train import fit_node
+        from convlens.graph.fitting import fit_node
 
         d = load_planetoid("cora")
         for n in (1, 2):

@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except ConvlensError as exc:
-        from .engine.train import TrainingInterrupted
+        from .engine.training import TrainingInterrupted
 
         print(f"convlens: {'interrupted' if isinstance(exc, TrainingInterrupted) else 'error'}: {exc}", file=sys.stderr)
         return 130 if isinstance(exc, TrainingInterrupted) else 2

@@ -1,7 +1,7 @@
 import torch
 
 from convlens.graph.sparse import SparseFeatures, fast_dropout
-from convlens.graph.train import row_normalize
+from convlens.graph.fitting import row_normalize
 
 
 def test_sparse_matmul_and_gradient_equal_dense(cora):

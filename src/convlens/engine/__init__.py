@@ -11,12 +11,12 @@ from typing import Any
 _WHERE = {
     "load_run_model": "checkpoint", "model_meta": "checkpoint", "read_checkpoint": "checkpoint",
     "save_model_checkpoint": "checkpoint",
-    "compare": "compare",
+    "compare": "comparison",
     "TrainConfig": "config",
     "Evaluation": "evaluate", "evaluate_model": "evaluate", "evaluate_run": "evaluate",
     "ClassifierModule": "module", "freeze_bn_of_frozen_layers": "module",
     "BatchPreprocessor": "preprocess",
-    "TrainingInterrupted": "train", "TrainResult": "train", "prepare_data": "train", "train": "train",
+    "TrainingInterrupted": "training", "TrainResult": "training", "prepare_data": "training", "train": "training",
 }
 __all__ = sorted(_WHERE)
 

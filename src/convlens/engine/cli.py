@@ -46,7 +46,7 @@ def config_from_args(args: argparse.Namespace, **over: Any):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import train
+    from .training import train
 
     res = train(config_from_args(args), resume=args.resume)
     s = res.run.summary()
@@ -58,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from ..errors import ConvlensError
-    from .compare import compare
+    from .comparison import compare
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(models) < 2:

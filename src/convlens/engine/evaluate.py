@@ -79,7 +79,7 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
     from .._runtime import select_device
     from ..reports.plots import plot_curves
     from .checkpoint import epoch_checkpoints, model_from_checkpoint, read_checkpoint
-    from .train import prepare_data
+    from .training import prepare_data
 
     run = RunDir.open(run_path)
     ckpts = epoch_checkpoints(run.path)

@@ -23,7 +23,7 @@ _EXPORTS = {
     "pipeline": ["train", "train_graphs", "train_nodes"],
     "show": ["load_any", "show_graph"],
     "sparse": ["SparseFeatures", "fast_dropout"],
-    "train": ["NodeFit", "fit_node", "hidden_features"],
+    "fitting": ["NodeFit", "fit_node", "hidden_features"],
     "sampling": ["TorchNeighborSampler", "neighbor_loader", "fit_node_sampled"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

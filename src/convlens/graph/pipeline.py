@@ -72,7 +72,7 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
     """Train the node GCN on ``data`` (a PyG ``Data`` with masks) and write the run folder."""
     from ..reports import Report, plot_confusion_matrix, plot_curves
     from .matrices import plot_graph
-    from .train import fit_node, hidden_features
+    from .fitting import fit_node, hidden_features
 
     hp = {**NODE_DEFAULTS, **{k: v for k, v in hp.items() if v is not None}}
     run = RunDir.create(out, {"task": "node", "data": data.name, "model": "gcn", "seed": seed, **hp, **(config or {})}, kind="graph")

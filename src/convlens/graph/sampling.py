@@ -108,7 +108,7 @@ def fit_node_sampled(data, hidden: int = 16, epochs: int = 20, lr: float = 0.01,
     """Mini-batch GCN training with sampled neighbourhoods; evaluation on the full graph
     (layer-wise inference would be the next step for graphs that do not fit in memory)."""
     from .models import GCN
-    from .train import row_normalize
+    from .fitting import row_normalize
 
     seed_everything(seed)
     data = data.clone()

@@ -6,7 +6,7 @@ from torch_geometric.nn import GCNConv
 from convlens.graph.datasets import load_karate, load_planetoid
 from convlens.graph.models import GCN
 from convlens.graph.sparse import SparseFeatures
-from convlens.graph.train import fit_node, row_normalize
+from convlens.graph.fitting import fit_node, row_normalize
 
 
 def test_gcn_equals_plain_gcnconv_stack_sparse_and_dense(cora):

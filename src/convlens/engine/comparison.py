@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from ..reports import Report, plot_compare_curves
 from ..runs import RunDir, atomic_write_json, default_run_name
 from .config import TrainConfig
-from .train import TrainResult, train
+from .training import TrainResult, train
 
 
 def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None) -> dict[str, Any]:
