@@ -156,6 +156,10 @@ def run_tour(out: str | os.PathLike = "runs/tour", quick: bool = False, shared_d
     from ._runtime import tune_allocator
 
     tune_allocator()
+    names = ("basics", "first-cnn", "transfer", "explain", "graphs")
+    bad = [k for k in (s.strip() for s in steps.split(",")) if k and k not in names]
+    if bad:
+        raise ConvlensError(f"--steps: unknown step {bad[0]!r}; choose from {', '.join(names)}")
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)  # a tour is re-made whole: its folder holds nothing else
@@ -166,9 +170,11 @@ def run_tour(out: str | os.PathLike = "runs/tour", quick: bool = False, shared_d
              "transfer": ("3. Transfer learning: cats and dogs", tour.transfer),
              "explain": ("4. Explainable CNNs", tour.explain),
              "graphs": ("5. Graph convolutional networks", tour.graphs)}
-    for key in [s.strip() for s in steps.split(",") if s.strip()]:
+    chosen = [s.strip() for s in steps.split(",") if s.strip()]
+    for key in chosen:
         if key not in known:
             raise ConvlensError(f"--steps: unknown step {key!r}; choose from {', '.join(known)}")
+    for key in chosen:
         tour.step(*known[key])
     index = tour.index()
     print(f"\nopen {index.resolve()} in a browser")
