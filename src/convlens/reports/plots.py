@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)  # headless by default; notebooks keep their own backend
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 
@@ -49,6 +50,7 @@ def plot_compare_curves(histories: dict[str, Sequence[dict[str, Any]]], title: s
     axes[0].set_ylabel("train loss")
     axes[1].set_ylabel("accuracy")
     for ax in axes:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
