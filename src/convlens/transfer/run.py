@@ -345,41 +345,15 @@ def _run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sou
 
 
 def _create_run(cfg: TransferConfig, val_size: int, strategy: str, decision: dict[str, Any] | None):
-    """``RunDir.create`` without its ``versions()``, which imports Lightning and PyG just to
-    read their version strings (6 s here); package metadata gives the same strings."""
-    import datetime as dt
-    import sys
-
-    from ..runs import RunDir, atomic_write_json, default_run_name
+    """A run folder in the engine's layout (``kind`` = ``transfer``)."""
+    from ..runs import RunDir, default_run_name
 
     dataset = Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
     path = Path(cfg.out) / (cfg.name or default_run_name(f"transfer-{cfg.backbone}-{dataset}".replace("/", "_")))
     if list((path / "checkpoints").glob("epoch=*.ckpt")):
         raise ConvlensError(f"{path} already holds a run: choose another --name (or --resume {path} for a fine-tune run)")
     config = {**cfg.to_dict(), **_engine_view(cfg), "val_size": val_size, "strategy_used": strategy, "auto": decision}
-    path.mkdir(parents=True, exist_ok=True)
-    record = {"kind": "transfer", "config": config, "versions": _versions(), "argv": sys.argv,
-              "started": dt.datetime.now().isoformat(timespec="seconds")}
-    atomic_write_json(path / RunDir.CONFIG, record)
-    return RunDir(path)
-
-
-def _versions() -> dict[str, Any]:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    from .. import __version__
-
-    out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "numpy", "scikit-learn", "pillow"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            continue
-    out["convlens"] = __version__
-    out["torch_threads"] = torch.get_num_threads()
-    out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
-    return out
+    return RunDir.create(path, config, kind="transfer")
 
 
 def _summary(cfg: TransferConfig, strategy: str, final: Any, history: list[dict[str, Any]], best_epoch: int, train_src: Source,
