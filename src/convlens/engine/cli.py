@@ -83,9 +83,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def _models(args: argparse.Namespace) -> int:
     from ..models.registry import describe_models
 
+    for name, what in describe_models().items():
+        print(f"{name:20} {what}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an image classifier (Fashion-MNIST or an image folder)",
                        description="Train a model; writes runs/<name>/ with config, metrics, checkpoints, plots and report.html.")
     p.add_argument("--model", default="cnn", help="cnn, dnn, cnn_chapter, fashion_vgg, or any timm name")
@@ -107,4 +113,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("models", help="list convlens' registered models")
-    p.set_defaults(func=lambda a: [print(f"{k:14} {v}") for k, v in describe_models().items()] and 0)
+    p.set_defaults(func=_models)

@@ -61,7 +61,8 @@ def _fit_to_model(split: ImageTensors, pcfg: dict[str, Any]) -> ImageTensors:
         if x.shape[1] == 1 and want[0] == 3:
             x = x.expand(-1, 3, -1, -1).contiguous()
         elif x.shape[1] == 3 and want[0] == 1:
-            x = (x.float() @ torch.tensor([0.299, 0.587, 0.114])[None, :, None, None].transpose(1, 3)).round().clamp(0, 255).to(torch.uint8)
+            luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R BT.601, as PIL's convert("L")
+            x = (x.float() * luma).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
         else:
             raise ConvlensError(f"data {split.name!r} has {x.shape[1]} channels, the model expects {want[0]}")
     if len(want) == 3 and tuple(x.shape[2:]) != tuple(want[1:]):
