@@ -161,3 +161,35 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert rows[0]["train_n"] == 1000 and rows[0]["val_n"] == 200  # sums over both processes
     assert rows[0]["train_acc"] > 0.3 and (tmp_path / "ddp" / "checkpoints" / "epoch=001.ckpt").is_file()
     assert out.strip().splitlines()[-1].startswith("test accuracy ")
+
+
+def test_final_test_accuracy_is_that_of_the_saved_weights(cnn_run):
+    """The summary's test accuracy (reused from the last epoch's evaluation) equals a fresh
+    evaluation of the saved last checkpoint under the run's precision."""
+    from convlens.engine.evaluate import evaluate_model
+    from convlens.engine.training import prepare_data
+
+    s = cnn_run.run.summary()
+    model, meta = load_run_model(cnn_run.run.path, which="last")
+    splits = prepare_data(cnn_run.run.config, model, meta=meta)
+    ev = evaluate_model(model, splits["test"], precision=s["precision"], pretrained_cfg=meta["pretrained_cfg"])
+    assert ev.acc == pytest.approx(s["test_acc"], abs=1e-9) == pytest.approx(cnn_run.history[-1]["test_acc"], abs=1e-9)
+    assert ev.loss == pytest.approx(s["test_loss"], rel=1e-4)  # a sum of bf16-computed batch means
+
+
+def test_resume_with_more_epochs_extends_a_finished_run(tmp_path):
+    short = train(_cfg(tmp_path, model="dnn", epochs=1, limit_train=1200, limit_test=300, val_size=200, name="ext"))
+    assert [r["epoch"] for r in short.history] == [1]
+    longer = train(_cfg(tmp_path, model="dnn"), resume=short.run.path, epochs=3)
+    assert [r["epoch"] for r in longer.history] == [1, 2, 3]
+    assert (short.run.path / "checkpoints" / "epoch=003.ckpt").is_file()
+    with pytest.raises(ConvlensError, match="already trained 3 epochs"):
+        train(_cfg(tmp_path, model="dnn"), resume=short.run.path, epochs=2)
+
+
+def test_precision_flag_is_checked_and_recorded(tmp_path):
+    with pytest.raises(ConvlensError, match="--precision"):
+        TrainConfig(precision="fp8")
+    res = train(_cfg(tmp_path, model="dnn", epochs=1, limit_train=600, limit_test=200, val_size=100, name="p32",
+                     precision="32-true"), report=False)
+    assert res.run.summary()["precision"] == "32-true"

@@ -14,7 +14,7 @@ from convlens.models import create_model
     ("tv/resnet18", ["net.relu", "net.layer1", "net.layer2", "net.layer3", "net.layer4"], "net.layer4"),
     ("resnet18", ["act1", "layer1", "layer2", "layer3", "layer4"], "layer4"),
     ("cnn", ["layer1.2", "layer1", "layer2.2", "layer2"], "layer2"),
-    ("fashion_vgg", ["features.0", "features.3", "features"], "features"),
+    ("fashion_vgg", ["features.0.0", "features.2.0", "features"], "features"),  # its pooling follows the conv
 ])
 def test_stages_and_cam_target(name, stages, target):
     m = create_model(name)

@@ -100,3 +100,27 @@ def test_torchvision_heads_of_every_shape_can_be_reset(name):
     m = create_model(name, num_classes=3).eval()
     with torch.no_grad():
         assert m(torch.randn(1, 3, 224, 224)).shape == (1, 3)
+
+
+def test_fashion_vgg_flip_tta_averages_the_mirror_in_eval_only():
+    torch.manual_seed(0)
+    plain = create_model("fashion_vgg", width=8).eval()
+    tta = create_model("fashion_vgg", width=8, flip_tta=True).eval()
+    tta.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(tta(x), (plain(x) + plain(x.flip(3))) / 2, atol=1e-6)
+        assert not torch.allclose(tta(x), plain(x), atol=1e-4)
+    tta.train(), plain.train()
+    torch.manual_seed(1)
+    a = tta(x)
+    torch.manual_seed(1)
+    assert torch.allclose(a, plain(x), atol=1e-6)  # training sees one view per image
+
+
+def test_resolve_precision():
+    from convlens._runtime import cpu_has_native_bf16, resolve_precision
+
+    assert resolve_precision("32-true", torch.device("cpu")) == "32-true"
+    assert resolve_precision("auto", torch.device("cuda")) == "16-mixed"
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16-mixed" if cpu_has_native_bf16() else "32-true")

@@ -7,7 +7,7 @@ from typing import Any
 
 def add_training_flags(p: argparse.ArgumentParser, epochs: int = 5, batch_size: int = 100, lr: float = 1e-3) -> None:
     """The flags users expect on every training verb."""
-    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--epochs", type=int, default=None, help=f"default {epochs}; with --resume, the new total")
     p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--lr", type=float, default=lr, help="learning rate (default %(default)s)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
@@ -20,6 +20,9 @@ def add_training_flags(p: argparse.ArgumentParser, epochs: int = 5, batch_size: 
     p.add_argument("--name", default=None, help="run folder name (default: model-data-time)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue RUN from its last complete epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    p.add_argument("--precision", default="auto", choices=["auto", "32-true", "bf16-mixed", "16-mixed"],
+                   help="auto: 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true")
+    p.set_defaults(default_epochs=epochs)
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
@@ -37,18 +40,19 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, **over: Any):
     from .config import TrainConfig
 
-    return TrainConfig(data=args.data, model=getattr(args, "model", "cnn"), epochs=args.epochs, batch_size=args.batch_size,
+    epochs = args.epochs if args.epochs is not None else args.default_epochs
+    return TrainConfig(data=args.data, model=getattr(args, "model", "cnn"), epochs=epochs, batch_size=args.batch_size,
                        lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
                        label_smoothing=args.label_smoothing, augment=args.augment, seed=args.seed, device=args.device,
                        devices=args.devices, threads=args.threads, out=args.out, name=args.name, val_size=args.val_size,
                        data_dir=args.data_dir, download=args.download, limit_train=args.limit_train,
-                       limit_test=args.limit_test, progress=not args.no_progress, **over)
+                       limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision, **over)
 
 
 def _train(args: argparse.Namespace) -> int:
     from .training import train
 
-    res = train(config_from_args(args), resume=args.resume)
+    res = train(config_from_args(args), resume=args.resume, epochs=args.epochs if args.resume else None)
     s = res.run.summary()
     print(f"report: {res.run.path / 'report.html'}")
     best = f"; best epoch {res.best_epoch} by validation" if s.get("val_images") else ""

@@ -7,6 +7,7 @@ from typing import Any
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine", "onecycle")
 AUGMENTS = ("none", "crop-flip", "crop")
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
 
 
 @dataclass
@@ -28,7 +29,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     devices: int = 1               # >1: DistributedDataParallel, one process per device
-    precision: str = "auto"        # auto = 16-mixed on CUDA, 32-true elsewhere
+    precision: str = "auto"        # auto = 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true
     threads: int | None = None     # torch threads per process (default: cores / devices)
     out: str = "runs"
     name: str | None = None
@@ -57,6 +58,7 @@ class TrainConfig:
         need(self.augment in AUGMENTS, f"--augment {self.augment!r}: choose one of {', '.join(AUGMENTS)}")
         need(self.val_size >= 0, f"--val-size {self.val_size}: must be 0 or more")
         need(0 <= self.label_smoothing < 1, f"--label-smoothing {self.label_smoothing}: must be in [0, 1)")
+        need(self.precision in PRECISIONS, f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         need(self.devices >= 1, f"--devices {self.devices}: must be at least 1")
 
     def to_dict(self) -> dict[str, Any]:

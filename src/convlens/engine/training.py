@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from .._runtime import seed_everything, select_device, set_threads, tune_allocator
+from .._runtime import resolve_precision, seed_everything, select_device, set_threads, tune_allocator
 from ..data.base import ImageTensors, tensor_loader
 from ..data.registry import DatasetSplits, list_datasets, load_dataset
 from ..errors import ConvlensError
@@ -188,20 +188,24 @@ def _progress_bar_class():
         def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
             items = super().get_metrics(trainer, pl_module)
             items.pop("v_num", None)
-            return items
+            live = pl_module.live_metrics() if trainer.training else {}
+            return {**live, **items}
 
     return EpochProgressBar
 
 
 # ---- the run ------------------------------------------------------------------------------
 def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
-                 extra_config: dict[str, Any] | None) -> tuple[RunDir, TrainConfig, Path | None]:
+                 extra_config: dict[str, Any] | None, epochs: int | None = None) -> tuple[RunDir, TrainConfig, Path | None]:
     if resume is not None:
         run = RunDir.open(resume)
         saved = TrainConfig.from_dict(run.config)
-        # a resumed run keeps its recipe; only a longer schedule may be asked for
-        if cfg.epochs != saved.epochs and cfg.epochs != TrainConfig.epochs:
-            saved.epochs = cfg.epochs
+        # a resumed run keeps its recipe; only its length may change, when asked for explicitly
+        if epochs is not None:
+            done = len(run.metrics())
+            if epochs < done:
+                raise ConvlensError(f"--epochs {epochs}: {run.path} has already trained {done} epochs")
+            saved.epochs = epochs
         saved.progress, saved.device = cfg.progress, cfg.device
         last = run.checkpoints_dir / "last.ckpt"
         return run, saved, (last if last.is_file() else None)
@@ -215,7 +219,7 @@ def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
 
 def _trainer_kwargs(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     accel = {"cuda": "gpu", "mps": "mps"}.get(device.type, "cpu")
-    precision = cfg.precision if cfg.precision != "auto" else ("16-mixed" if device.type == "cuda" else "32-true")
+    precision = resolve_precision(cfg.precision, device)
     kw: dict[str, Any] = {"accelerator": accel, "precision": precision}
     if cfg.devices > 1:
         # DDP, not DataParallel: one process per device, gradients all-reduced
@@ -225,9 +229,23 @@ def _trainer_kwargs(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     return kw
 
 
+def _final_evaluation(module: ClassifierModule, test: ImageTensors, history: list[dict[str, Any]]) -> Any:
+    """The last epoch's test predictions as an :class:`Evaluation`, when they cover the whole
+    test split in order (one process): the same numbers a second pass would give, for free."""
+    from .evaluate import Evaluation
+
+    if not module.final_test_probs or not history or "test_loss" not in history[-1]:
+        return None
+    probs = torch.cat(module.final_test_probs)
+    if len(probs) != len(test):
+        return None
+    preds = probs.argmax(1)
+    return Evaluation(float(history[-1]["test_loss"]), (preds == test.labels).sum().item() / len(test), preds, test.labels.clone(), probs)
+
+
 def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits | None = None,
           param_groups: ParamGroupsFn | None = None, kind: str = "train", extra_config: dict[str, Any] | None = None,
-          resume: str | os.PathLike | None = None, report: bool = True) -> TrainResult:
+          resume: str | os.PathLike | None = None, report: bool = True, epochs: int | None = None) -> TrainResult:
     """Train an image classifier and write a complete run folder.
 
     Args:
@@ -236,7 +254,8 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
             ``pretrained_cfg`` (mean/std) and ``convlens_name`` to be rebuilt later.
         data: use these splits instead of ``load_dataset(cfg.data)``.
         param_groups: ``fn(model, lr) -> [param group dicts]`` (e.g. a backbone at lr/10).
-        resume: a run folder to continue from its last complete epoch.
+        resume: a run folder to continue from its last complete epoch, with its own recipe.
+        epochs: with ``resume``, train up to this many epochs in all (default: the run's own).
         report: write plots and ``report.html`` at the end.
     """
     import lightning as L
@@ -246,7 +265,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     t0 = time.perf_counter()
     tune_allocator()
     quiet_lightning()
-    run, cfg, ckpt_path = _resolve_run(cfg, resume, kind, extra_config)
+    run, cfg, ckpt_path = _resolve_run(cfg, resume, kind, extra_config, epochs)
     set_threads(cfg.threads or max(1, (os.cpu_count() or 1) // cfg.devices))
     device = select_device(cfg.device)
     seed_everything(cfg.seed)
@@ -277,7 +296,9 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # frozen BatchNorm is put in eval mode on purpose (freeze_bn_of_frozen_layers)
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version="lightning_logs"),
+        # a resumed run logs to a new folder: Lightning's CSV writer would replace the old file
+        log_version = "lightning_logs" if ckpt_path is None else f"lightning_logs-resumed-{len(run.metrics())}"
+        trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version=log_version),
                             callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=cfg.progress,
                             enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
                             use_distributed_sampler=False,
@@ -308,14 +329,17 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     from .evaluate import evaluate_model
 
     model.eval()
-    final = evaluate_model(model, splits["test"], cfg.eval_batch_size, device)
+    final = _final_evaluation(module, splits["test"], history)
+    if final is None:
+        final = evaluate_model(model, splits["test"], cfg.eval_batch_size, device, precision=resolve_precision(cfg.precision, device))
     seconds = time.perf_counter() - t0
     summary = {"test_acc": final.acc, "test_loss": final.loss, "best_epoch": best_epoch,
                "best_by": "val_acc" if len(splits["val"]) else "last epoch (no validation split)",
                "epochs": len(history), "train_images": len(splits["train"]), "val_images": len(splits["val"]),
                "test_images": len(splits["test"]), "params": sum(p.numel() for p in model.parameters()),
                "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-               "train_seconds": round(sum(r.get("seconds", 0) for r in history), 2), "total_seconds": round(seconds, 2)}
+               "train_seconds": round(sum(r.get("seconds", 0) for r in history), 2), "total_seconds": round(seconds, 2),
+               "precision": resolve_precision(cfg.precision, device)}
     if history and "val_acc" in history[0]:
         summary["test_acc_at_best_epoch"] = next(r.get("test_acc") for r in history if r["epoch"] == best_epoch)
     run.write_summary(summary)

@@ -105,31 +105,47 @@ class FashionCNN(ClassifierMixin, nn.Module):
         return x if pre_logits else self.fc(x)
 
 
-def _conv_bn(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def _conv_bn(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
+    """conv 3x3 -> [max-pool 2] -> BatchNorm -> ReLU. Pooling straight after the convolution
+    gives BatchNorm and ReLU a quarter of the pixels: training ran 1.1x and float32
+    evaluation 1.5-2x faster on the project's CPU than conv-BN-ReLU-pool."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class FashionVGG(ClassifierMixin, nn.Module):
     """A small VGG-style network with BatchNorm, built for accuracy per CPU second.
 
-    Shapes: (B, C, 28, 28) -[conv-BN-ReLU 32]-> pool -> (B, 32, 14, 14)
-    -[conv-BN-ReLU 64] x2-> pool -> (B, 64, 7, 7) -[conv-BN-ReLU 128]-> (B, 128, 7, 7)
+    Shapes: (B, C, 28, 28) -[conv-pool-BN-ReLU 32]-> (B, 32, 14, 14) -[conv-BN-ReLU 64]->
+    -[conv-pool-BN-ReLU 64]-> (B, 64, 7, 7) -[conv-BN-ReLU 128]-> (B, 128, 7, 7)
     = forward_features; global average + max pooling (B, 256) -dropout-> fc -> num_classes.
+    (Channel counts for ``width=32``; they scale with ``width``.) ``flip_tta=True``: in eval
+    mode, the logits are averaged over the image and its horizontal mirror.
     """
 
     def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int = 28, drop_rate: float = 0.3,
-                 width: int = 32):
+                 width: int = 32, flip_tta: bool = False):
         super().__init__()
         w = width
         self.num_classes = num_classes
+        self.flip_tta = flip_tta
         self.features = nn.Sequential(
-            _conv_bn(in_chans, w), nn.MaxPool2d(2),
-            _conv_bn(w, 2 * w), _conv_bn(2 * w, 2 * w), nn.MaxPool2d(2),
+            _conv_bn(in_chans, w, pool=True),
+            _conv_bn(w, 2 * w), _conv_bn(2 * w, 2 * w, pool=True),
             _conv_bn(2 * w, 4 * w),
         )
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(8 * w, num_classes)
         self.pretrained_cfg = {**FASHION_MNIST_CFG, "input_size": (in_chans, img_size, img_size), "num_classes": num_classes}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flip_tta and not self.training:
+            # test-time augmentation: a mirrored garment is the same garment, so evaluation
+            # averages the logits of the image and its mirror (the model trained on both)
+            return (super().forward(x) + super().forward(x.flip(3))) / 2
+        return super().forward(x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
