@@ -7,6 +7,15 @@ def test_normalises_with_the_given_statistics():
     p = BatchPreprocessor((0.5,), (0.25,))
     x = torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1)
     assert p(x).flatten().tolist() == [-2.0, 2.0]
+    assert torch.allclose(p(x.float() / 255), p(x))  # floats in [0, 1] are taken as already scaled
+
+
+def test_fused_normalisation_equals_the_textbook_formula():
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    p = BatchPreprocessor(mean, std)
+    x = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
+    ref = (x.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    assert torch.allclose(p(x), ref, atol=1e-5)
 
 
 def test_random_translate_matches_a_per_image_reference():
@@ -26,9 +35,9 @@ def test_random_translate_matches_a_per_image_reference():
 def test_augmentation_only_in_training():
     p = BatchPreprocessor((0.0,), (1.0,), augment="crop-flip")
     x = torch.randint(0, 255, (4, 1, 8, 8), dtype=torch.uint8)
-    assert torch.equal(p(x), x.float() / 255)
+    assert torch.allclose(p(x), x.float() / 255, atol=1e-6)
     torch.manual_seed(0)
-    assert not torch.equal(p(x, train=True), x.float() / 255)
+    assert not torch.allclose(p(x, train=True), x.float() / 255, atol=1e-6)
 
 
 def test_images_are_fitted_to_the_models_channels_and_size():

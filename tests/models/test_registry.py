@@ -1,3 +1,4 @@
+import os
 import pytest
 import torch
 
@@ -124,3 +125,13 @@ def test_resolve_precision():
     assert resolve_precision("32-true", torch.device("cpu")) == "32-true"
     assert resolve_precision("auto", torch.device("cuda")) == "16-mixed"
     assert resolve_precision("auto", torch.device("cpu")) == ("bf16-mixed" if cpu_has_native_bf16() else "32-true")
+
+
+def test_nvml_probe_is_switched_off_only_without_cuda(monkeypatch):
+    from convlens._runtime import skip_nvml_probe_without_cuda
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # as `import lightning` leaves it
+    no_cuda = torch.cuda.device_count() == 0
+    assert skip_nvml_probe_without_cuda() == (no_cuda and torch.backends.cuda.is_built())
+    assert ("PYTORCH_NVML_BASED_CUDA_CHECK" in os.environ) != (no_cuda and torch.backends.cuda.is_built())
+    assert torch.cuda.is_available() == (not no_cuda)

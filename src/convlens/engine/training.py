@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from .._runtime import resolve_precision, seed_everything, select_device, set_threads, tune_allocator
+from .._runtime import resolve_precision, seed_everything, select_device, set_threads, skip_nvml_probe_without_cuda, tune_allocator
 from ..data.base import ImageTensors, tensor_loader
 from ..data.registry import DatasetSplits, list_datasets, load_dataset
 from ..errors import ConvlensError
@@ -268,6 +268,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     run, cfg, ckpt_path = _resolve_run(cfg, resume, kind, extra_config, epochs)
     set_threads(cfg.threads or max(1, (os.cpu_count() or 1) // cfg.devices))
     device = select_device(cfg.device)
+    skip_nvml_probe_without_cuda()
     seed_everything(cfg.seed)
     if model is None:
         from ..models import create_model
