@@ -193,3 +193,42 @@ def test_precision_flag_is_checked_and_recorded(tmp_path):
     res = train(_cfg(tmp_path, model="dnn", epochs=1, limit_train=600, limit_test=200, val_size=100, name="p32",
                      precision="32-true"), report=False)
     assert res.run.summary()["precision"] == "32-true"
+
+
+@pytest.mark.parametrize("limit_train", [1250, 1201])  # a short last batch kept; a last batch of 1 dropped
+def test_grouped_steps_train_exactly_like_one_step_per_batch(tmp_path, monkeypatch, limit_train):
+    """Small images reach Lightning in groups of ~1,000 (one optimizer step per batch_size of
+    them): the same batches, order, steps and schedule as one step per loader batch."""
+    import convlens.engine.training as training
+
+    kw = dict(model="dnn", epochs=2, limit_train=limit_train, limit_test=200, val_size=0, scheduler="onecycle", lr=3e-3)
+    grouped = train(_cfg(tmp_path, name=f"grouped{limit_train}", **kw), report=False)
+    assert training.steps_per_loader_batch(100, (limit_train, 1, 28, 28)) == 10
+    monkeypatch.setattr(training, "steps_per_loader_batch", lambda batch_size, shape: 1)
+    single = train(_cfg(tmp_path, name=f"single{limit_train}", **kw), report=False)
+    a, b = grouped.model.state_dict(), single.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["train_n"] for r in grouped.history] == [r["train_n"] for r in single.history] == [limit_train // 100 * 100 + (
+        limit_train % 100 if limit_train % 100 != 1 else 0)] * 2
+    assert training.steps_per_loader_batch(32, (10, 3, 224, 224)) == 1  # large images: one step per batch
+
+
+def test_model_kwargs_from_the_command_line(tmp_path, capsys):
+    from convlens.cli import main
+    from convlens.engine.cli import parse_model_kwargs
+
+    assert parse_model_kwargs(["width=48", "flip_tta=true", "drop=0.1", "act=relu", "x=none"]) == \
+        {"width": 48, "flip_tta": True, "drop": 0.1, "act": "relu", "x": None}
+    common = ["train", "--model", "fashion_vgg", "--epochs", "1", "--limit-train", "300", "--limit-test", "100", "--val-size", "0",
+              "--out", str(tmp_path), "--no-progress"]
+    assert main(common + ["--name", "vgg8", "--model-kwargs", "width=8", "flip_tta=true"]) == 0
+    config = json.loads((tmp_path / "vgg8" / "config.json").read_text())["config"]
+    assert config["model_kwargs"] == {"width": 8, "flip_tta": True}
+    model, _ = load_run_model(tmp_path / "vgg8")
+    assert model.flip_tta and model.features[0][0].out_channels == 8
+    capsys.readouterr()
+    assert main(common + ["--name", "bad", "--model-kwargs", "widht=8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "widht" in err and "--model-kwargs" in err
+    assert main(common + ["--name", "bad2", "--model-kwargs", "width"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from convlens.errors import ConvlensError
-from convlens.explain import capture_activations, compute_cam, compute_feature_maps, explain_image, prepare_image
+from convlens.explain import compute_cam, compute_feature_maps, explain_image, prepare_image
 from convlens.explain.cam import METHODS
 
 from explain_fixtures import CAT_BOX, HEAD_BOX, box_to_input

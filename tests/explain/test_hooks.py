@@ -4,7 +4,6 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-import torch.nn as nn
 
 from convlens.errors import ConvlensError
 from convlens.explain import cam_target_layer, count_hooks, default_feature_layers, resolve_layers, stage_layers, trace_layers

@@ -36,13 +36,34 @@ def test_run_folder_like_train(fe_run) -> None:
 
 
 def test_feature_extraction_leaves_the_backbone_untouched(fe_run, lite0) -> None:
+    from convlens.engine.checkpoint import read_checkpoint
+
     res, _, _ = fe_run
-    ckpt = torch.load(res.run.path / "checkpoints" / "best.ckpt", weights_only=True)
-    sd = {k[len("model."):]: v for k, v in ckpt["state_dict"].items()}
+    ck = res.run.path / "checkpoints"
+    sd = {k[len("model."):]: v for k, v in read_checkpoint(ck / "best.ckpt")["state_dict"].items()}
     ref = lite0.model.state_dict()
+    assert sd.keys() == ref.keys()
     body = [k for k in ref if not k.startswith("classifier.")]
     assert all(torch.equal(sd[k], ref[k]) for k in body)  # weights and BatchNorm statistics
     assert not torch.equal(sd["classifier.weight"], ref["classifier.weight"])
+    # the frozen network is stored once; each epoch keeps only its head
+    head_only = torch.load(ck / "epoch=002.ckpt", weights_only=True)
+    assert sorted(head_only["state_dict"]) == ["model.classifier.bias", "model.classifier.weight"]
+    assert head_only["base"] == "backbone.ckpt" and (ck / "epoch=002.ckpt").stat().st_size < 50_000
+
+
+def test_a_head_without_its_backbone_is_a_clear_error(fe_run, tmp_path: Path) -> None:
+    import shutil
+
+    from convlens.engine import load_run_model
+    from convlens.errors import CheckpointError
+
+    res, _, _ = fe_run
+    copy = tmp_path / "moved"
+    shutil.copytree(res.run.path, copy)
+    (copy / "checkpoints" / "backbone.ckpt").unlink()
+    with pytest.raises(CheckpointError, match="frozen backbone .* is missing"):
+        load_run_model(copy, which=2)
 
 
 def test_second_run_hits_the_cache(fe_run) -> None:
@@ -50,6 +71,30 @@ def test_second_run_hits_the_cache(fe_run) -> None:
     again = transfer(TransferConfig(**{**cfg.to_dict(), "name": "fe2"}), log=lambda m: None)
     assert again.summary["features_computed"] == 0 and again.summary["features_cached"] == 25
     assert again.test_acc == res.test_acc  # same seed, same features: same result
+    # all features cached: the backbone came as a card, the network was never built
+    assert res.summary["network_built"] and not again.summary["network_built"]
+    assert again.summary["params"] == res.summary["params"] == sum(p.numel() for p in res.model.parameters())
+    a, b = res.model.state_dict(), again.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_backbone_card_follows_the_weights_file(lite0, tmp_path: Path) -> None:
+    from convlens.transfer.backbones import load_backbone
+
+    weights = tmp_path / "w.pth"
+    sd = {k: v for k, v in lite0.model.state_dict().items() if not k.startswith("classifier.")}
+    torch.save(sd, weights)
+    first = load_backbone("efficientnet_lite0", num_classes=2, weights=weights, cache_dir=tmp_path / "cache")
+    second = load_backbone("efficientnet_lite0", num_classes=2, weights=weights, cache_dir=tmp_path / "cache")
+    assert first.built and not second.built and second.key() == first.key()
+    assert second.stages == first.stages and second.head_keys == first.head_keys == ["classifier.weight", "classifier.bias"]
+    assert second.body_params == first.body_params and second.feature_dim == 1280
+    lazy = second.model  # touching it builds the same network
+    assert second.built and all(torch.equal(lazy.state_dict()[k], v) for k, v in sd.items())
+    sd["conv_stem.weight"] = sd["conv_stem.weight"] * 2  # other weights under the same name
+    torch.save(sd, weights)
+    third = load_backbone("efficientnet_lite0", num_classes=2, weights=weights, cache_dir=tmp_path / "cache")
+    assert third.built and third.weights_id != first.weights_id
 
 
 def test_predict_and_evaluate_agree_with_the_run(fe_run, shared_data: Path) -> None:

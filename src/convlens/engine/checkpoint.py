@@ -6,6 +6,9 @@ A checkpoint is a dict read with ``torch.load(weights_only=True)``::
      "convlens": {"model_name", "model_kwargs", "num_classes", "classes", "pretrained_cfg"},
      "epoch": int, ...}                              # plus Lightning's loop/optimizer state
 
+A checkpoint may name a ``"base"`` file beside it whose weights it extends (feature-extraction
+runs: one frozen ``backbone.ckpt``, the head per epoch); :func:`read_checkpoint` joins them.
+
 Lightning writes it during training (atomically: a temporary file then a rename);
 :func:`save_model_checkpoint` writes the same layout for models trained another way.
 """
@@ -59,7 +62,27 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a readable checkpoint ({first}); it may be truncated or from an untrusted source") from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "convlens" not in ckpt:
         raise CheckpointError(f"{path}: not a convlens checkpoint (no state_dict/convlens meta); for plain weights use --weights")
+    if ckpt.get("base"):
+        ckpt["state_dict"] = {**_base_state_dict(path, ckpt["base"]), **ckpt["state_dict"]}
     return ckpt
+
+
+def _base_state_dict(path: Path, base: str) -> dict[str, torch.Tensor]:
+    """The frozen weights a head-only checkpoint builds on (feature-extraction runs keep the
+    backbone once, in ``checkpoints/backbone.ckpt``, and only the head per epoch)."""
+    if Path(base).name != base:
+        raise CheckpointError(f"{path}: its base {base!r} must be a file beside it")
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise CheckpointError(f"{path}: holds only the trained head; the frozen backbone {base_path} is missing "
+                              "(copy the whole run folder)")
+    try:
+        blob = torch.load(base_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{base_path}: not a readable checkpoint; it may be truncated (rerun the transfer)") from exc
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
+        raise CheckpointError(f"{base_path}: not a convlens backbone checkpoint (no state_dict)")
+    return blob["state_dict"]
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> tuple[nn.Module, dict[str, Any]]:

@@ -49,10 +49,37 @@ def config_from_args(args: argparse.Namespace, **over: Any):
                        limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision, **over)
 
 
+def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
+    """``["width=48", "flip_tta=true", "drop=0.1", "name=x"]`` -> typed values (timm's
+    ``--model-kwargs``): ints, floats, true/false, none, else the text."""
+    from ..errors import ConvlensError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConvlensError(f"--model-kwargs {pair!r}: write KEY=VALUE, e.g. width=48")
+        low = text.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+        elif low == "none":
+            out[key] = None
+        else:
+            try:
+                out[key] = int(text)
+            except ValueError:
+                try:
+                    out[key] = float(text)
+                except ValueError:
+                    out[key] = text
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
     from .training import train
 
-    res = train(config_from_args(args), resume=args.resume, epochs=args.epochs if args.resume else None)
+    cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))
+    res = train(cfg, resume=args.resume, epochs=args.epochs if args.resume else None)
     s = res.run.summary()
     print(f"report: {res.run.path / 'report.html'}")
     best = f"; best epoch {res.best_epoch} by validation" if s.get("val_images") else ""
@@ -99,6 +126,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an image classifier (Fashion-MNIST or an image folder)",
                        description="Train a model; writes runs/<name>/ with config, metrics, checkpoints, plots and report.html.")
     p.add_argument("--model", default="cnn", help="cnn, dnn, cnn_chapter, fashion_vgg, or any timm name")
+    p.add_argument("--model-kwargs", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="arguments of the model's constructor, e.g. width=48 flip_tta=true (see `convlens models`)")
     _data_flags(p)
     add_training_flags(p)
     p.set_defaults(func=_train)

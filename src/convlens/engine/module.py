@@ -75,6 +75,10 @@ class ClassifierModule(L.LightningModule):
         self._seen_images = 0
         self._last_loss: torch.Tensor | None = None
         self.final_test_probs: list[torch.Tensor] = []
+        # set by the engine when a loader batch holds several optimizer steps (see training_step)
+        self.micro_batch: int | None = None
+        self.drop_last = False
+        self.steps_per_epoch: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.prep(x))
@@ -95,8 +99,23 @@ class ClassifierModule(L.LightningModule):
         s += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
                           torch.tensor(len(y), dtype=torch.float64, device=y.device)])
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        """One optimizer step per ``micro_batch`` images of the loader's batch.
+
+        The engine hands Lightning groups of consecutive batches: the same batches, in the same
+        order, each its own step (so the same weights, seeded), but Lightning's per-batch loop and
+        hooks run once per group. For the chapter's DNN they were 13% of the training time.
+        """
         x, y = batch
+        size = self.micro_batch or len(y)
+        loss = None
+        for xb, yb in zip(x.split(size), y.split(size)):
+            if self.drop_last and len(yb) < size:
+                break  # only the epoch's last batch can be short: what DataLoader(drop_last=True) drops
+            loss = self._optimizer_step(xb, yb)
+        return loss
+
+    def _optimizer_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = self.model(self.prep(x, train=True))
         loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
         if not self.automatic_optimization:
@@ -176,7 +195,8 @@ class ClassifierModule(L.LightningModule):
             opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
         if cfg.scheduler == "none":
             return opt
-        total = int(self.trainer.estimated_stepping_batches)
+        total = int(self.steps_per_epoch * self.trainer.max_epochs if self.steps_per_epoch
+                    else self.trainer.estimated_stepping_batches)
         if cfg.scheduler == "onecycle":
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
                                                         pct_start=0.25)

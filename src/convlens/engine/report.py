@@ -25,7 +25,6 @@ def write_run_report(run: RunDir, model: nn.Module, splits: dict[str, Any], fina
     most confidently wrong test images; then one self-contained ``report.html``."""
     classes = meta["classes"]
     test = splits["test"]
-    pcfg = meta.get("pretrained_cfg", {})
     name = title or f"{meta['model_name']} on {splits.get('name', run.config.get('data'))}"
     cm = final.confusion(len(classes))
     figs = {
@@ -34,8 +33,7 @@ def write_run_report(run: RunDir, model: nn.Module, splits: dict[str, Any], fina
         "per_class": run.save_figure(plot_per_class_accuracy(cm, classes), "per_class_accuracy"),
     }
     sample = prediction_sample(len(test))
-    # the images as the model saw them: normalise exactly as in training, then undo it to draw
-    mean, std = pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,))
+    # the images as the model saw them (resized to its input), drawn as pixels, not normalised
     to_float = lambda idx: test.images[idx].float() / 255.0  # noqa: E731
     figs["predictions"] = run.save_figure(plot_prediction_grid(
         to_float(sample), final.preds[sample].tolist(), final.targets[sample].tolist(), classes,

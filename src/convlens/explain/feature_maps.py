@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .base import Explainable, PreparedImage, prepare_image
+from .base import Explainable, prepare_image
 from .hooks import capture_activations
 from .layers import resolve_layers
 

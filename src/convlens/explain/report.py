@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
 from ..errors import ConvlensError
 from .base import Explainable, prepare_image

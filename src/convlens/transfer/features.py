@@ -192,8 +192,9 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
             todo.append(i)
     if strict and skipped:
         raise DataError(f"{skipped[0]} (--strict)")
-    model = backbone.model.to(device, memory_format=torch.channels_last).eval()
-    transform = pp.transform() if not is_tensor else None
+    # only when something is left to compute: a fully cached run never builds the network
+    model = backbone.model.to(device, memory_format=torch.channels_last).eval() if todo else None
+    transform = pp.transform() if todo and not is_tensor else None
     bar = _bar(len(todo) * (1 + views), progress, desc)
     computed = 0
     for start in range(0, len(todo), batch_size):

@@ -2,13 +2,12 @@
 
 A feature-extraction run must take seconds when its features are cached; importing the
 engine package (Lightning) alone costs several seconds on the project's machines. So this
-file writes the engine's checkpoint format (``{"state_dict": {"model.<k>"}, "convlens": meta,
-"epoch"}``, read back by :func:`convlens.engine.load_run_model`) and the same figures and
-``report.html`` as :mod:`convlens.engine.report`, from the shared plotting functions.
+file writes the engine's checkpoint meta and the same figures and ``report.html`` as
+:mod:`convlens.engine.report`, from the shared plotting functions (the head-only checkpoints
+themselves are written by :mod:`convlens.transfer.run`).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..runs import RunDir, atomic_torch_save
+from ..runs import RunDir
 
 
 def model_meta(model: nn.Module, model_name: str, classes: list[str]) -> dict[str, Any]:
@@ -27,13 +26,6 @@ def model_meta(model: nn.Module, model_name: str, classes: list[str]) -> dict[st
     pcfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in pcfg.items() if k in keep}
     return {"model_name": model_name, "model_kwargs": {}, "num_classes": len(classes), "classes": list(classes),
             "pretrained_cfg": pcfg}
-
-
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any], epoch: int) -> Path:
-    """The full model (backbone + trained head) in the run checkpoint format, atomically."""
-    ckpt = {"state_dict": {"model." + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-            "convlens": meta, "epoch": epoch}
-    return atomic_torch_save(ckpt, path)
 
 
 @dataclass
@@ -113,4 +105,4 @@ def write_report(run: RunDir, test_images: Any, final: HeadEvaluation, history: 
     return figs
 
 
-__all__ = ["HeadEvaluation", "model_meta", "prediction_sample", "save_checkpoint", "write_report"]
+__all__ = ["HeadEvaluation", "model_meta", "prediction_sample", "write_report"]

@@ -93,13 +93,23 @@ class TransferConfig:
 @dataclass
 class TransferResult:
     run: Any
-    model: nn.Module
     history: list[dict[str, Any]]
     test_acc: float
     best_epoch: int
     summary: dict[str, Any]
     decision: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    model_: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> nn.Module:
+        """The run's best model (backbone + head, eval mode); read from the run folder on first
+        use, so a feature-extraction run from cached features never builds the network."""
+        if self.model_ is None:
+            from ..engine.checkpoint import load_run_model
+
+            self.model_, _ = load_run_model(self.run.path, "best")
+        return self.model_
 
     def __repr__(self) -> str:
         return f"TransferResult(run={str(self.run.path)!r}, test_acc={self.test_acc:.4f}, best_epoch={self.best_epoch})"
@@ -146,7 +156,10 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     device = select_device(cfg.device)
     train_src, test_src = _load_sources(cfg, log)
     classes = train_src.classes
-    backbone = load_backbone(cfg.backbone, num_classes=len(classes), weights=cfg.weights, image_size=cfg.image_size)
+    # with a feature cache, a backbone seen before comes as a card: its network is built only if needed
+    card_cache = _cache_root(cfg) if cfg.strategy in ("feature-extract", "auto") else None
+    backbone = load_backbone(cfg.backbone, num_classes=len(classes), weights=cfg.weights, image_size=cfg.image_size,
+                             cache_dir=card_cache)
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
 
     strategy, decision, unfreeze, augment = cfg.strategy, None, cfg.unfreeze, cfg.augment
@@ -178,6 +191,14 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     res.summary["total_seconds"] = round(timings["total"], 2)
     res.run.write_summary(res.summary)
     return res
+
+
+def _cache_root(cfg: TransferConfig) -> Path | None:
+    from .features import cache_dir_default
+
+    if cfg.cache_dir is None:
+        return None
+    return cache_dir_default() if cfg.cache_dir == "default" else Path(cfg.cache_dir)
 
 
 def _readable_split(cfg: TransferConfig, train_src: Source, test_src: Source | None) -> tuple[Source, Source]:
@@ -264,22 +285,33 @@ def _holdout_idx(src: Source, fraction: float) -> tuple[torch.Tensor, torch.Tens
     return holdout_indices(src.labels, len(src.classes), fraction, seed=0)
 
 
-def _save_full(path: Path, backbone: Backbone, head_state: dict[str, torch.Tensor], meta: dict[str, Any], epoch: int) -> None:
-    from .heads import install_head
-    from .report import save_checkpoint
+BODY_CHECKPOINT = "backbone.ckpt"
 
-    head = nn.Linear(head_state["weight"].shape[1], head_state["weight"].shape[0])
-    head.load_state_dict(head_state)
-    install_head(backbone.model, head)
-    save_checkpoint(path, backbone.model, meta, epoch)
+
+def _save_head(path: Path, backbone: Backbone, head_state: dict[str, torch.Tensor], meta: dict[str, Any], epoch: int) -> None:
+    """An epoch's checkpoint: the trained classifier only, over the run's one frozen
+    ``backbone.ckpt`` (``read_checkpoint`` joins them). 13 full EfficientNet-Lite0 copies were
+    177 MB a run and most of a cached run's time; 13 heads are 170 KB."""
+    from ..runs import atomic_torch_save
+
+    # the classifier is one Linear (install_head insists): its keys end in .weight / .bias
+    sd = {"model." + k: head_state[k.rsplit(".", 1)[1]].detach().cpu().contiguous() for k in backbone.head_keys}
+    atomic_torch_save({"state_dict": sd, "convlens": meta, "epoch": epoch, "base": BODY_CHECKPOINT}, path)
+
+
+def _run_meta(backbone: Backbone, classes: list[str]) -> dict[str, Any]:
+    """The engine's checkpoint meta (``convlens.engine.checkpoint.model_meta``), from the card."""
+    return {"model_name": backbone.name, "model_kwargs": {}, "num_classes": len(classes), "classes": list(classes),
+            "pretrained_cfg": backbone.pretrained_cfg()}
 
 
 def _run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, feats: dict[str, Any],
                          decision: dict[str, Any] | None, log: Callable[[str], None]) -> TransferResult:
     import shutil
 
+    from .backbones import body_meta
     from .heads import fit_logreg_head, train_linear_head
-    from .report import HeadEvaluation, model_meta
+    from .report import HeadEvaluation
 
     t0 = time.perf_counter()
     classes = train_src.classes
@@ -288,9 +320,10 @@ def _run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sou
     tr_idx, va_idx = engine_val_split(train_src.labels, classes, val_size, cfg.seed)
     ytr, yva, yte = train_src.labels[tr_idx], train_src.labels[va_idx], test_src.labels
     run = _create_run(cfg, val_size, "feature-extract", decision)
-    meta = model_meta(backbone.model, backbone.name, classes)
+    meta = _run_meta(backbone, classes)
     ck = run.checkpoints_dir
     ck.mkdir(parents=True, exist_ok=True)
+    backbone.save_body(ck / BODY_CHECKPOINT, body_meta(backbone))
     best = {"score": float("inf"), "epoch": 0, "state": None}
     history: list[dict[str, Any]] = []
 
@@ -299,7 +332,7 @@ def _run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sou
         row = {**ep.row, "epoch": e}
         history.append(row)
         run.append_metrics(row)
-        _save_full(ck / f"epoch={e:03d}.ckpt", backbone, ep.state, meta, e)
+        _save_head(ck / f"epoch={e:03d}.ckpt", backbone, ep.state, meta, e)
         shutil.copyfile(ck / f"epoch={e:03d}.ckpt", ck / ".last.tmp")
         (ck / ".last.tmp").replace(ck / "last.ckpt")
         score = row["val_loss"] if row.get("val_loss") is not None else -e  # no val: best = last
@@ -323,10 +356,6 @@ def _run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sou
     # the best epoch's model, evaluated on the cached test features
     head = nn.Linear(Xte.shape[1] if len(Xte) else Xall.shape[1], len(classes))
     head.load_state_dict(best["state"])
-    from .heads import install_head
-
-    install_head(backbone.model, head)
-    model = backbone.model.eval()
     with torch.no_grad():
         logits = head(Xte) if len(Xte) else torch.zeros(0, len(classes))
         probs = logits.softmax(1)
@@ -334,14 +363,16 @@ def _run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sou
     preds = probs.argmax(1)
     final = HeadEvaluation(loss, float((preds == yte).float().mean()) if len(yte) else float("nan"), preds, yte.clone(), probs)
     head_seconds = time.perf_counter() - t0
-    summary = _summary(cfg, "feature-extract", final, history, best["epoch"], train_src, test_src, tr_idx, va_idx, model,
-                       trainable=sum(p.numel() for p in model.get_classifier().parameters()), decision=decision)
+    head_params = sum(p.numel() for p in head.parameters())
+    summary = _summary(cfg, "feature-extract", final, history, best["epoch"], train_src, test_src, tr_idx, va_idx,
+                       params=backbone.body_params + head_params, trainable=head_params, decision=decision)
     summary.update(features_seconds=round(feats["seconds"], 2), features_computed=feats["computed"],
                    features_cached=feats["cached"], head=cfg.head, head_seconds=round(head_seconds, 2), views=cfg.views,
                    **({"logreg_C": head_info["C"]} if "C" in head_info else {}))
+    summary["network_built"] = backbone.built  # False: every feature came from the cache
     run.write_summary(summary)
-    _report(run, model, test_src, backbone, final, history, meta, summary, decision, cfg)
-    return TransferResult(run, model, history, final.acc, best["epoch"], summary, decision, {"head": head_seconds})
+    _report(run, test_src, backbone, final, history, meta, summary, decision, cfg)
+    return TransferResult(run, history, final.acc, best["epoch"], summary, decision, {"head": head_seconds})
 
 
 def _create_run(cfg: TransferConfig, val_size: int, strategy: str, decision: dict[str, Any] | None):
@@ -357,13 +388,13 @@ def _create_run(cfg: TransferConfig, val_size: int, strategy: str, decision: dic
 
 
 def _summary(cfg: TransferConfig, strategy: str, final: Any, history: list[dict[str, Any]], best_epoch: int, train_src: Source,
-             test_src: Source, tr_idx: torch.Tensor, va_idx: torch.Tensor, model: nn.Module, trainable: int,
+             test_src: Source, tr_idx: torch.Tensor, va_idx: torch.Tensor, params: int, trainable: int,
              decision: dict[str, Any] | None) -> dict[str, Any]:
     s: dict[str, Any] = {
         "test_acc": final.acc, "test_loss": final.loss, "strategy": strategy, "backbone": cfg.backbone,
         "best_epoch": best_epoch, "best_by": "val_loss" if len(va_idx) else "last epoch (no validation split)",
         "epochs": len(history), "train_images": len(tr_idx), "val_images": len(va_idx), "test_images": len(test_src),
-        "params": sum(p.numel() for p in model.parameters()), "trainable_params": trainable,
+        "params": params, "trainable_params": trainable,
         "skipped_files": train_src.skipped + test_src.skipped,
     }
     if history:
@@ -373,7 +404,7 @@ def _summary(cfg: TransferConfig, strategy: str, final: Any, history: list[dict[
     return s
 
 
-def _report(run: Any, model: nn.Module, test_src: Source, backbone: Backbone, final: Any, history: list[dict[str, Any]],
+def _report(run: Any, test_src: Source, backbone: Backbone, final: Any, history: list[dict[str, Any]],
             meta: dict[str, Any], summary: dict[str, Any], decision: dict[str, Any] | None, cfg: TransferConfig) -> None:
     from .report import write_report
     from .sources import LazyTestImages
@@ -474,7 +505,7 @@ def _run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, t
                    augment=augment, head_init=cfg.head_init, train_bn=cfg.train_bn, skipped_files=train_src.skipped + test_src.skipped,
                    **init, **({"auto": decision} if decision else {}))
     res.run.write_summary(summary)
-    return TransferResult(res.run, res.model, res.history, res.test_acc, res.best_epoch, summary, decision)
+    return TransferResult(res.run, res.history, res.test_acc, res.best_epoch, summary, decision, model_=res.model)
 
 
 def _default_name(cfg: TransferConfig, dataset: str) -> str:
@@ -506,7 +537,7 @@ def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None]) -> Tra
     tcfg_saved.epochs = cfg.epochs if cfg.epochs != tc.epochs else tcfg_saved.epochs
     res = train(tcfg_saved, model=backbone.model, data=data, param_groups=param_groups_fn(info["head"], tc.backbone_lr_ratio),
                 kind="transfer", resume=resume)
-    return TransferResult(res.run, res.model, res.history, res.test_acc, res.best_epoch, res.run.summary(), rec.get("auto"))
+    return TransferResult(res.run, res.history, res.test_acc, res.best_epoch, res.run.summary(), rec.get("auto"), model_=res.model)
 
 
 __all__ = ["TransferConfig", "TransferResult", "param_groups_fn", "prepare_fine_tune", "transfer"]
