@@ -232,3 +232,12 @@ def test_model_kwargs_from_the_command_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "widht" in err and "--model-kwargs" in err
     assert main(common + ["--name", "bad2", "--model-kwargs", "width"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_progress_bar_counts_optimizer_steps_with_loss_and_throughput(tmp_path, capsys):
+    train(_cfg(tmp_path, model="dnn", epochs=1, limit_train=1200, limit_test=200, val_size=200, name="bar", progress=True),
+          report=False)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    # 1,000 training images in batches of 100: 10 steps (one Lightning batch carries all 10)
+    assert "Epoch 1/1" in text and "10/10" in text and "loss=" in text and "img_s=" in text

@@ -119,3 +119,19 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert err.count("\n") == 0 and "missing" in err
     assert main(["predict", str(tmp_path), "x.jpg"]) == 2
     assert "not a convlens run folder" in capsys.readouterr().err
+
+
+def test_fine_tune_resumes_to_the_weights_of_an_uninterrupted_run(small_catdog: Path, tmp_path: Path) -> None:
+    """A fine-tune run stopped after epoch 1 and resumed to 2 epochs (backbone rebuilt, stages
+    refrozen, frozen BatchNorm back in eval mode) ends where a 2-epoch run ends."""
+    kw = dict(data=str(small_catdog), strategy="fine-tune", unfreeze=1, image_size=64, batch_size=8, out=str(tmp_path),
+              cache_dir=str(tmp_path / "cache"), progress=False, val_fraction=0.2)
+    first = transfer(TransferConfig(**kw, epochs=1, name="cut"), log=lambda m: None)
+    assert [r["epoch"] for r in first.history] == [1]
+    resumed = transfer(TransferConfig(**kw, name="ignored"), resume=str(first.run.path), epochs=2, log=lambda m: None)
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    assert resumed.summary["strategy"] == "fine-tune" and resumed.summary["epochs"] == 2
+    whole = transfer(TransferConfig(**kw, epochs=2, name="whole"), log=lambda m: None)
+    a, b = resumed.model.state_dict(), whole.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    assert not (tmp_path / "ignored").exists()

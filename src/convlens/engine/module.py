@@ -77,6 +77,7 @@ class ClassifierModule(L.LightningModule):
         self.final_test_probs: list[torch.Tensor] = []
         # set by the engine when a loader batch holds several optimizer steps (see training_step)
         self.micro_batch: int | None = None
+        self.epoch_steps = 0
         self.drop_last = False
         self.steps_per_epoch: int | None = None
 
@@ -91,6 +92,7 @@ class ClassifierModule(L.LightningModule):
         freeze_bn_of_frozen_layers(self.model)
         self._sums = {}
         self._seen_images = 0
+        self.epoch_steps = 0
         self._last_loss = None
         self._epoch_start = time.perf_counter()
 
@@ -131,6 +133,7 @@ class ClassifierModule(L.LightningModule):
         # The progress bar reads live_metrics() when it refreshes instead.
         self._last_loss = loss.detach()
         self._seen_images += len(y)
+        self.epoch_steps += 1
         return loss
 
     def live_metrics(self) -> dict[str, float]:

@@ -183,7 +183,18 @@ def _progress_bar_class():
 
         def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
             super().on_train_epoch_start(trainer, *args)
+            steps = getattr(trainer.lightning_module, "steps_per_epoch", None)
+            if steps:  # count optimizer steps, not Lightning's batches (a group of steps each for small images)
+                self.train_progress_bar.reset(total=steps)
             self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            bar = self.train_progress_bar
+            n = pl_module.epoch_steps if pl_module.steps_per_epoch else batch_idx + 1
+            if not bar.disable and ((batch_idx + 1) % self.refresh_rate == 0 or n == bar.total):
+                bar.n = n
+                bar.refresh()
+                bar.set_postfix(self.get_metrics(trainer, pl_module))
 
         def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
             items = super().get_metrics(trainer, pl_module)
@@ -317,7 +328,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
                             callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=cfg.progress,
                             enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
                             use_distributed_sampler=False,
-                            log_every_n_steps=max(1, min(50, len(splits['train']) // cfg.batch_size)), default_root_dir=str(run.path),
+                            log_every_n_steps=max(1, min(50, len(splits['train']) // (cfg.batch_size * group))), default_root_dir=str(run.path),
                             **_trainer_kwargs(cfg, device))
         # a last batch of one image would go through BatchNorm in train mode (the chapter's 385 / 32)
         drop_last = len(splits["train"]) % cfg.batch_size == 1

@@ -9,7 +9,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
     cfg = TransferConfig(data=args.data, backbone=args.backbone, weights=args.weights, image_size=args.image_size, strategy=args.strategy, head=args.head,
                          views=args.views, unfreeze=args.unfreeze, unfreeze_from=args.unfreeze_from,
-                         backbone_lr_ratio=args.backbone_lr_ratio, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         backbone_lr_ratio=args.backbone_lr_ratio, epochs=args.epochs or 13, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, weight_decay=args.weight_decay, augment=args.augment, seed=args.seed,
                          device=args.device, out=args.out, name=args.name, val_fraction=args.val_fraction,
                          test_fraction=args.test_fraction, limit_train=args.limit_train, limit_test=args.limit_test,
@@ -17,7 +17,7 @@ def _transfer(args: argparse.Namespace) -> int:
                          strict=args.strict, progress=not args.no_progress, large_per_class=args.large_per_class,
                          similar_threshold=args.similar_threshold, head_init=args.head_init,
                          train_bn=args.train_bn)
-    res = transfer(cfg, resume=args.resume)
+    res = transfer(cfg, resume=args.resume, epochs=args.epochs if args.resume else None)
     s = res.summary
     print(f"report: {res.run.path / 'report.html'}")
     print(f"{s.get('strategy')}: test accuracy {res.test_acc:.2%} ({s.get('test_images')} test images; best epoch "
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-bn", action="store_true",
                    help="fine-tune: BatchNorm layers of unfrozen stages learn (default: all BatchNorm stays frozen, in eval mode)")
     p.add_argument("--augment", default=None, choices=["none", "crop", "crop-flip"], help="fine-tune batch augmentation (default crop-flip)")
-    p.add_argument("--epochs", type=int, default=13)
+    p.add_argument("--epochs", type=int, default=None, help="default 13; with --resume, the new total")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])

@@ -140,8 +140,13 @@ def _val_size(n_train: int, fraction: float) -> int:
 
 
 # ---- the run --------------------------------------------------------------------------------
-def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str], None] | None = None) -> TransferResult:
-    """Run ``cfg`` and write a complete run folder (see the module docstring)."""
+def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str], None] | None = None,
+             epochs: int | None = None) -> TransferResult:
+    """Run ``cfg`` and write a complete run folder (see the module docstring).
+
+    ``resume``: continue that fine-tune run from its last complete epoch, with its own recipe
+    (``cfg`` is then ignored); ``epochs``: with ``resume``, train up to this many in all.
+    """
     import sys
 
     from .._runtime import seed_everything, select_device, set_threads, tune_allocator
@@ -151,7 +156,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     tune_allocator()
     set_threads()
     if resume is not None:
-        return _resume(cfg, resume, log)
+        return _resume(cfg, resume, log, epochs)
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
     train_src, test_src = _load_sources(cfg, log)
@@ -514,7 +519,7 @@ def _default_name(cfg: TransferConfig, dataset: str) -> str:
     return default_run_name(f"transfer-{cfg.backbone}-{dataset}".replace("/", "_"))
 
 
-def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None]) -> TransferResult:
+def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None], epochs: int | None) -> TransferResult:
     """Continue a fine-tune run (feature-extract runs are re-run: the cache makes it seconds)."""
     from ..engine import TrainConfig, train
     from ..runs import RunDir
@@ -534,10 +539,14 @@ def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None]) -> Tra
 
     pp = backbone.preprocess
     data = DatasetSplits(train_src.to_tensors(pp, cfg.progress), test_src.to_tensors(pp, cfg.progress), Path(tc.data).name)
-    tcfg_saved.epochs = cfg.epochs if cfg.epochs != tc.epochs else tcfg_saved.epochs
+    tcfg_saved.progress, tcfg_saved.device = cfg.progress, cfg.device
+    before = run.summary() if (run.path / RunDir.SUMMARY).is_file() else {}
     res = train(tcfg_saved, model=backbone.model, data=data, param_groups=param_groups_fn(info["head"], tc.backbone_lr_ratio),
-                kind="transfer", resume=resume)
-    return TransferResult(res.run, res.history, res.test_acc, res.best_epoch, res.run.summary(), rec.get("auto"), model_=res.model)
+                kind="transfer", resume=resume, epochs=epochs)
+    summary = res.run.summary()
+    summary = {**{k: v for k, v in before.items() if k not in summary}, **summary}  # keep the fine-tune facts (strategy, stages...)
+    res.run.write_summary(summary)
+    return TransferResult(res.run, res.history, res.test_acc, res.best_epoch, summary, rec.get("auto"), model_=res.model)
 
 
 __all__ = ["TransferConfig", "TransferResult", "param_groups_fn", "prepare_fine_tune", "transfer"]
