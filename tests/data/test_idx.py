@@ -94,3 +94,26 @@ def test_unknown_dataset_lists_known():
 
     with pytest.raises(DataError, match="fashion-mnist"):
         load_dataset("imagenet-22k")
+
+
+def test_inflated_bytes_are_cached_and_follow_the_file(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("CONVLENS_CACHE", str(tmp_path / "cache"))
+    g = torch.Generator().manual_seed(1)
+    first = torch.randint(0, 256, (1400, 28, 28), generator=g, dtype=torch.uint8)  # > 1 MB inflated
+    path = write_idx(tmp_path / "imgs-idx3-ubyte.gz", first)
+    assert torch.equal(read_idx(path), first)
+    [entry] = (tmp_path / "cache" / "idx").iterdir()
+    assert entry.stat().st_size == 16 + first.numel()
+    assert torch.equal(read_idx(path), first)  # from the cache
+    second = torch.randint(0, 256, (1400, 28, 28), generator=g, dtype=torch.uint8)
+    write_idx(path, second)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a new file, whatever the clock
+    assert torch.equal(read_idx(path), second)
+    from convlens.data.idx import _inflate_key
+
+    current = _inflate_key(path)
+    assert current != entry and current.is_file()
+    current.write_bytes(b"\0\0")  # a damaged entry is ignored, and replaced
+    assert torch.equal(read_idx(path), second) and current.stat().st_size == 16 + second.numel()

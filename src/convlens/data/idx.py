@@ -21,9 +21,19 @@ _UBYTE = 0x08
 def read_idx(path: str | os.PathLike) -> torch.Tensor:
     """Read an IDX file (optionally gzipped) into a uint8 tensor of its declared shape.
 
+    A gzipped file's decompressed bytes are kept under ``$CONVLENS_CACHE/idx`` (keyed by the
+    file's path, size and modification time): inflating Fashion-MNIST's 26 MB of training
+    images took 0.28 s of every run, a sixth of training the chapter's DNN here.
+
     Raises :class:`DataError` naming the file for a missing, truncated or malformed file.
     """
     path = Path(path)
+    cached = _cached_inflate(path)
+    if cached is not None:
+        try:
+            return _parse(path, cached.read_bytes())
+        except (OSError, DataError):
+            pass  # a damaged cache entry is only a cache: inflate again
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -35,6 +45,48 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"{path}: corrupt or truncated gzip file ({exc}); download it again") from None
+        tensor = _parse(path, raw)  # only a valid file is cached
+        _store_inflated(path, raw)
+        return tensor
+    return _parse(path, raw)
+
+
+def _inflate_key(path: Path) -> Path | None:
+    import hashlib
+
+    from .fashion_mnist import cache_root
+
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if st.st_size < 1 << 20:  # small files inflate in no time
+        return None
+    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return cache_root() / "idx" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.idx"
+
+
+def _cached_inflate(path: Path) -> Path | None:
+    if path.suffix != ".gz":
+        return None
+    key = _inflate_key(path)
+    return key if key is not None and key.is_file() else None
+
+
+def _store_inflated(path: Path, raw: bytes) -> None:
+    from ..runs import atomic_write_bytes
+
+    key = _inflate_key(path)
+    if key is None:
+        return
+    try:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(key, raw)
+    except OSError:
+        pass  # an unwritable cache costs the next run 0.3 s, never this one
+
+
+def _parse(path: Path, raw: bytes) -> torch.Tensor:
     if len(raw) < 4:
         raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header; the file is truncated")
     if raw[0] != 0 or raw[1] != 0:
