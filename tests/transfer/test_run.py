@@ -135,3 +135,21 @@ def test_fine_tune_resumes_to_the_weights_of_an_uninterrupted_run(small_catdog: 
     a, b = resumed.model.state_dict(), whole.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in b)
     assert not (tmp_path / "ignored").exists()
+
+
+def test_backbone_card_sees_a_file_replaced_with_its_size_and_mtime(lite0, tmp_path: Path) -> None:
+    import os
+
+    from convlens.transfer.backbones import load_backbone
+
+    weights = tmp_path / "w.pth"
+    sd = {k: v for k, v in lite0.model.state_dict().items() if not k.startswith("classifier.")}
+    torch.save(sd, weights)
+    st = weights.stat()
+    first = load_backbone("efficientnet_lite0", num_classes=2, weights=weights, cache_dir=tmp_path / "cache")
+    sd["bn2.running_mean"] = sd["bn2.running_mean"] + 1  # other numbers near the end of the file, same size
+    torch.save(sd, weights)
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))  # `cp -p` of another file of the same size
+    assert weights.stat().st_size == st.st_size
+    again = load_backbone("efficientnet_lite0", num_classes=2, weights=weights, cache_dir=tmp_path / "cache")
+    assert again.built and again.weights_id != first.weights_id

