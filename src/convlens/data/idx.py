@@ -28,10 +28,10 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     Raises :class:`DataError` naming the file for a missing, truncated or malformed file.
     """
     path = Path(path)
-    cached = _cached_inflate(path)
-    if cached is not None:
+    key = _inflate_key(path) if path.suffix == ".gz" else None
+    if key is not None and key.is_file():
         try:
-            return _parse(path, cached.read_bytes())
+            return _parse(path, key.read_bytes())
         except (OSError, DataError):
             pass  # a damaged cache entry is only a cache: inflate again
     try:
@@ -46,7 +46,8 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"{path}: corrupt or truncated gzip file ({exc}); download it again") from None
         tensor = _parse(path, raw)  # only a valid file is cached
-        _store_inflated(path, raw)
+        if key is not None:
+            _store_inflated(key, raw)
         return tensor
     return _parse(path, raw)
 
@@ -66,19 +67,9 @@ def _inflate_key(path: Path) -> Path | None:
     return cache_root() / "idx" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.idx"
 
 
-def _cached_inflate(path: Path) -> Path | None:
-    if path.suffix != ".gz":
-        return None
-    key = _inflate_key(path)
-    return key if key is not None and key.is_file() else None
-
-
-def _store_inflated(path: Path, raw: bytes) -> None:
+def _store_inflated(key: Path, raw: bytes) -> None:
     from ..runs import atomic_write_bytes
 
-    key = _inflate_key(path)
-    if key is None:
-        return
     try:
         key.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(key, raw)

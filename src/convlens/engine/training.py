@@ -183,14 +183,13 @@ def _progress_bar_class():
 
         def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
             super().on_train_epoch_start(trainer, *args)
-            steps = getattr(trainer.lightning_module, "steps_per_epoch", None)
-            if steps:  # count optimizer steps, not Lightning's batches (a group of steps each for small images)
-                self.train_progress_bar.reset(total=steps)
+            # count optimizer steps, not Lightning's batches (a group of steps each for small images)
+            self.train_progress_bar.reset(total=trainer.lightning_module.steps_per_epoch)
             self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
 
         def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
             bar = self.train_progress_bar
-            n = pl_module.epoch_steps if pl_module.steps_per_epoch else batch_idx + 1
+            n = pl_module.epoch_steps
             if not bar.disable and ((batch_idx + 1) % self.refresh_rate == 0 or n == bar.total):
                 bar.n = n
                 bar.refresh()

@@ -33,7 +33,7 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 class Backbone:
     """A pretrained classifier with a fresh head, plus what it takes to feed it.
 
-    ``model`` may be built lazily (:func:`load_backbone` with ``lazy=True``): a feature-extraction
+    ``model`` may be built lazily (:func:`load_backbone` with a ``cache_dir``): a feature-extraction
     run whose features are all cached never needs the network itself, only its *card*
     (preprocessing, weights identity, head shape, parameter count, stages), which is kept beside
     the feature cache together with the frozen weights. Touching ``model`` builds it.
@@ -96,7 +96,7 @@ class Backbone:
         """The preprocessing part of the model's ``pretrained_cfg`` (what checkpoints record)."""
         if self.card:
             return {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.card["pretrained_cfg"].items()}
-        from .report import model_meta
+        from ..engine.checkpoint import model_meta  # no Lightning behind it
 
         return dict(model_meta(self.model, self.name, [])["pretrained_cfg"])
 

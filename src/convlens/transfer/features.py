@@ -37,6 +37,13 @@ def cache_dir_default() -> Path:
     return Path(os.environ.get("CONVLENS_CACHE", Path.home() / ".cache" / "convlens")) / "features"
 
 
+def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
+    """``"default"`` -> :func:`cache_dir_default`; ``None`` (no cache) stays ``None``."""
+    if cache_dir is None:
+        return None
+    return cache_dir_default() if cache_dir == "default" else Path(cache_dir)
+
+
 def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 (B, C, H, W) -> float ``(x / 255 - mean) / std``, the weights' own statistics."""
     m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
@@ -170,7 +177,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     from ..data.folders import open_image
 
     t0 = time.perf_counter()
-    root = cache_dir_default() if cache_dir == "default" else cache_dir
+    root = resolve_cache_dir(cache_dir)
     base = backbone.key()
     caches = [FeatureCache(root, f"{base}|view=center")]
     caches += [FeatureCache(root, f"{base}|view=aug:{AUGMENT_SPEC}:seed={seed}:{v}") for v in range(views)]
@@ -258,7 +265,7 @@ def _bar(total: int, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
 
 
-__all__ = ["AUGMENT_SPEC", "FeatureCache", "FeatureSet", "augment_view", "cache_dir_default", "extract_features", "fit_input",
+__all__ = ["AUGMENT_SPEC", "FeatureCache", "FeatureSet", "augment_view", "cache_dir_default", "extract_features", "resolve_cache_dir", "fit_input",
            "normalise", "pooled_features", "tensor_hash"]
 
 

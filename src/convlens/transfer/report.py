@@ -2,7 +2,7 @@
 
 A feature-extraction run must take seconds when its features are cached; importing the
 engine package (Lightning) alone costs several seconds on the project's machines. So this
-file writes the engine's checkpoint meta and the same figures and ``report.html`` as
+file writes the same figures and ``report.html`` as
 :mod:`convlens.engine.report`, from the shared plotting functions (the head-only checkpoints
 themselves are written by :mod:`convlens.transfer.run`).
 """
@@ -14,18 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from ..runs import RunDir
-
-
-def model_meta(model: nn.Module, model_name: str, classes: list[str]) -> dict[str, Any]:
-    """The engine's checkpoint meta (see ``convlens.engine.checkpoint.model_meta``)."""
-    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    keep = ("mean", "std", "input_size", "interpolation", "crop_pct", "crop_mode", "num_classes", "weights", "dataset")
-    pcfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in pcfg.items() if k in keep}
-    return {"model_name": model_name, "model_kwargs": {}, "num_classes": len(classes), "classes": list(classes),
-            "pretrained_cfg": pcfg}
 
 
 @dataclass
@@ -105,4 +95,4 @@ def write_report(run: RunDir, test_images: Any, final: HeadEvaluation, history: 
     return figs
 
 
-__all__ = ["HeadEvaluation", "model_meta", "prediction_sample", "write_report"]
+__all__ = ["HeadEvaluation", "prediction_sample", "write_report"]

@@ -162,7 +162,9 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     train_src, test_src = _load_sources(cfg, log)
     classes = train_src.classes
     # with a feature cache, a backbone seen before comes as a card: its network is built only if needed
-    card_cache = _cache_root(cfg) if cfg.strategy in ("feature-extract", "auto") else None
+    from .features import resolve_cache_dir
+
+    card_cache = resolve_cache_dir(cfg.cache_dir) if cfg.strategy in ("feature-extract", "auto") else None
     backbone = load_backbone(cfg.backbone, num_classes=len(classes), weights=cfg.weights, image_size=cfg.image_size,
                              cache_dir=card_cache)
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
@@ -196,14 +198,6 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     res.summary["total_seconds"] = round(timings["total"], 2)
     res.run.write_summary(res.summary)
     return res
-
-
-def _cache_root(cfg: TransferConfig) -> Path | None:
-    from .features import cache_dir_default
-
-    if cfg.cache_dir is None:
-        return None
-    return cache_dir_default() if cfg.cache_dir == "default" else Path(cfg.cache_dir)
 
 
 def _readable_split(cfg: TransferConfig, train_src: Source, test_src: Source | None) -> tuple[Source, Source]:
