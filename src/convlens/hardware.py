@@ -1,0 +1,93 @@
+"""What machine a figure was measured on: CPU model, instruction sets, threads, and a matmul peak
+measured at start, so every benchmark can say which share of the hardware it reached.
+
+Machines of the same size differ: some multiply bf16 in hardware (AVX512-BF16, AMX), others are
+AVX2-only. A speed-up measured on one kind may vanish on the other, hence :func:`hardware_line`
+on every benchmark's first line.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from functools import lru_cache
+
+#: ISA flags from /proc/cpuinfo worth naming, in the order they are printed.
+ISA_FLAGS: tuple[tuple[str, str], ...] = (
+    ("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX512-VNNI"),
+    ("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16"), ("amx_tile", "AMX"),
+)
+
+
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def isa_names() -> list[str]:
+    """The instruction sets named in :data:`ISA_FLAGS` this CPU has (``["AVX2", "FMA", ...]``)."""
+    flags = cpu_flags()
+    return [name for flag, name in ISA_FLAGS if flag in flags]
+
+
+def isa_cap() -> str | None:
+    """A cap set on the kernels PyTorch and oneDNN may use (``ATEN_CPU_CAPABILITY`` /
+    ``ONEDNN_MAX_CPU_ISA``), which is how an AVX2-only machine is emulated on a newer one."""
+    caps = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
+    return ", ".join(caps) or None
+
+
+def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float = 0.5) -> float:
+    """GFLOP/s of a square ``size`` matmul in ``dtype`` on this process's torch threads, best of
+    repeated timings over about ``seconds``: the ceiling that training figures are compared to."""
+    import torch
+
+    dt = getattr(torch, dtype)
+    a = torch.randn(size, size).to(dt)
+    b = torch.randn(size, size).to(dt)
+    a @ b  # warm-up: first call picks kernels
+    best = float("inf")
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best / 1e9
+
+
+def hardware_line(precision: str = "fp32", measure_peak: bool = True) -> str:
+    """One line naming CPU, ISA, torch threads, precision and (optionally) the fp32 matmul peak."""
+    import torch
+
+    parts = [
+        f"CPU: {cpu_model()} ({os.cpu_count()} cores)",
+        "ISA: " + ("/".join(isa_names()) or "unknown"),
+        f"torch kernels: {torch.backends.cpu.get_cpu_capability()}",
+        f"threads: {torch.get_num_threads()}",
+        f"precision: {precision}",
+    ]
+    cap = isa_cap()
+    if cap:
+        parts.append(f"capped: {cap}")
+    if measure_peak:
+        parts.append(f"fp32 matmul peak: {matmul_peak_gflops():.0f} GFLOP/s")
+    if torch.cuda.is_available():
+        parts.append(f"GPU: {torch.cuda.get_device_name()}")
+    return " | ".join(parts)
