@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "convlens.explain.cli",    # explain
     "convlens.graph.cli",      # graph
     "convlens.tour",           # tour: the whole chapter on data at hand
+    "convlens.serve.cli",      # serve: the explorer in the browser
 )
 
 
