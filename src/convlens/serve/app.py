@@ -144,7 +144,7 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
 
         return {"runs_dir": str(root), "lang": req_lang(request), "langs": list(LANGS), "pretrained": list(PRETRAINED),
                 "models": list_models() + ["tv/alexnet", "tv/resnet18", "efficientnet_lite0"],
-                "recipes": recipes(), "max_upload_mb": max_upload_bytes / 2**20, "max_megapixels": max_pixels / 1e6}
+                "recipes": recipes(), "max_upload_mb": max_upload_bytes / 1e6, "max_megapixels": max_pixels / 1e6}
 
     def msgs(request: Request) -> dict[str, str]:
         from .messages import ui_messages
@@ -169,12 +169,17 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
     async def read_upload(request: Request) -> tuple[Any, str]:
         """The multipart field ``image``, read with a size cap while streaming, decoded safely."""
         lang = req_lang(request)
-        n = int(request.headers.get("content-length") or 0)
-        check_size(n - 1024 if n > max_upload_bytes + 1024 else 0, max_upload_bytes, lang)  # headers aside
+        slack = 64 * 1024  # the multipart framing around the file
+        try:
+            n = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            n = 0
+        if n > max_upload_bytes + slack:  # refused before reading a byte
+            check_size(n, max_upload_bytes, lang)
         chunks, total = [], 0
         async for chunk in request.stream():
             total += len(chunk)
-            if total > max_upload_bytes + 64 * 1024:
+            if total > max_upload_bytes + slack:  # a client that lied about its length
                 check_size(total, max_upload_bytes, lang)
             chunks.append(chunk)
         request._body = b"".join(chunks)  # request.form() re-reads the capped body  # noqa: SLF001

@@ -61,8 +61,8 @@ UI: dict[str, dict[str, str]] = {
     # server messages (one line, say what to do)
     "err_empty": {"en": "the file is empty (0 bytes); choose a photo (.jpg, .png, ...)",
                   "ko": "파일이 비어 있습니다 (0바이트). 사진(.jpg, .png 등)을 선택하세요"},
-    "err_too_big": {"en": "the file is {mb:.1f} MB; the limit is {limit:.0f} MB: choose a smaller image",
-                    "ko": "파일 크기가 {mb:.1f}MB입니다. 한도는 {limit:.0f}MB이니 더 작은 이미지를 선택하세요"},
+    "err_too_big": {"en": "the file is {size}; the limit is {limit}: choose a smaller image",
+                    "ko": "파일 크기가 {size}입니다. 한도는 {limit}이니 더 작은 이미지를 선택하세요"},
     "err_not_image": {"en": "{name} is not an image (PIL cannot read it); choose a photo (.jpg, .png, ...)",
                       "ko": "{name}은(는) 이미지가 아닙니다 (PIL이 읽을 수 없음). 사진(.jpg, .png 등)을 선택하세요"},
     "err_format": {"en": "{name} is a {fmt} file; upload JPEG, PNG, GIF, BMP, WebP or TIFF",

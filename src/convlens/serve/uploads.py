@@ -15,12 +15,14 @@ saved, or passed to ``torch.load``. The checks, in order, each ending in one cle
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 from ..i18n import t
+from . import messages  # noqa: F401 - registers the messages below
 
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "MPO")
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = 20_000_000
 MAX_PIXELS = 40_000_000
 
 
@@ -32,9 +34,17 @@ class UploadError(Exception):
         self.status = status
 
 
+def human_size(n: float) -> str:
+    """``20 MB``, ``10 kB``, ``512 bytes``."""
+    for unit, size in (("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} bytes"
+
+
 def check_size(n: int, max_bytes: int = MAX_BYTES, lang: str | None = None) -> None:
     if n > max_bytes:
-        raise UploadError(t("err_too_big", lang, mb=n / 2**20, limit=max_bytes / 2**20), status=413)
+        raise UploadError(t("err_too_big", lang, size=human_size(n), limit=human_size(max_bytes)), status=413)
 
 
 def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS, lang: str | None = None) -> Any:
@@ -44,7 +54,9 @@ def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS
     if not data:
         raise UploadError(t("err_empty", lang))
     try:
-        im = Image.open(io.BytesIO(data))  # reads the header only
+        with warnings.catch_warnings():  # PIL warns of a bomb on the header; the size check below answers it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))  # reads the header only
     except UnidentifiedImageError:
         raise UploadError(t("err_not_image", lang, name=name)) from None
     except Image.DecompressionBombError:  # PIL's guard fires on the header for huge sizes

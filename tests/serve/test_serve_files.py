@@ -1,0 +1,72 @@
+"""Which paths the explorer serves (convlens.serve.files.safe_path) and how uploads are checked."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from convlens.serve.files import media_type, safe_path
+from convlens.serve.uploads import UploadError, decode_image
+
+
+@pytest.fixture()
+def root(tmp_path):
+    r = tmp_path / "runs"
+    (r / "a" / "plots").mkdir(parents=True)
+    (r / "a" / "plots" / "c.png").write_bytes(b"png")
+    (tmp_path / "outside.txt").write_text("no")
+    return r
+
+
+def test_safe_paths(root):
+    assert safe_path(root, "a/plots/c.png") == root / "a" / "plots" / "c.png"
+    assert safe_path(root, "a") == root / "a"
+
+
+@pytest.mark.parametrize("rel", ["", "/etc/passwd", "../outside.txt", "a/../../outside.txt", "a/./plots/c.png",
+                                 "a//plots", "a\\..\\..\\outside.txt", ".hidden", "a/.git", "a/plots/c.png\x00.txt",
+                                 "a/missing.png"])
+def test_unsafe_paths(root, rel):
+    assert safe_path(root, rel) is None
+
+
+def test_symlinks_are_refused(root, tmp_path):
+    (root / "l.txt").symlink_to(tmp_path / "outside.txt")
+    (root / "d").symlink_to(tmp_path)
+    (root / "a" / "inner.png").symlink_to(root / "a" / "plots" / "c.png")  # even one pointing inside
+    assert safe_path(root, "l.txt") is None and safe_path(root, "d/outside.txt") is None
+    assert safe_path(root, "a/inner.png") is None
+
+
+def test_checkpoints_and_pickles_are_never_served():
+    from pathlib import Path
+
+    for name in ("best.ckpt", "x.pt", "data.pkl", "features.npz"):
+        assert media_type(Path(name)) is None
+    assert media_type(Path("report.html")).startswith("text/html")
+
+
+def _bytes(im: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_decode_accepts_real_images_in_any_mode():
+    for mode, fmt in (("RGB", "JPEG"), ("RGBA", "PNG"), ("L", "PNG"), ("P", "GIF"), ("RGB", "WEBP"), ("I;16", "PNG")):
+        im = decode_image(_bytes(Image.new(mode, (40, 30)), fmt), "x")
+        assert im.size == (40, 30)
+
+
+def test_decode_refuses_truncated_and_foreign_files():
+    jpg = _bytes(Image.new("RGB", (200, 200), (200, 10, 10)), "JPEG")
+    with pytest.raises(UploadError, match="truncated or corrupt"):
+        decode_image(jpg[: len(jpg) // 3], "half.jpg")
+    with pytest.raises(UploadError, match="not an image"):
+        decode_image(b"%PDF-1.4 this is a pdf", "doc.pdf")
+    with pytest.raises(UploadError, match=r"ICO file; upload JPEG"):
+        decode_image(_bytes(Image.new("RGB", (16, 16)), "ICO"), "icon.ico")
+    with pytest.raises(UploadError, match="megapixels") as e:
+        decode_image(_bytes(Image.new("1", (8000, 6000)), "PNG"), "big.png", max_pixels=40_000_000)
+    assert e.value.status == 413
