@@ -112,7 +112,7 @@ def test_path_traversal_gets_404(server, page):
 
 def test_50_concurrent_predictions_answer_correctly_with_bounded_memory(server, cat_bytes):
     """50 requests at once against 127.0.0.1 (one model, requests queue on its lock): every
-    answer is the cat's, within 120 s, and the server's memory grows by less than 300 MB."""
+    answer is the cat's, within 120 s, and the server's memory grows by less than 150 MB."""
     import urllib.request
 
     url = server + "/api/predict?model=" + PRETRAINED
@@ -134,6 +134,7 @@ def test_50_concurrent_predictions_answer_correctly_with_bounded_memory(server, 
         results = list(pool.map(one, range(50)))
     elapsed = time.perf_counter() - t0
     grown = _rss_mb() - before
+    print(f"50 concurrent predictions: {elapsed:.1f} s, memory +{grown:.0f} MB")
     assert results == [(200, "tabby, tabby cat")] * 50
     assert elapsed < 120, elapsed
-    assert grown < 300, f"memory grew by {grown:.0f} MB"
+    assert grown < 150, f"memory grew by {grown:.0f} MB"

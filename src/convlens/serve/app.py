@@ -44,7 +44,7 @@ from ..i18n import LANGS, current_lang
 from . import messages  # noqa: F401 - registers the UI strings
 from .files import media_type, safe_path
 from .models import PRETRAINED, Busy, ModelCache
-from .uploads import MAX_BYTES, MAX_PIXELS, UploadError, check_size, decode_image
+from .uploads import MAX_BYTES, MAX_PIXELS, UploadError, check_image, check_size, decode_image
 
 STATIC = Path(__file__).parent / "static"
 
@@ -166,8 +166,8 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
                 "default": loaded.cam_default, "input_size": list(loaded.ex.input_size),
                 "classes": len(loaded.ex.classes)}
 
-    async def read_upload(request: Request) -> tuple[Any, str]:
-        """The multipart field ``image``, read with a size cap while streaming, decoded safely."""
+    async def read_upload(request: Request) -> tuple[bytes, str]:
+        """The multipart field ``image``, read with a size cap while streaming, its header checked."""
         lang = req_lang(request)
         slack = 64 * 1024  # the multipart framing around the file
         try:
@@ -193,19 +193,25 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
         await form.close()
         check_size(len(data), max_upload_bytes, lang)
         name = os.path.basename(upload.filename or "upload")[:80]
-        image = await run_in_threadpool(decode_image, data, name, max_pixels, lang)
-        return image, name
+        await run_in_threadpool(check_image, data, name, max_pixels, lang)  # a bad file is refused at once
+        return data, name
+
+    def decoded(fn: Callable[..., dict[str, Any]], lang: str) -> Callable[..., dict[str, Any]]:
+        """``fn(loaded, image, ...)`` on the upload's bytes decoded just before use."""
+        def run(loaded: Any, data: bytes, name: str, *args: Any) -> dict[str, Any]:
+            return fn(loaded, decode_image(data, name, max_pixels, lang), *args)
+        return run
 
     async def explain_ep(request: Request) -> dict[str, Any]:
         from .image import explain
 
         key = param(request, "model")
-        image, name = await read_upload(request)
+        data, name = await read_upload(request)
         loaded = await run_in_threadpool(models.get, key)
         layer = request.query_params.get("layer") or None
         if layer is not None and layer not in loaded.layers:
             raise ConvlensError(f"layer {layer!r}: not a layer with a feature map of {key}; pick one from the list")
-        out = await run_in_threadpool(models.run_locked, loaded, explain, loaded, image, layer)
+        out = await asyncio.wrap_future(models.submit(loaded, decoded(explain, req_lang(request)), loaded, data, name, layer))
         out["image_name"] = name
         return out
 
@@ -213,9 +219,9 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
         from .image import predict
 
         key = param(request, "model")
-        image, name = await read_upload(request)
+        data, name = await read_upload(request)
         loaded = await run_in_threadpool(models.get, key)
-        out = await run_in_threadpool(models.run_locked, loaded, predict, loaded, image)
+        out = await asyncio.wrap_future(models.submit(loaded, decoded(predict, req_lang(request)), loaded, data, name))
         out["image_name"] = name
         return out
 

@@ -7,13 +7,17 @@ folder>`` (rebuilt by ``convlens.engine.load_run_model``, which reads checkpoint
 preprocessing is the one the model was trained with.
 
 Concurrency: a model's forward hooks (feature maps, Grad-CAM) are per module, so two requests
-must never run on one model at once. Each :class:`Loaded` has a lock; requests queue on it
-(in Starlette's thread pool), and :class:`ModelCache` refuses more than ``max_waiting``
-queued requests (HTTP 503), which bounds memory under load.
+must never run on one model at once. Each :class:`Loaded` has one worker thread; requests
+queue on it (:meth:`ModelCache.submit`), and more than ``max_waiting`` queued requests are
+refused (HTTP 503). One thread also means one malloc arena: with the allocator tuned for
+speed (``convlens._runtime.tune_allocator``: freed memory is kept, not returned), 50
+requests spread over Starlette's pool threads kept tens of MB in each thread's arena,
+~500 MB in all (measured); on one worker thread they reuse the same memory.
 """
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +29,14 @@ PRETRAINED = ("efficientnet_lite0",)
 
 @dataclass
 class Loaded:
-    """An :class:`~convlens.explain.Explainable` with its lock and what the page needs to list."""
+    """An :class:`~convlens.explain.Explainable` with its worker thread and what the page needs to list."""
 
     key: str
     ex: Any
     stages: list[str]
     layers: list[str]
     cam_default: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="convlens-model"))
     filters_png: bytes | None = None
 
     @property
@@ -70,7 +74,7 @@ class ModelCache:
             if key not in self._models:
                 loaded = self._load(key)
                 if len(self._models) >= self.max_models:  # keep memory bounded: drop the oldest
-                    self._models.pop(next(iter(self._models)))
+                    self._models.pop(next(iter(self._models))).worker.shutdown(wait=False)
                 self._models[key] = loaded
             return self._models[key]
 
@@ -108,15 +112,17 @@ class ModelCache:
             explain_image(ex, torch.zeros((c, h, w), dtype=torch.uint8), layers=stages)
         return loaded
 
-    def run_locked(self, loaded: Loaded, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args)`` holding the model's lock; :class:`Busy` when too many wait already."""
+    def submit(self, loaded: Loaded, fn: Any, *args: Any) -> Future:
+        """``fn(*args)`` on the model's worker thread; :class:`Busy` when too many wait already."""
         with self._count:
             if self._waiting >= self.max_waiting:
                 raise Busy(self._waiting)
             self._waiting += 1
-        try:
-            with loaded.lock:
-                return fn(*args, **kwargs)
-        finally:
+
+        def done(_: Future) -> None:
             with self._count:
                 self._waiting -= 1
+
+        fut = loaded.worker.submit(fn, *args)
+        fut.add_done_callback(done)
+        return fut

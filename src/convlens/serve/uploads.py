@@ -47,9 +47,9 @@ def check_size(n: int, max_bytes: int = MAX_BYTES, lang: str | None = None) -> N
         raise UploadError(t("err_too_big", lang, size=human_size(n), limit=human_size(max_bytes)), status=413)
 
 
-def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS, lang: str | None = None) -> Any:
-    """Bytes -> an RGB/L PIL image (EXIF orientation applied), or :class:`UploadError`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def check_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS, lang: str | None = None) -> Any:
+    """Checks 2-4 on the header alone (cheap: nothing decoded); returns the lazy PIL image."""
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise UploadError(t("err_empty", lang))
@@ -68,6 +68,18 @@ def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS
     w, h = im.size
     if w * h > max_pixels:
         raise UploadError(t("err_pixels", lang, name=name, mp=w * h / 1e6, w=w, h=h, limit=max_pixels / 1e6), status=413)
+    return im
+
+
+def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS, lang: str | None = None) -> Any:
+    """Bytes -> an RGB/L PIL image (EXIF orientation applied), or :class:`UploadError`.
+
+    The server calls it only once a model is free (on the model's worker thread), so 50 queued
+    requests hold 50 compressed files, not 50 decoded photos."""
+    from PIL import Image, ImageOps
+
+    im = check_image(data, name, max_pixels, lang)
+    w, h = im.size
     try:
         im.load()
         if getattr(im, "is_animated", False):
