@@ -12,10 +12,8 @@ PRETRAINED = "pretrained:efficientnet_lite0"
 
 
 def _rss_mb() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
 
 
 def test_image_page_cat_is_a_tabby_with_a_cam(page, server, shared_data):

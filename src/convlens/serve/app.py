@@ -28,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -58,7 +60,7 @@ def _json_default(o: Any) -> Any:
 def _clean(o: Any) -> Any:
     """NaN/inf (an epoch without a validation split) -> null: JSON has no NaN."""
     if isinstance(o, float):
-        return o if o == o and abs(o) != float("inf") else None
+        return o if math.isfinite(o) else None
     if isinstance(o, dict):
         return {k: _clean(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
@@ -138,9 +140,8 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     def config(request: Request) -> dict[str, Any]:
-        from .runview import recipes
-
         from ..models import list_models
+        from .runview import recipes
 
         return {"runs_dir": str(root), "lang": req_lang(request), "langs": list(LANGS), "pretrained": list(PRETRAINED),
                 "models": list_models() + ["tv/alexnet", "tv/resnet18", "efficientnet_lite0"],
@@ -182,7 +183,7 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
             if total > max_upload_bytes + slack:  # a client that lied about its length
                 check_size(total, max_upload_bytes, lang)
             chunks.append(chunk)
-        request._body = b"".join(chunks)  # request.form() re-reads the capped body  # noqa: SLF001
+        request._body = b"".join(chunks)  # request.form() re-reads the capped body
         form = await request.form(max_files=1, max_fields=8, max_part_size=max_upload_bytes)
         upload = form.get("image")
         if upload is None or isinstance(upload, str):
