@@ -136,3 +136,11 @@ def test_50_concurrent_predictions_answer_correctly_with_bounded_memory(server, 
     assert results == [(200, "tabby, tabby cat")] * 50
     assert elapsed < 120, elapsed
     assert grown < 150, f"memory grew by {grown:.0f} MB"
+
+
+def test_korean_page(page, server):
+    page.goto(server + "/?lang=ko&tab=layers")
+    page.wait_for_function("document.querySelector('#tabs button').textContent === '이미지'")
+    assert page.inner_text("section#tab-layers h3") == "합성곱 연산 크기 계산"
+    assert page.evaluate("document.documentElement.lang") == "ko"
+    page.wait_for_function("document.querySelector('#conv-result').textContent.startsWith('W2 = (7 - 3 + 2*1)/2 + 1')")

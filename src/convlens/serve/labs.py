@@ -96,7 +96,8 @@ _graph_lock = threading.Lock()
 
 def graph_page(name: str) -> dict[str, Any]:
     """A, Â, X of the graph (pictures, and the numbers for karate) and one GCN layer
-    H' = ReLU(Â X W) with Glorot-initialised W (seed 0, 2 outputs), drawn as points."""
+    H' = ReLU(Â X W + b) with Glorot-initialised W (seed 0, 2 outputs): X W and Â X W + b
+    drawn as points, coloured by class (the neighbourhood averaging alone groups them)."""
     if name not in GRAPHS:
         raise ConvlensError(f"graph {name!r}: choose one of {', '.join(GRAPHS)}")
     with _graph_lock:
@@ -116,10 +117,11 @@ def _graph_page(name: str) -> dict[str, Any]:
     data = load_node_data(name)
     m = graph_matrices(data)
     torch.manual_seed(0)
-    layer = DenseGCNLayer(m["X"].shape[1], 2, activation=torch.relu)
+    layer = DenseGCNLayer(m["X"].shape[1], 2)  # no activation: the picture shows Â X W + b itself
     with torch.no_grad():
         ax_ = m["A_hat"] @ m["X"]          # (N, F): every node's features averaged with its neighbours'
-        h = layer(m["X"], m["A_hat"])      # (N, 2) = ReLU(Â X W + b)
+        z = layer(m["X"], m["A_hat"])      # (N, 2) = Â X W + b; H' = ReLU(z)
+        h = torch.relu(z)
         xw = m["X"] @ layer.weight         # (N, 2): the same W without the neighbourhood
     y = data.y.numpy()
     classes = list(getattr(data, "class_names", None) or [str(c) for c in sorted(set(y.tolist()))])
@@ -127,14 +129,15 @@ def _graph_page(name: str) -> dict[str, Any]:
         matrices = figure_png(plot_matrices(data, title=f"{name}: A, Â and X"), dpi=70)
         fig, axes = plt.subplots(1, 2, figsize=(9, 4))
         for ax, pts, title in ((axes[0], xw.numpy(), "X W (no graph): each node alone"),
-                               (axes[1], h.numpy(), "H' = ReLU(Â X W + b): neighbours averaged")):
+                               (axes[1], z.numpy(), "Â X W + b: each node averaged with its neighbours")):
             sc = ax.scatter(pts[:, 0], pts[:, 1], c=y, cmap="tab10", s=14 if len(y) < 100 else 3, vmin=0, vmax=9)
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("output 0")
             ax.set_ylabel("output 1")
         handles = [plt.Line2D([], [], marker="o", ls="", color=sc.cmap(sc.norm(i))) for i in range(len(classes))]
         fig.legend(handles, classes, loc="lower center", ncol=min(len(classes), 7), fontsize=8)
-        fig.suptitle(f"{name}: one untrained graph convolution (W: {tuple(layer.weight.shape)}, Glorot, seed 0)", fontsize=10)
+        fig.suptitle(f"{name}: one untrained graph convolution before its ReLU (W: {tuple(layer.weight.shape)}, "
+                     "Glorot, seed 0): the classes separate before any training", fontsize=10)
         fig.tight_layout(rect=(0, 0.08, 1, 1))
         gcn = figure_png(fig, dpi=80)
     n, f = m["X"].shape

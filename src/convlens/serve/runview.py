@@ -136,6 +136,7 @@ class Predictions:
     images: Any     # (N, C, H, W) uint8
     wrong: list[int]
     acc: float
+    checkpoint: str = ""
 
 
 class PredictionCache:
@@ -160,7 +161,8 @@ class PredictionCache:
                 from ..explain.report import most_confidently_wrong
 
                 ex, test, wrong, ev = most_confidently_wrong(run.path, n=16)
-                self._items[key] = Predictions(list(ex.classes), ev.preds, ev.targets, ev.probs, test.images, wrong, float(ev.acc))
+                self._items[key] = Predictions(list(ex.classes), ev.preds, ev.targets, ev.probs, test.images, wrong,
+                                               float(ev.acc), ckpt.name)
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
             return self._items[key]
@@ -175,7 +177,8 @@ def predictions_summary(p: Predictions) -> dict[str, Any]:
         cm[t_][y] += 1
     wrong = [{"index": i, "true": p.classes[int(p.targets[i])], "pred": p.classes[int(p.preds[i])],
               "prob": float(p.probs[i, p.preds[i]]), "png": data_uri(thumbnail_png(p.images[i]))} for i in p.wrong]
-    return {"classes": p.classes, "confusion": cm, "accuracy": p.acc, "n": len(p.targets), "wrong": wrong}
+    return {"classes": p.classes, "confusion": cm, "accuracy": p.acc, "n": len(p.targets), "wrong": wrong,
+            "checkpoint": p.checkpoint}
 
 
 def cell_images(p: Predictions, true: int, pred: int, limit: int = 48) -> dict[str, Any]:

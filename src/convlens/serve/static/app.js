@@ -154,7 +154,7 @@ async function loadPredictions(name) {
   const p = await api("/api/runs/predictions", { run: name });
   if (name !== currentRun) return;
   if (!p.available) { $("pred-status").textContent = fmt(M.ui_no_predictions, { reason: p.reason }); return; }
-  $("pred-status").textContent = `test accuracy ${pct(p.accuracy)} on ${p.n} images`;
+  $("pred-status").textContent = `${p.checkpoint}: test accuracy ${pct(p.accuracy)} on ${p.n} images (evaluated now, float32)`;
   const t = $("confusion");
   t.replaceChildren(el("tr", {}, el("th", {}, "true \\ pred"), ...p.classes.map((c) => el("th", {}, c))));
   p.confusion.forEach((row, i) => t.append(el("tr", {}, el("th", { class: "left" }, p.classes[i]),
