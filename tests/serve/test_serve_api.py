@@ -238,3 +238,31 @@ def test_only_files_under_the_runs_folder_are_served(client, runs_root, tmp_path
                 "/files/tiny/checkpoints/best.ckpt", "/files/.convlens-serve/x"]:
         r = client.get(url)
         assert r.status_code == 404 and b"secret" not in r.content, url
+
+
+@pytest.mark.slow
+def test_training_started_from_the_page_writes_a_run(client, runs_root):
+    """POST /api/train starts `python -m convlens train ... --out RUNS_DIR` as a subprocess;
+    the run appears under the folder and finishes with its recorded test accuracy."""
+    import os
+
+    env_threads = os.environ.get("CONVLENS_THREADS")
+    os.environ["CONVLENS_THREADS"] = "1"  # the child inherits it: one core on a shared machine
+    try:
+        started = client.post("/api/train", params={"recipe": "fashion-cnn-smoke"}).json()
+    finally:
+        if env_threads is None:
+            os.environ.pop("CONVLENS_THREADS")
+        else:
+            os.environ["CONVLENS_THREADS"] = env_threads
+    assert started["running"] and started["name"].startswith("fashion-cnn-smoke-")
+    assert client.post("/api/train", params={"recipe": "fashion-cnn"}).status_code == 400  # one at a time
+    deadline = time.time() + 240
+    while client.get("/api/train").json()["running"]:
+        assert time.time() < deadline, "training from the page did not finish in 240 s"
+        time.sleep(1)
+    state = client.get("/api/train").json()
+    assert state["returncode"] == 0, state["log_tail"]
+    run = next(r for r in client.get("/api/runs").json()["runs"] if r["name"] == started["name"])
+    assert run["status"] == "finished" and run["epochs_done"] == 1 and run["has_checkpoint"]
+    assert run["last"]["train_n"] == 500 and run["last"]["test_n"] == 300

@@ -39,6 +39,9 @@ RECIPES: dict[str, tuple[list[str], str]] = {
     "fashion-cnn-quick": (["train", "--model", "cnn", "--data", "fashion-mnist", "--epochs", "2",
                            "--limit-train", "5000", "--val-size", "1000", "--limit-test", "2000"],
                           "the same CNN on 5,000 images, 2 epochs (about a minute)"),
+    "fashion-cnn-smoke": (["train", "--model", "cnn", "--data", "fashion-mnist", "--epochs", "1",
+                           "--limit-train", "600", "--val-size", "100", "--limit-test", "300"],
+                          "the same CNN on 500 images, 1 epoch (seconds: to try the page)"),
     "catdog-transfer": (["transfer", "--data", "{shared}/catanddog", "--strategy", "feature-extract"],
                         "5.3.1: transfer learning on the chapter's cat/dog photos (EfficientNet-Lite0 features + linear head)"),
 }
