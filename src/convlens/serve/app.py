@@ -144,7 +144,7 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
         from .runview import recipes
 
         return {"runs_dir": str(root), "lang": req_lang(request), "langs": list(LANGS), "pretrained": list(PRETRAINED),
-                "models": list_models() + ["tv/alexnet", "tv/resnet18", "efficientnet_lite0"],
+                "models": sorted(set(list_models()) | {"tv/alexnet", "tv/resnet18", "resnet18"}),
                 "recipes": recipes(), "max_upload_mb": max_upload_bytes / 1e6, "max_megapixels": max_pixels / 1e6}
 
     def msgs(request: Request) -> dict[str, str]:
@@ -156,7 +156,7 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
     def model_list(request: Request) -> dict[str, Any]:
         from .runview import list_runs
 
-        runs = [r for r in list_runs(root) if r.get("has_checkpoint")]
+        runs = [r for r in list_runs(root) if r.get("has_checkpoint") and r.get("kind") != "graph"]  # image models
         return {"pretrained": [{"key": f"pretrained:{n}", "label": n} for n in PRETRAINED],
                 "runs": [{"key": f"run:{r['name']}", "label": f"{r['name']} ({r['model']}, {r['data']})"} for r in runs]}
 
