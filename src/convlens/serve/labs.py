@@ -97,7 +97,7 @@ _graph_lock = threading.Lock()
 def graph_page(name: str) -> dict[str, Any]:
     """A, Â, X of the graph (pictures, and the numbers for karate) and one GCN layer
     H' = ReLU(Â X W + b) with Glorot-initialised W (seed 0, 2 outputs): X W and Â X W + b
-    drawn as points, coloured by class (the neighbourhood averaging alone groups them)."""
+    drawn as points, coloured by class: each node moves towards its neighbours' average."""
     if name not in GRAPHS:
         raise ConvlensError(f"graph {name!r}: choose one of {', '.join(GRAPHS)}")
     with _graph_lock:
@@ -136,8 +136,8 @@ def _graph_page(name: str) -> dict[str, Any]:
             ax.set_ylabel("output 1")
         handles = [plt.Line2D([], [], marker="o", ls="", color=sc.cmap(sc.norm(i))) for i in range(len(classes))]
         fig.legend(handles, classes, loc="lower center", ncol=min(len(classes), 7), fontsize=8)
-        fig.suptitle(f"{name}: one untrained graph convolution before its ReLU (W: {tuple(layer.weight.shape)}, "
-                     "Glorot, seed 0): the classes separate before any training", fontsize=10)
+        fig.suptitle(f"{name}: one untrained graph convolution, before its ReLU (W: {tuple(layer.weight.shape)}, "
+                     "Glorot, seed 0)", fontsize=10)
         fig.tight_layout(rect=(0, 0.08, 1, 1))
         gcn = figure_png(fig, dpi=80)
     n, f = m["X"].shape
