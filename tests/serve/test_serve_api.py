@@ -266,3 +266,24 @@ def test_training_started_from_the_page_writes_a_run(client, runs_root):
     run = next(r for r in client.get("/api/runs").json()["runs"] if r["name"] == started["name"])
     assert run["status"] == "finished" and run["epochs_done"] == 1 and run["has_checkpoint"]
     assert run["last"]["train_n"] == 500 and run["last"]["test_n"] == 300
+
+
+def test_a_model_without_conv_layers_gives_predictions_only(client, runs_root, cat_bytes):
+    """The chapter's DNN (a run folder written by the engine's own checkpoint writer): top-5
+    and a note, no CAM, and the layer picker is empty instead of an error."""
+    import torch
+
+    from convlens.engine.checkpoint import model_meta, save_model_checkpoint
+    from convlens.models import create_model
+    from convlens.runs import RunDir
+
+    torch.manual_seed(0)
+    model = create_model("dnn")
+    classes = [f"c{i}" for i in range(10)]
+    run = RunDir.create(runs_root / "dnn-untrained", {"model": "dnn", "data": "fashion-mnist", "epochs": 1}, kind="train")
+    save_model_checkpoint(run.checkpoints_dir / "best.ckpt", model, model_meta(model, "dnn", classes), epoch=0)
+    layers = client.get("/api/models/layers", params={"model": "run:dnn-untrained"}).json()
+    assert layers["layers"] == [] and layers["default"] == ""
+    j = _post(client, "/api/explain", cat_bytes, model="run:dnn-untrained").json()
+    assert "no convolutional layer" in j["note"] and "cam" not in j
+    assert len(j["top5"]) == 5 and {t["class"] for t in j["top5"]} <= set(classes)

@@ -98,6 +98,8 @@ function renderExplanation(r) {
   $("timing").textContent = fmt(M.ui_seconds, { s: r.seconds }) + ` · ${r.model_name || r.model}`;
   const ol = $("top5");
   ol.replaceChildren(...r.top5.map((t) => el("li", {}, `${t.class} `, el("b", {}, pct(t.prob)), el("span", { class: "bar", style: `width:${Math.round(120 * t.prob)}px` }))));
+  $("image-note").textContent = r.note || "";
+  for (const n of document.querySelectorAll(".cam-part")) n.hidden = !r.cam;
   if (r.cam) {
     $("input-img").src = r.input; $("input-name").textContent = r.image_name;
     $("cam-img").src = r.cam; $("cam-caption").textContent = `${r.cam_class} @ ${r.cam_layer}`;
