@@ -70,3 +70,31 @@ def test_decode_refuses_truncated_and_foreign_files():
     with pytest.raises(UploadError, match="megapixels") as e:
         decode_image(_bytes(Image.new("1", (8000, 6000)), "PNG"), "big.png", max_pixels=40_000_000)
     assert e.value.status == 413
+
+
+def test_requests_queue_on_one_worker_and_too_many_are_refused(tmp_path):
+    import threading
+
+    from convlens.serve.models import Busy, Loaded, ModelCache
+
+    cache = ModelCache(tmp_path, max_waiting=2)
+    loaded = Loaded("k", ex=None, stages=[], layers=[], cam_default="")
+    gate, order = threading.Event(), []
+    first = cache.submit(loaded, lambda: (gate.wait(10), order.append(threading.current_thread().name)))
+    second = cache.submit(loaded, lambda: order.append(threading.current_thread().name))
+    with pytest.raises(Busy):
+        cache.submit(loaded, lambda: None)
+    gate.set()
+    first.result(10), second.result(10)
+    assert len(order) == 2 and order[0] == order[1]  # one worker thread ran both, in order
+    cache.submit(loaded, lambda: None).result(10)  # the queue drained: accepted again
+
+
+def test_nan_metrics_become_null_in_events():
+    import json
+
+    from convlens.events import RunEvent
+    from convlens.serve.runview import event_json
+
+    e = json.loads(event_json(RunEvent("epoch_end", "r", epoch=0, metrics={"loss": float("nan"), "acc": 0.5})))
+    assert e["metrics"] == {"loss": None, "acc": 0.5}

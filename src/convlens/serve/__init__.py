@@ -23,7 +23,7 @@ from __future__ import annotations
 _LAZY = {"create_app": "app", "serve": "app", "safe_path": "files", "decode_image": "uploads",
          "UploadError": "uploads", "RECIPES": "runview"}
 
-__all__ = sorted(_LAZY)
+__all__ = ["RECIPES", "UploadError", "create_app", "decode_image", "safe_path", "serve"]
 
 
 def __getattr__(name: str):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +45,7 @@ from ..i18n import LANGS, current_lang
 from . import messages  # noqa: F401 - registers the UI strings
 from .files import media_type, safe_path
 from .models import PRETRAINED, Busy, ModelCache
+from .runview import finite
 from .uploads import MAX_BYTES, MAX_PIXELS, UploadError, check_image, check_size, decode_image
 
 STATIC = Path(__file__).parent / "static"
@@ -57,21 +57,10 @@ def _json_default(o: Any) -> Any:
     return d(o)
 
 
-def _clean(o: Any) -> Any:
-    """NaN/inf (an epoch without a validation split) -> null: JSON has no NaN."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    return o
-
-
 class JSON(JSONResponse):
     def render(self, content: Any) -> bytes:
         text = json.dumps(content, default=_json_default, ensure_ascii=False)
-        return json.dumps(_clean(json.loads(text)), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        return json.dumps(finite(json.loads(text)), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def error(msg: str, status: int = 400) -> JSONResponse:

@@ -261,7 +261,21 @@ def recipes() -> list[dict[str, str]]:
     return [{"name": k, "description": d} for k, (_, d) in RECIPES.items()]
 
 
+def finite(o: Any) -> Any:
+    """NaN/inf (a loss that diverged, an epoch without validation) -> None: JSON has no NaN,
+    and the browser's JSON.parse rejects Python's ``NaN``."""
+    import math
+
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [finite(v) for v in o]
+    return o
+
+
 def event_json(e: Any) -> str:
     from dataclasses import asdict
 
-    return json.dumps(asdict(e), default=float)
+    return json.dumps(finite(json.loads(json.dumps(asdict(e), default=float))), allow_nan=False)
