@@ -30,7 +30,7 @@ def runs_root(tmp_path_factory) -> Path:
 def app(runs_root):
     from convlens.serve import create_app
 
-    return create_app(runs_root)
+    return create_app(runs_root, allowed_hosts=["127.0.0.1", "testserver"])  # testserver: TestClient's Host
 
 
 @pytest.fixture(scope="session")

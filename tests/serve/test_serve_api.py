@@ -105,7 +105,7 @@ def test_upload_size_limit(runs_root, cat_bytes):
 
     from convlens.serve import create_app
 
-    c = TestClient(create_app(runs_root, max_upload_bytes=10_000))
+    c = TestClient(create_app(runs_root, max_upload_bytes=10_000, allowed_hosts=["testserver"]))
     r = _post(c, "/api/predict", cat_bytes, model=PRETRAINED)
     assert r.status_code == 413 and "the limit is 10 kB" in r.json()["error"]
 
@@ -287,3 +287,13 @@ def test_a_model_without_conv_layers_gives_predictions_only(client, runs_root, c
     j = _post(client, "/api/explain", cat_bytes, model="run:dnn-untrained").json()
     assert "no convolutional layer" in j["note"] and "cam" not in j
     assert len(j["top5"]) == 5 and {t["class"] for t in j["top5"]} <= set(classes)
+
+
+def test_other_sites_cannot_use_the_explorer(client, cat_bytes):
+    """DNS rebinding (a foreign Host header) and cross-site POSTs (a foreign Origin) are refused."""
+    assert client.get("/api/runs", headers={"Host": "evil.example"}).status_code == 400
+    r = client.post("/api/train", params={"recipe": "fashion-cnn-smoke"}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "cross-site" in r.json()["error"]
+    r = client.post("/api/predict", params={"model": PRETRAINED}, headers={"Origin": "http://testserver"},
+                    files={"image": ("cat.jpg", cat_bytes)})
+    assert r.status_code == 200

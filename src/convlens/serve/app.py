@@ -67,9 +67,35 @@ def error(msg: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": msg}, status_code=status)
 
 
+class SameOriginPosts:
+    """ASGI middleware: a ``POST`` carrying an ``Origin`` other than the page's own host -> 403."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = dict(scope.get("headers") or [])
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            host = headers.get(b"host", b"").decode("latin-1")
+            if origin and origin != "null" and origin.split("://", 1)[-1] != host:
+                await error(f"cross-site request from {origin} refused", 403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
 def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, max_upload_bytes: int = MAX_BYTES,
-               max_pixels: int = MAX_PIXELS, max_waiting: int = 64) -> Starlette:
-    """The explorer over ``runs_dir`` (created if missing). ``lang``: default UI language."""
+               max_pixels: int = MAX_PIXELS, max_waiting: int = 64,
+               allowed_hosts: tuple[str, ...] | list[str] = LOCAL_HOSTS) -> Starlette:
+    """The explorer over ``runs_dir`` (created if missing). ``lang``: default UI language.
+
+    ``allowed_hosts``: the ``Host`` headers answered (default: this machine's names only, so a
+    web page elsewhere cannot reach the explorer through DNS rebinding); ``["*"]`` for any.
+    A ``POST`` whose ``Origin`` is another site is refused (403): a page on the internet
+    cannot start training or upload through the user's browser."""
     import matplotlib
 
     matplotlib.use("Agg")  # pictures are made in server threads: never a GUI backend
@@ -350,7 +376,12 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
         yield
         launcher.stop()  # a training job this server started ends with it
 
-    app = Starlette(routes=routes, exception_handlers={404: not_found}, lifespan=lifespan)
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found}, lifespan=lifespan,
+                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+                                Middleware(SameOriginPosts)])
     app.state.models = models
     app.state.root = root
     app.state.launcher = launcher
@@ -363,7 +394,8 @@ def serve(runs_dir: str | os.PathLike = "runs", host: str = "127.0.0.1", port: i
     before the first request, so the first image is answered in well under a second."""
     import uvicorn
 
-    app = create_app(runs_dir, lang=lang)
+    local = host in LOCAL_HOSTS
+    app = create_app(runs_dir, lang=lang, allowed_hosts=LOCAL_HOSTS if local else ["*"])
     if preload:
         app.state.models.get(f"pretrained:{PRETRAINED[0]}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
