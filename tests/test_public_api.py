@@ -5,7 +5,7 @@ import types
 import pytest
 
 PACKAGES = ["convlens", "convlens.engine", "convlens.data", "convlens.models", "convlens.reports", "convlens.shapes",
-            "convlens.transfer", "convlens.explain", "convlens.graph"]
+            "convlens.transfer", "convlens.explain", "convlens.graph", "convlens.serve"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -98,3 +98,11 @@ def test_nan_metrics_become_null_in_events():
 
     e = json.loads(event_json(RunEvent("epoch_end", "r", epoch=0, metrics={"loss": float("nan"), "acc": 0.5})))
     assert e["metrics"] == {"loss": None, "acc": 0.5}
+
+
+def test_a_200_megapixel_header_trips_pils_guard_with_our_message():
+    buf = io.BytesIO()
+    Image.new("1", (20_000, 10_000)).save(buf, format="PNG")  # 200 MP: PIL refuses the header itself
+    with pytest.raises(UploadError, match="over 40 megapixels") as e:
+        decode_image(buf.getvalue(), "bomb.png")
+    assert e.value.status == 413

@@ -69,6 +69,8 @@ UI: dict[str, dict[str, str]] = {
                    "ko": "{name}은(는) {fmt} 파일입니다. JPEG, PNG, GIF, BMP, WebP, TIFF를 올리세요"},
     "err_pixels": {"en": "{name} is {mp:.1f} megapixels ({w} x {h}); the limit is {limit:.0f}: resize it first",
                    "ko": "{name}은(는) {mp:.1f}메가픽셀({w} x {h})입니다. 한도는 {limit:.0f}이니 먼저 크기를 줄이세요"},
+    "err_bomb": {"en": "{name} is over {limit:.0f} megapixels (PIL's decompression-bomb guard refused even its header): resize it first",
+                 "ko": "{name}은(는) {limit:.0f}메가픽셀을 넘습니다 (PIL의 압축 폭탄 방어가 헤더부터 거부함). 먼저 크기를 줄이세요"},
     "err_corrupt": {"en": "{name}: truncated or corrupt image ({why}); choose another file",
                     "ko": "{name}: 잘리거나 손상된 이미지입니다 ({why}). 다른 파일을 선택하세요"},
     "err_no_file": {"en": "no file in the request: send the image as form field 'image'",

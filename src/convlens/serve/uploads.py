@@ -59,8 +59,8 @@ def check_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS,
             im = Image.open(io.BytesIO(data))  # reads the header only
     except UnidentifiedImageError:
         raise UploadError(t("err_not_image", lang, name=name)) from None
-    except Image.DecompressionBombError:  # PIL's guard fires on the header for huge sizes
-        raise UploadError(t("err_pixels", lang, name=name, mp=float("nan"), w="?", h="?", limit=max_pixels / 1e6)) from None
+    except Image.DecompressionBombError:  # PIL's guard fires on the header past 2 x MAX_IMAGE_PIXELS
+        raise UploadError(t("err_bomb", lang, name=name, limit=max_pixels / 1e6), status=413) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise UploadError(t("err_corrupt", lang, name=name, why=_why(exc))) from None
     if im.format not in FORMATS:
