@@ -60,6 +60,19 @@ def output_error_line(exc: OSError) -> str:
     return f"{where}cannot write ({exc.strerror or exc}); {advice}; files already complete are kept, none is left half-written"
 
 
+def _one_line_data_warnings() -> None:
+    """Print :class:`convlens.engine.guards.DataWarning` as ``convlens: warning: ...``, without
+    the source location a user has no use for; other warnings keep Python's format."""
+    plain = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):  # noqa: ANN001 - warnings' own signature
+        if category.__name__ == "DataWarning":
+            return f"convlens: warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import ConvlensError
 
@@ -73,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._runtime import tune_allocator
 
     tune_allocator()
+    _one_line_data_warnings()
     try:
         rc = args.func(args)
     except ConvlensError as exc:

@@ -26,6 +26,11 @@ import torch
 from ..errors import ConvlensError, DataError
 
 
+class DataWarning(UserWarning):
+    """Data that trains but whose numbers mean less than they say; the CLI prints it as one
+    ``convlens: warning:`` line."""
+
+
 class TrainingDiverged(ConvlensError):
     """The loss or the weights became inf/NaN: the learning rate is too large (or the data holds
     non-finite values). Epochs saved before it are intact."""
@@ -151,5 +156,5 @@ def warn_missing_classes(labels: torch.Tensor, classes: Sequence[Any], split: st
     if missing:
         warnings.warn(f"the {split} split has no images of {len(missing)} of {len(classes)} classes "
                       f"({', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''}): its accuracy says nothing about them",
-                      UserWarning, stacklevel=2)
+                      DataWarning, stacklevel=2)
     return missing
