@@ -33,7 +33,7 @@ def _predict(args: argparse.Namespace) -> int:
     which = int(args.checkpoint) if str(args.checkpoint).isdigit() else args.checkpoint
     preds = predict(args.run, args.images, which=which, device=args.device)
     print(format_predictions(preds, k=args.top))
-    return 1 if any(p.error for p in preds) else 0
+    return 2 if any(p.error for p in preds) else 0  # a missing/unreadable image is the user's to fix: exit 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
