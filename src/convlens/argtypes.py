@@ -13,8 +13,17 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["finite_float", "finite_non_negative_float", "finite_positive_float", "fraction", "non_negative_int",
-           "output_dir", "positive_int", "probability", "at_least"]
+__all__ = [
+    "at_least",
+    "finite_float",
+    "finite_non_negative_float",
+    "finite_positive_float",
+    "fraction",
+    "non_negative_int",
+    "output_dir",
+    "positive_int",
+    "probability",
+]
 
 
 def _int(text: str) -> int:

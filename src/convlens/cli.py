@@ -65,7 +65,7 @@ def _one_line_data_warnings() -> None:
     the source location a user has no use for; other warnings keep Python's format."""
     plain = warnings.formatwarning
 
-    def fmt(message, category, filename, lineno, line=None):  # noqa: ANN001 - warnings' own signature
+    def fmt(message, category, filename, lineno, line=None):  # warnings.formatwarning signature
         if category.__name__ == "DataWarning":
             return f"convlens: warning: {message}\n"
         return plain(message, category, filename, lineno, line)

@@ -23,7 +23,7 @@ def cli_env(tmp_path: Path | None = None, **extra: str) -> dict[str, str]:
 
 def run_cli(args: list[str], cwd: Path, timeout: float = 240, **extra: str) -> subprocess.CompletedProcess:
     """``python -m convlens ARGS`` in ``cwd``; stdout/stderr as text."""
-    return subprocess.run([sys.executable, "-m", "convlens", *args], cwd=cwd, env=cli_env(cwd, **extra),
+    return subprocess.run([sys.executable, "-m", "convlens", *args], cwd=cwd, env=cli_env(cwd, **extra), check=False,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from convlens.errors import DataError
-from convlens.graph.datasets import _PLANETOID_PARTS, load_mutag, load_planetoid, read_planetoid, raw_identity
+from convlens.graph.datasets import _PLANETOID_PARTS, load_mutag, load_planetoid, raw_identity, read_planetoid
 
 
 class Planted:

@@ -4,16 +4,14 @@ metadata cannot name its outputs is one line; CONVLENS_THREADS reaches train."""
 from __future__ import annotations
 
 import math
-import os
 import shutil
 
 import pytest
 import torch
-import torch.nn as nn
+from _robust_cli import one_line_error, run_cli
+from torch import nn
 
 from convlens.engine.guards import DataWarning, TrainingDiverged, check_divergence
-
-from _robust_cli import one_line_error, run_cli
 
 TINY = ["--limit-train", "500", "--limit-test", "200", "--val-size", "100", "--no-progress"]
 
@@ -21,8 +19,8 @@ TINY = ["--limit-train", "500", "--limit-test", "200", "--val-size", "100", "--n
 def _tiny_cfg(tmp_path, **over):
     from convlens.engine import TrainConfig
 
-    kw = dict(model="dnn", epochs=1, limit_train=500, limit_test=200, val_size=100, progress=False, out=str(tmp_path / "runs"),
-              precision="32-true", threads=1)
+    kw = {"model": "dnn", "epochs": 1, "limit_train": 500, "limit_test": 200, "val_size": 100, "progress": False,
+          "out": str(tmp_path / "runs"), "precision": "32-true", "threads": 1}
     kw.update(over)
     return TrainConfig(**kw)
 

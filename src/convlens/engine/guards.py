@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from itertools import chain
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import torch

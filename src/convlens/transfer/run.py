@@ -521,7 +521,7 @@ def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None], epochs
     from ..engine import TrainConfig, train
     from ..runs import RunDir
 
-    run = RunDir.open(resume)
+    run = RunDir.open(resume, resume=True)
     rec = run.config
     if rec.get("strategy_used") != "fine-tune":
         raise ConvlensError(f"--resume {resume}: only fine-tune runs resume; a feature-extract run reruns in seconds from the cache")
