@@ -6,8 +6,10 @@
   ``inf - inf`` appears). A non-finite loss or weight never comes back: every later step is NaN.
   Training on regardless gave an all-NaN ``best.ckpt`` "best at epoch 1", a report, exit 0 and
   ``predict`` printing "nan%". :class:`DivergenceGuard` (a Lightning callback) and
-  :func:`check_divergence` (for plain loops) stop at the first non-finite value with one line
-  naming the epoch and what to try; no non-finite checkpoint is ever written.
+  :func:`check_divergence` (for plain loops) stop at the first non-finite loss or weight, or a
+  cross-entropy over 1000 x ln K (K classes; ln K is what a uniform guess scores: Adam at lr 1000
+  "trained" to 3e17 without a word), with one line naming the epoch and what to try; no
+  non-finite checkpoint is ever written.
 * **Fewer than two classes.** A classifier of one class is 100% accurate and learns nothing:
   :func:`require_two_classes` refuses it; :func:`warn_missing_classes` warns when a test split
   lacks classes the model knows (their accuracy cannot be measured).
