@@ -3,11 +3,13 @@ Python function. Each sub-package contributes its verbs through ``register(subpa
 its own ``cli.py``; heavy imports happen inside the handlers so ``convlens --help`` is fast.
 
 A :class:`~convlens.errors.ConvlensError` (the user's mistake) prints one line and exits 2;
-Ctrl-C exits 130 after the running verb has saved what it can.
+Ctrl-C exits 130 after the running verb has saved what it can. An output that cannot be written
+(disk full, read-only, no permission) prints one line and exits 2.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import importlib.util
 import sys
@@ -25,10 +27,18 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (what was wrong, where to read more), not the
+    whole usage block; sub-parsers inherit the class."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="convlens", description="The chapter on convolutional networks, on real data.")
+    parser = OneLineParser(prog="convlens", description="The chapter on convolutional networks, on real data.")
     parser.add_argument("--version", action="version", version=f"convlens {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMAND_MODULES:
@@ -38,18 +48,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: errno values that mean "the output cannot be written here": the user's to fix (free space,
+#: another --out), not a convlens bug, so one line and exit 2 instead of a traceback.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM})
+
+
+def output_error_line(exc: OSError) -> str:
+    """One line for an OSError writing the output: which file, why, what to do."""
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    advice = {errno.ENOSPC: "free some space or choose another --out", errno.EDQUOT: "free some space or choose another --out",
+              errno.EROFS: "the file system is read-only; choose another --out"}.get(exc.errno, "choose a folder you may write to with --out")
+    return f"{where}cannot write ({exc.strerror or exc}); {advice}; files already complete are kept, none is left half-written"
+
+
+def _one_line_data_warnings() -> None:
+    """Print :class:`convlens.engine.guards.DataWarning` as ``convlens: warning: ...``, without
+    the source location a user has no use for; other warnings keep Python's format."""
+    plain = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):  # warnings.formatwarning signature
+        if category.__name__ == "DataWarning":
+            return f"convlens: warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from ._runtime import tune_allocator
     from .errors import ConvlensError
 
-    tune_allocator()
     # PyG's import-time torch.jit.script calls warn on every command; they are not the user's concern
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # argument errors end here, before torch is imported (convlens.argtypes)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from ._runtime import tune_allocator
+
+    tune_allocator()
+    _one_line_data_warnings()
     try:
         rc = args.func(args)
     except ConvlensError as exc:
@@ -60,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("convlens: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        print(f"convlens: error: {output_error_line(exc)}", file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

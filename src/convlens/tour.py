@@ -124,7 +124,7 @@ class Tour:
                 results.append(f"{data} {s['cv_mean_acc']:.1%} ± {s['cv_std_acc']:.1%} (10-fold CV)")
             else:
                 results.append(f"{data} {s['test_acc']:.1%}")
-            more.append((self.out / f"graph-{data}" / "report.html", f"GCN on {data}"))
+            more.append((Path(s["run"]) / "report.html", f"GCN on {data}"))  # graph-<data>-2 when rerun into one --out
         return {"report": more[1][0], "result": "GCN: " + ", ".join(results), "more": more[::2]}
 
     def index(self) -> Path:

@@ -85,11 +85,35 @@ def _base_state_dict(path: Path, base: str) -> dict[str, torch.Tensor]:
     return blob["state_dict"]
 
 
+def checked_meta(meta: Any, source: str) -> dict[str, Any]:
+    """``ckpt['convlens']`` if it can rebuild a model and name its outputs, else one line saying
+    what is wrong with it (a missing ``model_name`` was a KeyError traceback, a class list shorter
+    than the outputs an IndexError after the prediction)."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{source}: its convlens metadata is a {type(meta).__name__}, not a mapping; "
+                              "the file was not written by convlens (or was edited)")
+    if not isinstance(meta.get("model_name"), str) or not meta["model_name"]:
+        raise CheckpointError(f"{source}: its convlens metadata lacks model_name; the file was not written by convlens")
+    classes, n = meta.get("classes"), meta.get("num_classes")
+    if not isinstance(classes, (list, tuple)) or not isinstance(n, int) or isinstance(n, bool) or len(classes) != n or n < 2:
+        got = len(classes) if isinstance(classes, (list, tuple)) else type(classes).__name__
+        raise CheckpointError(f"{source}: its metadata names {got} classes for num_classes={n!r}; a classifier needs "
+                              "one name per output and at least two")
+    if not isinstance(meta.get("model_kwargs", {}), dict):
+        raise CheckpointError(f"{source}: its model_kwargs are not a mapping; the file was not written by convlens")
+    return dict(meta)
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model named in ``ckpt['convlens']`` and load its weights (strictly)."""
     from ..models import create_model
+    from .guards import non_finite_parameters
 
-    meta = dict(ckpt["convlens"])
+    meta = checked_meta(ckpt["convlens"], source)
+    bad = non_finite_parameters(ckpt["state_dict"].items())
+    if bad:  # a diverged run's weights: every prediction would be "nan%"
+        raise CheckpointError(f"{source}: {len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]}); the run diverged, "
+                              "retrain with a lower --lr")
     model = create_model(meta["model_name"], pretrained=False, num_classes=meta["num_classes"], **meta.get("model_kwargs", {}))
     load_state_dict_checked(model, ckpt["state_dict"], source, meta["model_name"])
     pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})

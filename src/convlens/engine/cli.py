@@ -2,21 +2,23 @@
 from __future__ import annotations
 
 import argparse
+
+from .. import argtypes as A
 from typing import Any
 
 
 def add_training_flags(p: argparse.ArgumentParser, epochs: int = 5, batch_size: int = 100, lr: float = 1e-3) -> None:
     """The flags users expect on every training verb."""
-    p.add_argument("--epochs", type=int, default=None, help=f"default {epochs}; with --resume, the new total")
-    p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--lr", type=float, default=lr, help="learning rate (default %(default)s)")
+    p.add_argument("--epochs", type=A.positive_int, default=None, help=f"default {epochs}; with --resume, the new total")
+    p.add_argument("--batch-size", type=A.positive_int, default=batch_size)
+    p.add_argument("--lr", type=A.finite_positive_float, default=lr, help="learning rate (default %(default)s)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=A.finite_non_negative_float, default=0.0)
     p.add_argument("--scheduler", default="none", choices=["none", "cosine", "onecycle"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--devices", type=int, default=1, help="N > 1: DistributedDataParallel over N devices")
-    p.add_argument("--out", default="runs", help="folder that holds run folders (default %(default)s)")
+    p.add_argument("--out", type=A.output_dir, default="runs", help="folder that holds run folders (default %(default)s)")
     p.add_argument("--name", default=None, help="run folder name (default: model-data-time)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue RUN from its last complete epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
@@ -29,12 +31,12 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="fashion-mnist", help="fashion-mnist, or a folder with one sub-folder per class")
     p.add_argument("--data-dir", default=None, help="folder holding the data set's files")
     p.add_argument("--download", action="store_true", help="download the data set if it is not found (online)")
-    p.add_argument("--val-size", type=int, default=5000, help="training images held out to pick the best epoch (0: none)")
+    p.add_argument("--val-size", type=A.non_negative_int, default=5000, help="training images held out to pick the best epoch (0: none)")
     p.add_argument("--augment", default="none", choices=["none", "crop", "crop-flip"])
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--limit-train", type=int, default=None, help="train on a seeded subset of N images")
-    p.add_argument("--limit-test", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--label-smoothing", type=A.probability, default=0.0)
+    p.add_argument("--limit-train", type=A.positive_int, default=None, help="train on a seeded subset of N images")
+    p.add_argument("--limit-test", type=A.positive_int, default=None)
+    p.add_argument("--threads", type=A.positive_int, default=None)
 
 
 def config_from_args(args: argparse.Namespace, **over: Any):

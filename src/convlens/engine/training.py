@@ -11,9 +11,7 @@ best epoch is chosen on a validation split carved from train, never on test.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,9 +25,11 @@ from .._runtime import resolve_precision, seed_everything, select_device, set_th
 from ..data.base import ImageTensors, tensor_loader
 from ..data.registry import DatasetSplits, list_datasets, load_dataset
 from ..errors import ConvlensError
-from ..runs import RunDir, default_run_name
+from ..runs import RunDir, atomic_copy_file, default_run_name
 from .checkpoint import epoch_checkpoints, load_state_dict_checked, model_meta, read_checkpoint
+from .checkpoint_io import AtomicCheckpointIO
 from .config import TrainConfig
+from .guards import DivergenceGuard, require_two_classes, warn_missing_classes
 from .module import ClassifierModule, ParamGroupsFn
 
 
@@ -107,16 +107,15 @@ def prepare_data(config: dict[str, Any], model: nn.Module, meta: dict[str, Any] 
     if val_size >= len(train):
         raise ConvlensError(f"--val-size {val_size}: the training split has only {len(train)} images")
     train, val = train.split(val_size, seed=seed)
+    require_two_classes(data.classes, str(config["data"]))
+    warn_missing_classes(test.labels, data.classes, "test")
     return {"train": _fit_to_model(train, pcfg), "val": _fit_to_model(val, pcfg), "test": _fit_to_model(test, pcfg),
             "classes": data.classes, "name": data.name}
 
 
 # ---- checkpoints ------------------------------------------------------------------------
 def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    atomic_copy_file(src, dst)  # beside dst, then renamed; 0644 like the epoch files
 
 
 def _recorder_class():
@@ -208,7 +207,7 @@ def _progress_bar_class():
 def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
                  extra_config: dict[str, Any] | None, epochs: int | None = None) -> tuple[RunDir, TrainConfig, Path | None]:
     if resume is not None:
-        run = RunDir.open(resume)
+        run = RunDir.open(resume, resume=True)
         saved = TrainConfig.from_dict(run.config)
         # a resumed run keeps its recipe; only its length may change, when asked for explicitly
         if epochs is not None:
@@ -289,7 +288,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     tune_allocator()
     quiet_lightning()
     run, cfg, ckpt_path = _resolve_run(cfg, resume, kind, extra_config, epochs)
-    set_threads(cfg.threads or max(1, (os.cpu_count() or 1) // cfg.devices))
+    set_threads(cfg.threads or int(os.environ.get("CONVLENS_THREADS", 0) or 0) or max(1, (os.cpu_count() or 1) // cfg.devices))
     device = select_device(cfg.device)
     skip_nvml_probe_without_cuda()
     seed_everything(cfg.seed)
@@ -311,7 +310,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     eval_names = [n for n in ("val", "test") if len(splits[n])]
     module = ClassifierModule(model, cfg, meta, eval_names, param_groups)
     recorder = _recorder_class()(run, has_val=len(splits["val"]) > 0, n_train=len(splits["train"]))
-    callbacks: list[Any] = [recorder]
+    callbacks: list[Any] = [DivergenceGuard(cfg.lr), recorder]  # the guard first: it vets an epoch before it is saved
     group = steps_per_loader_batch(cfg.batch_size, tuple(splits["train"].images.shape))
     if cfg.progress:
         callbacks.append(_progress_bar_class()(refresh_rate=max(1, 10 // group)))
@@ -326,7 +325,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version=log_version),
                             callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=cfg.progress,
                             enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
-                            use_distributed_sampler=False,
+                            use_distributed_sampler=False, plugins=[AtomicCheckpointIO()],
                             log_every_n_steps=max(1, min(50, len(splits['train']) // (cfg.batch_size * group))), default_root_dir=str(run.path),
                             **_trainer_kwargs(cfg, device))
         # a last batch of one image would go through BatchNorm in train mode (the chapter's 385 / 32)

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .. import argtypes as A
+
 DEFAULT_OUT = "explanations"
 
 
@@ -18,7 +20,7 @@ def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
     p.add_argument("--which", default="best", help="checkpoint of a run: best, last or an epoch number (default best)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     if out:
-        p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
+        p.add_argument("--out", type=A.output_dir, default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(v)
     v.add_argument("images", nargs="+", help="image files")
     v.add_argument("--layers", nargs="+", help="layer names or stage indices (0 = lowest, -1 = highest); default: 3 stages")
-    v.add_argument("--k", type=int, default=16, help="channels per grid (default 16)")
+    v.add_argument("--k", type=A.positive_int, default=16, help="channels per grid (default 16)")
     v.set_defaults(func=_feature_maps)
 
     v = verbs.add_parser("filters", help="first-layer kernels as RGB tiles; deeper kernels per channel")
@@ -55,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = verbs.add_parser("report", help="one HTML page per image (prediction, CAM, feature maps); --wrong N for a run's mistakes")
     _common(v)
     v.add_argument("images", nargs="*", help="image files")
-    v.add_argument("--wrong", type=int, default=0, metavar="N", help="pages for the N most confidently wrong test images of a run")
+    v.add_argument("--wrong", type=A.non_negative_int, default=0, metavar="N", help="pages for the N most confidently wrong test images of a run")
     v.add_argument("--class", dest="classes", action="append", default=[], help="also map this class; repeatable")
     v.add_argument("--method", default="gradcam")
     v.add_argument("--layers", nargs="+", help="feature-map layers (names or stage indices)")

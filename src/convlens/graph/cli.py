@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .. import argtypes as A
+
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with the raw files (Planetoid ind.<name>.*, or MUTAG_*.txt); "
@@ -20,10 +22,10 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("show", help="print and draw A, degrees, Â = D^-1/2 (A+I) D^-1/2 and X")
     s.add_argument("data", help="karate | cora | citeseer | mutag | nodes.csv (with --edges)")
-    s.add_argument("--index", type=int, help="which molecule of mutag (default 0)")
-    s.add_argument("--out", help="folder for matrices.png and graph.png (default graph-show-<data>)")
+    s.add_argument("--index", type=A.non_negative_int, help="which molecule of mutag (default 0)")
+    s.add_argument("--out", type=A.output_dir, help="folder for matrices.png and graph.png (default graph-show-<data>)")
     s.add_argument("--no-plots", action="store_true", help="only print")
-    s.add_argument("--max-print", type=int, default=40, help="print full matrices up to this many nodes (default 40)")
+    s.add_argument("--max-print", type=A.non_negative_int, default=40, help="print full matrices up to this many nodes (default 40)")
     _data_args(s)
     s.set_defaults(func=_show)
 
@@ -31,18 +33,18 @@ def register(subparsers) -> None:
     t.add_argument("--data", default="cora", help="karate | cora | citeseer | mutag | nodes.csv (with --edges)")
     t.add_argument("--model", default="gcn", choices=["gcn", "gin"], help="gin: graph classification only")
     t.add_argument("--readout", default=None, choices=["mean", "sum", "max"], help="graph readout (default: mean for gcn, sum for gin)")
-    t.add_argument("--folds", type=int, default=10)
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--hidden", type=int)
-    t.add_argument("--layers", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--dropout", type=float)
+    t.add_argument("--folds", type=A.at_least(2), default=10)
+    t.add_argument("--epochs", type=A.positive_int)
+    t.add_argument("--hidden", type=A.positive_int)
+    t.add_argument("--layers", type=A.positive_int)
+    t.add_argument("--lr", type=A.finite_positive_float)
+    t.add_argument("--dropout", type=A.probability)
     t.add_argument("--no-edge-attr", action="store_true", help="mutag: ignore bond types")
-    t.add_argument("--degree-features", type=int, help="mutag: append one-hot degree 0..K to the atom type (default 4; 0 = off)")
+    t.add_argument("--degree-features", type=A.non_negative_int, help="mutag: append one-hot degree 0..K to the atom type (default 4; 0 = off)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--embedding", default="auto", choices=["auto", "tsne", "pca"])
-    t.add_argument("--threads", type=int)
-    t.add_argument("--out", help="run folder (default runs/graph-<data>-<model>-<time>)")
+    t.add_argument("--threads", type=A.positive_int)
+    t.add_argument("--out", type=A.output_dir, help="run folder (default runs/graph-<data>-<model>-<time>)")
     _data_args(t)
     t.set_defaults(func=_train)
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .._runtime import seed_everything
+from ..engine.guards import check_divergence
 from .models import create_graph_model
 
 
@@ -136,6 +137,7 @@ def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_n
             pred = model(x, ei, batch, ea).argmax(1)
         curve.append(float((pred == y).float().mean()))
         losses.append(tot / max(n, 1))
+        check_divergence(losses[-1], len(losses), lr, model=model, num_classes=dataset.num_classes)  # it never recovers
     return curve, losses
 
 

@@ -12,6 +12,7 @@ folder (``~/.cache/convlens/<kind>/`` or ``cache_dir``) and let PyG process ther
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import shutil
 import warnings
@@ -96,27 +97,140 @@ def _quiet_pyg():
     return warnings.catch_warnings()
 
 
+# ---------------------------------------------------------------------------------------------
+# no file convlens reads can run code: raw pickles through a restricted unpickler, processed
+# caches with torch.load(weights_only=True), caches keyed on the raw files they came from
+# ---------------------------------------------------------------------------------------------
+def raw_identity(src: Path | None, names: Sequence[str]) -> str:
+    """A short key for the raw files a cache is built from: their resolved paths, sizes and
+    modification times (``"download"`` when PyG downloads them). Another ``--data-dir``, or a
+    file replaced or edited in place, gives another key, hence another processed cache: a stale
+    one is never silently used instead of what the user pointed at."""
+    if src is None:
+        return "download"
+    h = hashlib.sha256()
+    for n in names:
+        f = (src / n).resolve()
+        st = f.stat()
+        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def vet_processed(processed_dir: Path) -> None:
+    """Make a PyG processed folder safe to hand to PyG.
+
+    PyG reads ``processed/data.pt`` with ``torch.load(weights_only=True)`` but falls back to
+    ``weights_only=False`` (arbitrary code) when that fails, and reads ``pre_transform.pt`` /
+    ``pre_filter.pt`` with ``weights_only=False`` outright. So: the two ``pre_*.pt`` files (only
+    used for a warning) are removed, and a ``data.pt`` that does not load with
+    ``weights_only=True`` is deleted, to be rebuilt from the raw files.
+    """
+    import torch_geometric  # noqa: F401 - registers PyG's classes as safe globals for weights_only
+
+    for name in ("pre_transform.pt", "pre_filter.pt"):
+        (processed_dir / name).unlink(missing_ok=True)
+    data = processed_dir / "data.pt"
+    if data.exists():
+        try:
+            torch.load(data, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - anything not plainly tensors is rebuilt from raw, never run
+            shutil.rmtree(processed_dir, ignore_errors=True)
+
+
+def _planetoid_part(folder: Path, key: str, part: str) -> torch.Tensor | dict:
+    """One Planetoid raw file: ``test.index`` is text (one node id a line); the others are
+    Python 2 pickles of scipy.sparse / numpy arrays (``graph``: a dict node -> neighbours),
+    read with :func:`convlens.safe_pickle.safe_load`, which refuses any other global."""
+    path = folder / f"ind.{key}.{part}"
+    if part == "test.index":
+        try:
+            return torch.tensor([int(t) for t in path.read_text().split()], dtype=torch.long)
+        except ValueError as exc:
+            raise DataError(f"{path}: not a list of node ids ({exc}); replace it with an original copy") from exc
+    from ..safe_pickle import safe_load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's deprecated module paths in the 2016 pickles
+        out = safe_load(path)
+    if part == "graph":
+        if not isinstance(out, dict):
+            raise DataError(f"{path}: expected a dict node -> neighbours, found {type(out).__name__}")
+        return out
+    import numpy as np
+
+    out = out.todense() if hasattr(out, "todense") else out
+    if not isinstance(out, np.ndarray):
+        raise DataError(f"{path}: expected an array, found {type(out).__name__}; replace it with an original copy")
+    return torch.from_numpy(np.asarray(out)).to(torch.float)
+
+
+def read_planetoid(folder: Path, key: str) -> "torch_geometric.data.Data":
+    """Build the Planetoid graph from its raw files (PyG's ``read_planetoid_data``, with every
+    pickle read safely). Nodes: ``allx`` (labelled + unlabelled training pool) then the test
+    nodes ``tx`` placed at the ids of ``test.index``; masks: the first ``len(y)`` nodes train,
+    the next 500 validate, ``test.index`` tests."""
+    from torch_geometric.data import Data
+    from torch_geometric.io.planetoid import edge_index_from_dict
+    from torch_geometric.utils import index_to_mask
+
+    x, tx, allx, y, ty, ally, graph, test_index = (_planetoid_part(folder, key, p) for p in _PLANETOID_PARTS)
+    sorted_test = test_index.sort()[0]
+    if key == "citeseer":
+        # isolated test nodes have no row in tx/ty: zero rows keep the ids contiguous
+        span = int(test_index.max() - test_index.min()) + 1
+        tx_ext = torch.zeros(span, tx.size(1), dtype=tx.dtype)
+        tx_ext[sorted_test - test_index.min(), :] = tx
+        ty_ext = torch.zeros(span, ty.size(1), dtype=ty.dtype)
+        ty_ext[sorted_test - test_index.min(), :] = ty
+        tx, ty = tx_ext, ty_ext
+    feats = torch.cat([allx, tx], dim=0)
+    feats[test_index] = feats[sorted_test]
+    labels = torch.cat([ally, ty], dim=0).max(dim=1)[1]
+    labels[test_index] = labels[sorted_test]
+    n = labels.size(0)
+    data = Data(x=feats, edge_index=edge_index_from_dict(graph, num_nodes=n), y=labels)
+    data.train_mask = index_to_mask(torch.arange(y.size(0)), size=n)
+    data.val_mask = index_to_mask(torch.arange(y.size(0), y.size(0) + 500), size=n)
+    data.test_mask = index_to_mask(test_index, size=n)
+    return data
+
+
+def _safe_planetoid_class():
+    from torch_geometric.datasets import Planetoid
+
+    class SafePlanetoid(Planetoid):
+        """PyG's Planetoid whose ``process`` reads the raw pickles with :func:`read_planetoid`."""
+
+        def process(self) -> None:
+            data = read_planetoid(Path(self.raw_dir), self.name.lower())
+            self.save([data], self.processed_paths[0])
+
+    return SafePlanetoid
+
+
 def load_planetoid(name: str, data_dir: str | os.PathLike | None = None,
                    cache_dir: str | os.PathLike | None = None) -> "torch_geometric.data.Data":
     """Cora or Citeseer with the public split (20 labelled nodes per class, 500 val, 1,000 test).
 
     ``x`` is the raw 0/1 bag-of-words matrix (N, F): Cora 2,708 x 1,433, Citeseer 3,327 x 3,703.
+    The processed cache lives in ``<cache>/planetoid/<raw identity>/`` (:func:`raw_identity`).
     """
-    from torch_geometric.datasets import Planetoid
-
     key = name.lower()
     if key not in PLANETOID_NAMES:
         raise DataError(f"unknown Planetoid data set {name!r}; use one of {', '.join(PLANETOID_NAMES)}")
     pyg_name = PLANETOID_NAMES[key]
     files = [f"ind.{key}.{p}" for p in _PLANETOID_PARTS]
     src = _find_raw(data_dir, "planetoid/raw", files, pyg_name)
-    root = cache_root(cache_dir) / "planetoid"
+    root = cache_root(cache_dir) / "planetoid" / raw_identity(src, files)
     if src is not None:
         _link_raw(src, root / pyg_name / "raw", files)
     with _quiet_pyg():
         warnings.simplefilter("ignore")
+        vet_processed(root / pyg_name / "processed")
         try:
-            ds = Planetoid(str(root), pyg_name, split="public")
+            ds = _safe_planetoid_class()(str(root), pyg_name, split="public")
+        except DataError:
+            raise
         except Exception as exc:  # a truncated raw file or no internet for the download
             raise DataError(f"{pyg_name}: could not read or download the Planetoid files into {root} ({exc}); "
                             f"pass --data-dir with the ind.{key}.* files") from exc
@@ -157,11 +271,12 @@ def load_mutag(data_dir: str | os.PathLike | None = None,
 
     files = [f"MUTAG_{p}.txt" for p in ("A", "graph_indicator", "graph_labels", "node_labels", "edge_labels")]
     src = _find_raw(data_dir, "tu/MUTAG/raw", files, "MUTAG")
-    root = cache_root(cache_dir) / "tu"
+    root = cache_root(cache_dir) / "tu" / raw_identity(src, files)
     if src is not None:
         _link_raw(src, root / "MUTAG" / "raw", files)
     with _quiet_pyg():
         warnings.simplefilter("ignore")
+        vet_processed(root / "MUTAG" / "processed")
         try:
             ds = TUDataset(str(root), "MUTAG", use_edge_attr=True)
         except Exception as exc:

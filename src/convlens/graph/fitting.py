@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .._runtime import seed_everything
+from ..engine.guards import check_divergence
 from ..errors import ConvlensError
 from .models import GCN
 from .sparse import SparseFeatures
@@ -100,6 +101,8 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
         row = {"epoch": epoch, "train_loss": loss.item(), "train_acc": _acc(pred, y, data.train_mask),
                "val_loss": val_loss if has_val else None, "val_acc": _acc(pred, y, data.val_mask), "test_acc": _acc(pred, y, data.test_mask)}
         history.append(row)
+        # a non-finite loss or weight never recovers (and t-SNE of NaN features segfaulted)
+        check_divergence(row["train_loss"], epoch + 1, lr, model=model, num_classes=num_classes)
         key = (row["val_acc"], -val_loss) if has_val else (float(epoch), 0.0)
         if key > (best[0], -best[1]):  # best val accuracy, ties broken by lower val loss
             best, best_epoch = (key[0], val_loss), epoch

@@ -31,6 +31,12 @@ GRAPH_DEFAULTS = {"gcn": dict(hidden=64, layers=3, epochs=100, lr=0.005, dropout
 def embed_2d(h: torch.Tensor, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
     """(N, d) -> (N, 2) with t-SNE (``auto``: up to 5,000 nodes) or PCA (instant, linear)."""
     h = h.detach().cpu().numpy().astype(np.float64)
+    if not np.isfinite(h).all():  # scikit-learn's t-SNE crashed the process (SIGSEGV) on NaN features
+        raise ConvlensError(f"the hidden features hold {int((~np.isfinite(h)).sum())} inf/NaN values: training diverged; "
+                            "lower --lr")
+    if len(h) > 1 and float(np.ptp(h, axis=0).max()) == 0.0:  # t-SNE's PCA start divides by a zero variance
+        raise ConvlensError("every node has the same hidden features (the network is dead: its ReLUs output 0): "
+                            "training diverged; lower --lr")
     if method == "auto":
         method = "tsne" if len(h) <= 5000 else "pca"
     if method == "pca" or len(h) < 5:

@@ -4,12 +4,29 @@
 >>> t = model_table("tv/resnet18")          # or a convlens/timm name, a run folder, an nn.Module
 >>> t.totals["params"], t.rows[0]["output_shape"], t.to_records()   # plain dicts (t.to_pandas() if pandas)
 >>> conv_layer((32, 32, 3), filters=3, kernel=5, stride=1, padding=2)["output"]   # (32, 32, 3)
-"""
-from .alexnet import ChapterAlexNet, alexnet_tables
-from .demos import plot_demo, run_demo
-from .formula import conv_layer, layer_output_shape, output_size, pool_layer
-from .table import LayerTable, as_dataframe, cross_check, layer_table, load_model, model_table
 
-__all__ = ["ChapterAlexNet", "LayerTable", "alexnet_tables", "as_dataframe", "conv_layer", "cross_check",
-           "layer_output_shape", "layer_table", "load_model", "model_table", "output_size", "plot_demo",
-           "pool_layer", "run_demo"]
+Names are imported lazily: ``convlens --help`` and argument errors must not pay for torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ChapterAlexNet": "alexnet", "alexnet_tables": "alexnet",
+    "plot_demo": "demos", "run_demo": "demos",
+    "conv_layer": "formula", "layer_output_shape": "formula", "output_size": "formula", "pool_layer": "formula",
+    "LayerTable": "table", "as_dataframe": "table", "cross_check": "table", "layer_table": "table",
+    "load_model": "table", "model_table": "table",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -150,6 +150,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     import sys
 
     from .._runtime import seed_everything, select_device, set_threads, tune_allocator
+    from ..engine.guards import require_two_classes, warn_missing_classes
 
     log = log or (lambda m: print(m, file=sys.stderr))
     t0 = time.perf_counter()
@@ -161,6 +162,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     device = select_device(cfg.device)
     train_src, test_src = _load_sources(cfg, log)
     classes = train_src.classes
+    require_two_classes(classes, cfg.data)  # one class: '100% accuracy' and nothing learned
     # with a feature cache, a backbone seen before comes as a card: its network is built only if needed
     from .features import resolve_cache_dir
 
@@ -178,6 +180,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
         timings["features"] = feats["seconds"]
     else:
         train_src, test_src = _readable_split(cfg, train_src, test_src)
+    warn_missing_classes(test_src.labels, classes, "test")
     if strategy == "auto":
         from .auto import decide
 
@@ -518,7 +521,7 @@ def _resume(cfg: TransferConfig, resume: str, log: Callable[[str], None], epochs
     from ..engine import TrainConfig, train
     from ..runs import RunDir
 
-    run = RunDir.open(resume)
+    run = RunDir.open(resume, resume=True)
     rec = run.config
     if rec.get("strategy_used") != "fine-tune":
         raise ConvlensError(f"--resume {resume}: only fine-tune runs resume; a feature-extract run reruns in seconds from the cache")

@@ -1,0 +1,162 @@
+"""Guards that stop a run that can only produce something silently wrong.
+
+* **Divergence.** Gradient descent with too large a step overshoots: for a loss with curvature
+  L along some direction, plain SGD multiplies the error there by ``|1 - lr * L|`` each step,
+  so ``lr > 2 / L`` grows it geometrically until the floats overflow (``inf``, then ``nan`` once
+  ``inf - inf`` appears). A non-finite loss or weight never comes back: every later step is NaN.
+  Training on regardless gave an all-NaN ``best.ckpt`` "best at epoch 1", a report, exit 0 and
+  ``predict`` printing "nan%". :class:`DivergenceGuard` (a Lightning callback) and
+  :func:`check_divergence` (for plain loops) stop at the first non-finite loss or weight, or a
+  cross-entropy over 1000 x ln K (K classes; ln K is what a uniform guess scores: Adam at lr 1000
+  "trained" to 3e17 without a word), with one line naming the epoch and what to try; no
+  non-finite checkpoint is ever written.
+* **Fewer than two classes.** A classifier of one class is 100% accurate and learns nothing:
+  :func:`require_two_classes` refuses it; :func:`warn_missing_classes` warns when a test split
+  lacks classes the model knows (their accuracy cannot be measured).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from typing import Any
+
+import torch
+
+from ..errors import ConvlensError, DataError
+
+
+class DataWarning(UserWarning):
+    """Data that trains but whose numbers mean less than they say; the CLI prints it as one
+    ``convlens: warning:`` line."""
+
+
+class TrainingDiverged(ConvlensError):
+    """The loss or the weights became inf/NaN: the learning rate is too large (or the data holds
+    non-finite values). Epochs saved before it are intact."""
+
+
+def _advice(lr: float | None, flag: str) -> str:
+    if lr is None or not math.isfinite(lr):
+        return f"lower {flag}"
+    return f"lower {flag} (it is {lr:g}; try {lr / 10:g} or less)"
+
+
+def non_finite_parameters(params: Iterable[tuple[str, torch.Tensor]]) -> list[str]:
+    """Names of the tensors holding any inf/NaN (one fused reduction per tensor)."""
+    return [name for name, p in params if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+
+
+#: a cross-entropy above this many times that of guessing uniformly (ln K) has diverged: the
+#: logits differ by thousands, which no converging run reaches (Adam at lr 1000 reached 3e17)
+EXPLODED_FACTOR = 1000.0
+
+
+def check_divergence(loss: torch.Tensor | float | None, epoch: int, lr: float | None = None,
+                     model: torch.nn.Module | None = None, num_classes: int | None = None,
+                     flag: str = "--lr", where: str = "") -> None:
+    """Raise :class:`TrainingDiverged` when training has diverged.
+
+    Diverged means: ``loss`` is inf/NaN; or, given ``num_classes`` K, the cross-entropy exceeds
+    :data:`EXPLODED_FACTOR` x max(ln K, 1) (ln K is the loss of a uniform guess, what a fresh
+    network scores); or ``model`` has an inf/NaN parameter or buffer. ``epoch`` counts from 1,
+    as the run folder does. Cost: one scalar read; one pass over the weights when ``model`` is
+    given (do that once an epoch).
+    """
+    what = None
+    if loss is not None:
+        value = float(loss.detach().float()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value):
+            what = f"the training loss is {value}"
+        elif num_classes and num_classes > 1:
+            uniform = math.log(num_classes)
+            if value > EXPLODED_FACTOR * max(uniform, 1.0):
+                what = f"the training loss is {value:.3g}, over {EXPLODED_FACTOR:g}x that of a uniform guess ({uniform:.2f})"
+    if what is None and model is not None:
+        bad = non_finite_parameters(chain(model.named_parameters(), model.named_buffers()))
+        if bad:
+            what = f"{len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]})"
+    if what is not None:
+        raise TrainingDiverged(f"training diverged in epoch {epoch}{where}: {what}; {_advice(lr, flag)}")
+
+
+def _classes(pl_module: Any) -> int | None:
+    meta = getattr(pl_module, "meta", None)
+    return meta.get("num_classes") if isinstance(meta, dict) else None
+
+
+@functools.cache
+def _divergence_guard_class() -> type:
+    """The Lightning callback, built on first use: the plain-loop users of this module (graph
+    training) must not pay for importing Lightning."""
+    import lightning as L
+
+    class DivergenceGuard(L.Callback):
+        """Stop Lightning training at the first non-finite loss (checked after every loader
+        batch) or weight (checked before each epoch's evaluation, hence before any checkpoint of
+        that epoch is saved). Put it before the callback that saves checkpoints: callbacks run
+        in list order. Epochs completed before stay saved; :class:`TrainingDiverged` says which
+        epoch diverged."""
+
+        def __init__(self, lr: float | None = None, flag: str = "--lr"):
+            self.lr, self.flag = lr, flag
+
+        def _lr(self, trainer: Any) -> float | None:
+            if self.lr is not None:
+                return self.lr
+            try:
+                return float(trainer.optimizers[0].param_groups[0]["lr"])
+            except (AttributeError, IndexError, KeyError):
+                return None
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if isinstance(loss, torch.Tensor):
+                check_divergence(loss, trainer.current_epoch + 1, self._lr(trainer), num_classes=_classes(pl_module),
+                                 flag=self.flag, where=f" (loader batch {batch_idx + 1})")
+
+        def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
+            if not trainer.sanity_checking:
+                check_divergence(None, trainer.current_epoch + 1, self._lr(trainer), model=pl_module, flag=self.flag)
+
+        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+            # the epoch's mean training loss: a step inside a loader batch (several optimizer
+            # steps each, for small images) may have been inf while the last one looked finite
+            if trainer.sanity_checking or not hasattr(pl_module, "epoch_metrics"):
+                return
+            loss = pl_module.epoch_metrics().get("train_loss")
+            if loss is not None:
+                check_divergence(loss, trainer.current_epoch + 1, self._lr(trainer), num_classes=_classes(pl_module),
+                                 flag=self.flag)
+
+    return DivergenceGuard
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DivergenceGuard":  # ``from convlens.engine.guards import DivergenceGuard`` imports Lightning here
+        return _divergence_guard_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def require_two_classes(classes: Sequence[Any], source: str) -> None:
+    """Refuse a classification data set with fewer than two classes, in one line."""
+    if len(classes) < 2:
+        found = f"only {list(classes)!r}" if classes else "none"
+        raise DataError(f"{source}: a classifier needs at least two classes, found {found}; "
+                        "give a folder with one sub-folder per class (at least two)")
+
+
+def warn_missing_classes(labels: torch.Tensor, classes: Sequence[Any], split: str = "test") -> list[Any]:
+    """Warn (and return them) when ``labels`` never use some of ``classes``: that split cannot
+    measure accuracy on them, and 'overall accuracy' then means less than it says."""
+    if len(labels) == 0:
+        return []
+    present = set(torch.as_tensor(labels).unique().tolist())
+    missing = [c for i, c in enumerate(classes) if i not in present]
+    if missing:
+        warnings.warn(f"the {split} split has no images of {len(missing)} of {len(classes)} classes "
+                      f"({', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''}): its accuracy says nothing about them",
+                      DataWarning, stacklevel=2)
+    return missing
