@@ -213,7 +213,9 @@ def plot_demo(result: dict[str, Any]) -> Any:
     two feature maps). Returns a matplotlib ``Figure``."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    from ..figures import headless_backend
+
+    headless_backend()
     import matplotlib.pyplot as plt
     import numpy as np
 
