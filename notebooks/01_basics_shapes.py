@@ -71,7 +71,7 @@ for row in chapter["rows"]:
     print(f"{row['layer']:>8}  {row['output']:>11}  {row['params']:>12,}  {row.get('arithmetic', '')}")
 print(f"AlexNet (chapter): {chapter['totals']['params']:,} parameters; "
       f"torchvision's variant: {tables['torchvision']['totals']['params']:,}")
-plot_alexnet(tables)
+fig = plot_alexnet(tables)  # figures show inline at the end of the cell
 
 # %% [markdown]
 # ## Any model's table (어떤 모델이든 층별 표로)
@@ -84,7 +84,7 @@ from convlens.shapes.plots import plot_layer_table
 
 resnet = model_table("tv/resnet18")
 print(f"{resnet.model_name}: {resnet.totals['params']:,} parameters, {resnet.totals['macs'] / 1e9:.2f} G multiply-adds per image")
-plot_layer_table(resnet)
+fig = plot_layer_table(resnet)
 
 # %% [markdown]
 # ## Convolution and pooling on small arrays (작은 배열로 본 합성곱과 풀링)
@@ -92,12 +92,15 @@ plot_layer_table(resnet)
 # max pooling (풀링), and a 1x1 convolution mixing channels.
 
 # %%
+import matplotlib.pyplot as plt
+
 from convlens.shapes import plot_demo, run_demo
 
 for name in ("1d", "padding", "pool", "1x1"):
     demo = run_demo(name)
     print(demo["title"])
-    display(plot_demo(demo))  # noqa: F821 - IPython's display
+    fig = plot_demo(demo)
+    plt.show()  # show each figure under its title
 
 # %% [markdown]
 # ## Where the chapter's code differs
