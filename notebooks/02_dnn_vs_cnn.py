@@ -50,7 +50,7 @@ from convlens import TrainConfig, compare
 cfg = TrainConfig(epochs=1 if SMOKE else 5, limit_train=3000 if SMOKE else None, val_size=500 if SMOKE else 5000,
                   limit_test=2000 if SMOKE else None, out="runs/notebooks", progress=not SMOKE,
                   download=not os.path.isdir("/usr/share/datasets/fashion-mnist"))
-result = compare(cfg, ["dnn", "cnn"], name="dnn-vs-cnn")
+result = compare(cfg, ["dnn", "cnn"])  # a new folder runs/notebooks/compare-dnn-cnn-<time> each time
 for row in result["table"]:
     print(f"{row['model']}: test accuracy {row['test accuracy']:.2%}, {row['parameters']:,} parameters, "
           f"{row['train seconds']:.1f} s")
