@@ -35,8 +35,26 @@ def cjk_family() -> str | None:
     """The first installed family of :data:`CJK_FAMILIES`, or ``None``."""
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FAMILIES if name in installed), None)
+    def first() -> str | None:
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FAMILIES if name in installed), None)
+
+    found = first()
+    if found is None and not _scanned:
+        # matplotlib caches its font list once; fonts installed after that (scripts/setup's
+        # fonts-noto-cjk on a machine that had matplotlib already) are only found by a rescan
+        _scanned.append(True)
+        for path in font_manager.findSystemFonts():
+            if "cjk" in os.path.basename(path).lower() or "nanum" in os.path.basename(path).lower():
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # an unreadable font file is not ours to fix
+                    pass
+        found = first()
+    return found
+
+
+_scanned: list[bool] = []
 
 
 def use_cjk_font(texts: Iterable[object] = ()) -> str | None:
