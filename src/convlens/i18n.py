@@ -68,6 +68,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "col_parameters": {"en": "parameters", "ko": "파라미터 수"},
     "col_train_seconds": {"en": "train seconds", "ko": "훈련 시간 (초)"},
     "col_images_per_s": {"en": "train images/s", "ko": "초당 훈련 이미지"},
+    "col_what": {"en": "what", "ko": "항목"},
+    "col_value": {"en": "value", "ko": "값"},
+    "col_setting": {"en": "setting", "ko": "설정"},
+    "col_train_loss": {"en": "train_loss", "ko": "훈련 손실"},
+    "col_train_acc": {"en": "train_acc", "ko": "훈련 정확도"},
+    "col_val_acc": {"en": "val_acc", "ko": "검증 정확도"},
+    "col_test_acc": {"en": "test_acc", "ko": "테스트 정확도"},
+    "col_seconds": {"en": "seconds", "ko": "초"},
+    "col_images_per_s_short": {"en": "images_per_s", "ko": "초당 이미지"},
 }
 
 _current: str | None = None
