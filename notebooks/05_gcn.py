@@ -49,6 +49,7 @@ from convlens.graph import describe_matrices, graph_matrices, load_karate, plot_
 karate = load_karate()
 print(describe_matrices(karate, max_nodes=8))
 fig = plot_matrices(karate, title="karate club")
+fig = plot_graph(karate, title="karate club: colour = the club each member joined")
 
 # %% [markdown]
 # ## One graph convolution by hand (그래프 합성곱 한 층을 직접 계산)
@@ -86,9 +87,10 @@ cora = train(data="cora", out="runs/notebooks/gcn-cora", progress=False, epochs=
 print(f"cora: test accuracy {cora['test_acc']:.1%} on {cora['num_test']:,} papers ({cora['train_seconds']:.1f} s)")
 
 # %%
-from convlens.reports import plot_curves
 import json
 from pathlib import Path
+
+from convlens.reports import plot_curves
 
 history = [json.loads(line) for line in (Path(cora["run"]) / "metrics.jsonl").read_text().splitlines()]
 fig = plot_curves(history, title="GCN on Cora")

@@ -8,7 +8,7 @@ glyphs DejaVu Sans lacks (한글) come from Noto Sans CJK (Debian's ``fonts-noto
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 #: Families searched, best first. ``NotoSansCJK-Regular.ttc`` holds every CJK face, but
 #: matplotlib reads only its first face and names it "Noto Sans CJK JP"; its Hangul is the same.

@@ -120,7 +120,7 @@ def test_lang_flag(monkeypatch, capsys):
         seen["lang"] = current_lang()
         return 0
 
-    import convlens.cli as cli
+    from convlens import cli
 
     parser = build_parser()
     monkeypatch.setattr(cli, "build_parser", lambda: parser)

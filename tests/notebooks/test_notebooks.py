@@ -13,8 +13,8 @@ import re
 import runpy
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -68,7 +68,7 @@ def transfer(o: Outputs) -> None:
 
 
 def explain(o: Outputs) -> None:
-    assert re.search(r"^tabby, tabby cat: [\d.]+%", o.text, re.M), o.text[-2000:]
+    assert re.search(r"^tabby, tabby cat: [\d.]+%", o.text, re.MULTILINE), o.text[-2000:]
     assert float(re.search(r"trained vs randomised: (-?[\d.]+)", o.text).group(1)) < 0.5
     assert o.images == 4  # CAM, feature maps, filters, sanity check
 
@@ -78,7 +78,7 @@ def gcn(o: Outputs) -> None:
     assert o.percent(r"karate: ([\d.]+)% of the 32 unlabelled") >= 0.9
     assert o.percent(r"cora: test accuracy ([\d.]+)% on 1,000 papers") >= 0.7  # 50 epochs; 81.5% at 200
     assert o.percent(r"mutag: ([\d.]+)% ±") >= 0.7
-    assert o.images == 3  # karate matrices, Cora curves, Cora embedding
+    assert o.images == 4  # karate matrices and graph, Cora curves, Cora embedding
 
 
 EXPECT: dict[str, Callable[[Outputs], None]] = {
