@@ -39,9 +39,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "per_class_accuracy": {"en": "per-class accuracy", "ko": "클래스별 정확도"},
     "mean_value": {"en": "mean {value}", "ko": "평균 {value}"},
     "feature_maps_low_high": {"en": "feature maps, low -> high level", "ko": "특성 맵, 저수준 -> 고수준"},
-    "first_layer_filters": {"en": "first-layer filters", "ko": "첫 층의 필터"},
     "normalized_adjacency": {"en": "normalized adjacency", "ko": "정규화된 인접 행렬"},
     "adjacency": {"en": "adjacency", "ko": "인접 행렬"},
+    "feature": {"en": "feature", "ko": "특성"},
+    "node_sorted": {"en": "node (sorted by class)", "ko": "노드 (클래스 순)"},
     # report headings and captions: Report passes every heading, caption and column through tr()
     "h_result": {"en": "Result", "ko": "결과"},
     "h_learning_curves": {"en": "Learning curves", "ko": "학습 곡선"},

@@ -132,3 +132,11 @@ def test_lang_flag(monkeypatch, capsys):
         set_lang(None)
     monkeypatch.setenv("CONVLENS_LANG", "ko")
     assert current_lang() == "ko"
+
+
+def test_graph_matrices_figure_in_korean(korean):
+    from convlens.graph import load_karate, plot_matrices
+
+    fig = plot_matrices(load_karate(), title="가라테 클럽: 그래프 합성곱")
+    assert fig.axes[0].get_ylabel() == "노드 (클래스 순)"
+    assert _glyph_warnings(fig) == []
