@@ -101,7 +101,10 @@ def kernel_env(tmp_path_factory):
     src = str(Path(convlens.__file__).resolve().parents[1])
     env = {"JUPYTER_PATH": str(root), "CONVLENS_SMOKE": "1", "CONVLENS_CACHE": str(root / "cache"),
            "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "CONVLENS_THREADS": os.environ.get("CONVLENS_THREADS", "2"), "CONVLENS_LANG": "en", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+           # one torch thread: the smoke workloads are small, and two threads on a 2-core machine where
+           # another job holds a core ran the notebooks 3x slower (401 s instead of ~130 s)
+           "CONVLENS_THREADS": os.environ.get("CONVLENS_THREADS", "1"), "CONVLENS_LANG": "en",
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield root
