@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = OneLineParser(prog="convlens", description="The chapter on convolutional networks, on real data.")
     parser.add_argument("--version", action="version", version=f"convlens {__version__}")
+    parser.add_argument("--lang", choices=("en", "ko"), default=None,
+                        help="language of reports and figure labels (default: $CONVLENS_LANG, else en); ko: 한국어")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMAND_MODULES:
         # a sub-package without a cli module (a partial checkout, a trimmed install) adds no verb
@@ -89,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_allocator()
     _one_line_data_warnings()
     try:
+        if args.lang:
+            from .i18n import set_lang
+
+            set_lang(args.lang)
         rc = args.func(args)
     except ConvlensError as exc:
         from .engine.training import TrainingInterrupted

@@ -165,6 +165,10 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
     top-``k`` probabilities."""
     import matplotlib.pyplot as plt
 
+    from ..figures import use_cjk_font
+    from ..i18n import t
+
+    use_cjk_font([title, *(result.classes or [])])  # a run's class names may be Korean
     disp = result.image.display()
     n = len(result.cams)
     fig, axes = plt.subplots(1, n + 2, figsize=(3.1 * (n + 2), 3.4),
@@ -173,7 +177,7 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
     axes[0].set_title(result.image.name, fontsize=9)
     for ax, cc in zip(axes[1:], result.cams):
         ax.imshow(overlay(disp, cc.heatmap))
-        what = "predicted" if cc.predicted else "class"
+        what = t("predicted") if cc.predicted else "class"
         ax.set_title(f"{what}: {cc.class_name[:28]}\np = {cc.prob:.1%}", fontsize=9)
     for ax in axes[: n + 1]:
         ax.axis("off")

@@ -34,8 +34,10 @@ class Explanation:
 
     def figures(self, k: int = 16) -> dict[str, Any]:
         """``{"cam": Figure, "feature_maps": Figure}`` (matplotlib; show them in a notebook)."""
+        from ..i18n import t
+
         return {"cam": plot_cam(self.cam, title=f"{self.model_name}: {self.cam.method} at {self.cam.layer}"),
-                "feature_maps": plot_feature_maps(self.feature_maps, k=k, title=f"{self.model_name}: feature maps, low -> high level")}
+                "feature_maps": plot_feature_maps(self.feature_maps, k=k, title=f"{self.model_name}: {t('feature_maps_low_high')}")}
 
     def save(self, out: str | os.PathLike, k: int = 16, dpi: int = 100) -> dict[str, Path]:
         """Write ``<image>-cam.png`` and ``<image>-feature-maps.png`` into ``out``."""

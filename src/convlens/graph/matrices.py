@@ -126,6 +126,11 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
     """Heat maps of A, Â and X side by side (nodes sorted by class, so communities show as blocks)."""
     import matplotlib.pyplot as plt
 
+    from ..figures import use_cjk_font
+    from ..i18n import t
+
+    use_cjk_font([title])
+
     n = data.num_nodes
     order = torch.argsort(data.y, stable=True) if getattr(data, "y", None) is not None and data.y.numel() == n else torch.arange(n)
     m = graph_matrices(data)
@@ -144,8 +149,8 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
             im = ax.imshow(M, cmap="viridis", interpolation="nearest", aspect="auto" if key == "X" else "equal")
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         ax.set_title(f"{name}  {M.shape[0]} x {M.shape[1]}")
-        ax.set_xlabel("feature" if key == "X" else "node (sorted by class)")
-        ax.set_ylabel("node (sorted by class)")
+        ax.set_xlabel(t("feature") if key == "X" else t("node_sorted"))
+        ax.set_ylabel(t("node_sorted"))
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..i18n import current_lang, tr
 from ..runs import atomic_write_text
 
 _CSS = """
@@ -58,7 +59,7 @@ class Report:
             self._parts.append(f"<p class='muted'>{html.escape(subtitle)}</p>")
 
     def heading(self, text: str, level: int = 2) -> "Report":
-        self._parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
+        self._parts.append(f"<h{level}>{html.escape(tr(text))}</h{level}>")
         return self
 
     def text(self, text: str, cls: str | None = None) -> "Report":
@@ -82,13 +83,14 @@ class Report:
         if not rows:
             return self
         cols = list(columns or rows[0].keys())
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+        head = "".join(f"<th>{html.escape(tr(str(c)))}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
         self._parts.append(f"<table><tr>{head}</tr>{body}</table>")
         return self
 
     def image(self, src: Any, caption: str | None = None, width: int | None = None) -> "Report":
         w = f" style='width:{width}px'" if width else ""
+        caption = tr(caption) if caption else caption
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
         self._parts.append(f"<figure><img src='{_png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
         return self
@@ -100,7 +102,7 @@ class Report:
 
     def render(self) -> str:
         return (
-            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<!doctype html><html lang='{current_lang()}'><head><meta charset='utf-8'>"
             f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
             + "\n".join(self._parts)
             + "</body></html>\n"

@@ -6,7 +6,10 @@ from typing import Any, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg", force=False)  # headless by default; notebooks keep their own backend
+from ..figures import headless_backend, use_cjk_font
+from ..i18n import t
+
+headless_backend()  # off-screen by default; a notebook's inline backend is kept
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
@@ -18,6 +21,7 @@ def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figu
     ``history`` rows look like ``{"epoch": 1, "train_loss": .., "train_acc": .., "test_acc": ..}``;
     epochs are drawn as recorded (run folders count them from 1).
     """
+    use_cjk_font([title])
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     epochs = [r["epoch"] for r in history]
     for ax, metric in zip(axes, ("loss", "acc")):
@@ -26,9 +30,9 @@ def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figu
             pts = [(e, r[key]) for e, r in zip(epochs, history) if r.get(key) is not None]
             if pts:
                 xs, ys = zip(*pts)
-                ax.plot(xs, ys, style, label=split, markersize=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
+                ax.plot(xs, ys, style, label=t(split), markersize=4)
+        ax.set_xlabel(t("epoch"))
+        ax.set_ylabel(t("accuracy") if metric == "acc" else t("loss"))
         ax.grid(alpha=0.3)
         ax.legend()
         if epochs:
@@ -41,17 +45,18 @@ def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figu
 
 def plot_compare_curves(histories: dict[str, Sequence[dict[str, Any]]], title: str = "") -> "plt.Figure":
     """Several runs' test accuracy and train loss overlaid (``{label: history}``)."""
+    use_cjk_font([title, *histories])
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, hist in histories.items():
         ep = [r["epoch"] for r in hist]
-        axes[0].plot(ep, [r.get("train_loss") for r in hist], "-o", label=f"{label} train", markersize=3)
+        axes[0].plot(ep, [r.get("train_loss") for r in hist], "-o", label=f"{label} {t('train')}", markersize=3)
         acc_key = "test_acc" if any(r.get("test_acc") is not None for r in hist) else "val_acc"
-        axes[1].plot(ep, [r.get(acc_key) for r in hist], "-o", label=f"{label} {acc_key.split('_')[0]}", markersize=3)
-    axes[0].set_ylabel("train loss")
-    axes[1].set_ylabel("accuracy")
+        axes[1].plot(ep, [r.get(acc_key) for r in hist], "-o", label=f"{label} {t(acc_key.split('_')[0])}", markersize=3)
+    axes[0].set_ylabel(t("train_loss"))
+    axes[1].set_ylabel(t("accuracy"))
     for ax in axes:
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(t("epoch"))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
@@ -62,6 +67,7 @@ def plot_compare_curves(histories: dict[str, Sequence[dict[str, Any]]], title: s
 
 def plot_confusion_matrix(cm: Any, class_names: Sequence[str], normalize: bool = True, title: str = "") -> "plt.Figure":
     """Rows are true classes, columns predictions; cells show counts (colour = row share)."""
+    use_cjk_font([title, *class_names])
     cm = np.asarray(cm, dtype=np.int64)
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
@@ -70,20 +76,21 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], normalize: bool =
     im = ax.imshow(share if normalize else cm, cmap="Blues", vmin=0)
     ax.set_xticks(range(n), class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(t("predicted"))
+    ax.set_ylabel(t("true"))
     if n <= 20:
         for i in range(n):
             for j in range(n):
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if share[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class" if normalize else "count")
-    ax.set_title(title or "confusion matrix")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=t("share_of_true_class") if normalize else t("count"))
+    ax.set_title(title or t("confusion_matrix"))
     fig.tight_layout()
     return fig
 
 
 def plot_per_class_accuracy(cm: Any, class_names: Sequence[str], title: str = "") -> "plt.Figure":
+    use_cjk_font([title, *class_names])
     cm = np.asarray(cm, dtype=np.int64)
     acc = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
     fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(class_names) + 2), 3.5))
@@ -91,10 +98,10 @@ def plot_per_class_accuracy(cm: Any, class_names: Sequence[str], title: str = ""
     ax.bar_label(bars, labels=[f"{a:.0%}" for a in acc], fontsize=8)
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
     ax.set_ylim(0, 1.08)
-    ax.axhline(acc.mean(), color="gray", ls="--", lw=1, label=f"mean {acc.mean():.1%}")
-    ax.set_ylabel("accuracy")
+    ax.axhline(acc.mean(), color="gray", ls="--", lw=1, label=t("mean_value", value=f"{acc.mean():.1%}"))
+    ax.set_ylabel(t("accuracy"))
     ax.legend(loc="lower right")
-    ax.set_title(title or "per-class accuracy")
+    ax.set_title(title or t("per_class_accuracy"))
     fig.tight_layout()
     return fig
 
@@ -116,6 +123,7 @@ def plot_prediction_grid(images: Any, preds: Sequence[int], targets: Sequence[in
                          mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                          ncols: int = 10, title: str = "", probs: Sequence[float] | None = None) -> "plt.Figure":
     """The chapter's grid: each image titled ``pred(true)``, green when right, red when wrong."""
+    use_cjk_font([title, *class_names])
     imgs = to_displayable(images, mean, std)
     n = len(imgs)
     ncols = min(ncols, n) or 1

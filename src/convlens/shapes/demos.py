@@ -211,9 +211,10 @@ def run_demo(name: str, **kwargs: Any) -> dict[str, Any]:
 def plot_demo(result: dict[str, Any]) -> Any:
     """The demo's arrays as annotated heat maps (and, for ``3d``, the colour image and its
     two feature maps). Returns a matplotlib ``Figure``."""
-    import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    from ..figures import headless_backend
+
+    headless_backend()
     import matplotlib.pyplot as plt
     import numpy as np
 
