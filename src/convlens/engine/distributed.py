@@ -35,8 +35,9 @@ shares keep the ranks in step); the repeated images at the end are left out of t
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConvlensError
 
@@ -142,7 +143,7 @@ def threads_per_rank(devices: int, threads: int | None = None) -> int:
     (the loaders have no worker processes)."""
     if threads:
         return threads
-    env = int(os.environ.get("CONVLENS_THREADS", 0) or 0)
+    env = int(os.environ.get("CONVLENS_THREADS") or 0)
     return env or max(1, (os.cpu_count() or 1) // max(1, devices))
 
 
