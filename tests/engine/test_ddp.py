@@ -179,3 +179,19 @@ def test_padding_is_left_out_and_predictions_come_back_in_order(n, world, bs, mo
             parts[rank, start:start + k, 0] = torch.tensor(share[start:start + k], dtype=torch.float)
     assert sorted(kept) == list(range(n))
     assert interleave(parts, n)[:, 0].tolist() == list(range(n))
+
+
+@TWO_CORES
+def test_compare_under_ddp_writes_one_comparison(tmp_path):
+    """Rank 1 used to name, write and print a comparison folder of its own (its clock's second)."""
+    res = _run([sys.executable, "-m", "convlens", "compare", "--models", "dnn,cnn", "--epochs", "1", "--limit-train", "600",
+                "--val-size", "100", "--limit-test", "201", "--device", "cpu", "--precision", "32-true", "--no-progress",
+                "--devices", "2", "--out", str(tmp_path)], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("report: ") == 1 and res.stdout.count("dnn: test accuracy") == 1, res.stdout
+    folder = _only_run(tmp_path)
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["cnn", "dnn", "plots"]
+    table = json.loads((folder / "comparison.json").read_text())
+    for row in table:
+        summary = json.loads((folder / row["model"] / "summary.json").read_text())
+        assert row["test accuracy"] == round(summary["test_acc"], 4) and summary["test_images"] == 201

@@ -106,6 +106,10 @@ def _compare(args: argparse.Namespace) -> int:
     if len(models) < 2:
         raise ConvlensError(f"--models {args.models!r}: give at least two models separated by commas, e.g. dnn,cnn")
     out = compare(config_from_args(args), models, name=args.name)
+    from .distributed import global_rank
+
+    if global_rank() != 0:  # ddp: rank 0 prints the table once
+        return 0
     for row in out["table"]:
         print(f"{row['model']:>14}: test accuracy {row['test accuracy']:.2%}, {row['parameters']:,} parameters, {row['train seconds']:.0f} s")
     print(f"report: {out['folder'] / 'report.html'}")
