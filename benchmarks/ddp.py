@@ -5,7 +5,8 @@
 
 Each configuration is a real ``convlens train`` command (so DDP's process start, gloo/NCCL set-up
 and rank-0 report are in the wall time): 1 rank with batch B and all the cores' threads, then
-N ranks with batch B/N each (global batch B) and cores/N threads each. Printed: the last
+N ranks with batch B/N each (global batch B) and cores/N threads each, and 1 rank with that
+one rank's cores/N threads (what one rank does alone: the parallel speed-up). Printed: the last
 epoch's training images/s (``metrics.jsonl``), its ratio to 1 rank, the whole command's wall
 time, the test accuracy, and the hardware line. On a CPU the ranks share the same cores and
 memory bandwidth that one process's threads would use: DDP there teaches and tests the
@@ -27,10 +28,11 @@ from convlens.hardware import hardware_line
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def run_train(model: str, devices: int, batch: int, epochs: int, out: Path, extra: list[str]) -> dict:
+def run_train(model: str, devices: int, batch: int, epochs: int, out: Path, extra: list[str], threads: int | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("CONVLENS_THREADS", None)  # each rank takes cores / devices
-    name = f"{model}-{devices}"
+    name = f"{model}-{devices}-{threads}"
+    extra = extra + (["--threads", str(threads)] if threads else [])
     cmd = [sys.executable, "-m", "convlens", "train", "--model", model, "--epochs", str(epochs), "--batch-size", str(batch),
            "--devices", str(devices), "--val-size", "0", "--no-progress", "--out", str(out), "--name", name, *extra]
     t0 = time.perf_counter()
@@ -56,14 +58,18 @@ def main() -> None:
     extra = ["--device", "cpu"] + (["--limit-train", str(args.limit_train)] if args.limit_train else [])
     with tempfile.TemporaryDirectory(prefix="convlens-ddp-bench-") as tmp:
         for model in [m.strip() for m in args.only.split(",") if m.strip()]:
+            per_rank = max(1, (os.cpu_count() or 1) // args.devices)
             one = run_train(model, 1, args.batch_size, args.epochs, Path(tmp), extra)
+            thin = run_train(model, 1, args.batch_size, args.epochs, Path(tmp), extra, threads=per_rank)
             many = run_train(model, args.devices, args.batch_size // args.devices, args.epochs, Path(tmp), extra)
-            for label, r in ((f"1 rank, batch {args.batch_size}", one),
-                             (f"{args.devices} ranks, batch {args.batch_size // args.devices} each", many)):
-                print(f"{model:>4} {label:>24}: {r['images_per_s']:>9,.0f} img/s (epoch {args.epochs}: {r['epoch_s']:.2f} s), "
+            for label, r in ((f"1 rank x {os.cpu_count()} threads, batch {args.batch_size}", one),
+                             (f"1 rank x {per_rank} thread(s), batch {args.batch_size}", thin),
+                             (f"{args.devices} ranks x {per_rank} thread(s), batch {args.batch_size // args.devices} each", many)):
+                print(f"{model:>4} {label:>38}: {r['images_per_s']:>9,.0f} img/s (epoch {args.epochs}: {r['epoch_s']:.2f} s), "
                       f"whole command {r['wall_s']:.1f} s, test accuracy {r['test_acc']:.2%} ({r['precision']})")
-            print(f"{model:>4} {args.devices} ranks / 1 rank: {many['images_per_s'] / one['images_per_s']:.2f}x images/s, "
-                  f"{one['wall_s'] / many['wall_s']:.2f}x whole command")
+            print(f"{model:>4} {args.devices} ranks / 1 rank with all threads: {many['images_per_s'] / one['images_per_s']:.2f}x "
+                  f"images/s, {one['wall_s'] / many['wall_s']:.2f}x whole command; / 1 rank with {per_rank} thread(s): "
+                  f"{many['images_per_s'] / thin['images_per_s']:.2f}x images/s")
 
 
 if __name__ == "__main__":
