@@ -195,3 +195,21 @@ def test_compare_under_ddp_writes_one_comparison(tmp_path):
     for row in table:
         summary = json.loads((folder / row["model"] / "summary.json").read_text())
         assert row["test accuracy"] == round(summary["test_acc"], 4) and summary["test_images"] == 201
+
+
+def test_each_rank_draws_its_own_dropout_and_augmentation_stream():
+    """Reseeded every epoch (resume gives the same draws), rank 0 as one process, rank 1 apart."""
+    from types import SimpleNamespace
+
+    from convlens.engine import ClassifierModule
+    from convlens.models import create_model
+
+    module = ClassifierModule(create_model("dnn"), TrainConfig(seed=3), meta={}, eval_names=[])
+    draws = {}
+    for rank in (0, 1):
+        module._trainer = SimpleNamespace(global_rank=rank, current_epoch=2)
+        module.on_train_epoch_start()
+        draws[rank] = torch.rand(4)
+    torch.manual_seed(3 * 1000 + 2)  # the one-process stream of seed 3, epoch 3
+    assert torch.equal(draws[0], torch.rand(4))
+    assert not torch.equal(draws[0], draws[1])

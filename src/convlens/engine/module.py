@@ -90,7 +90,9 @@ class ClassifierModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         # Reseed per epoch: dropout and augmentation of epoch k are the same whether or not
         # the run was interrupted and resumed before it.
-        torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch)
+        # ddp: each rank its own stream (rank 0's is the one-process stream), else every rank
+        # would draw the same dropout masks and crops for its different images
+        torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch + 7919 * self.global_rank)
         freeze_bn_of_frozen_layers(self.model)
         self._sums = {}
         self._seen_images = 0
