@@ -46,7 +46,8 @@ def config_from_args(args: argparse.Namespace, **over: Any):
     return TrainConfig(data=args.data, model=getattr(args, "model", "cnn"), epochs=epochs, batch_size=args.batch_size,
                        lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
                        label_smoothing=args.label_smoothing, augment=args.augment, seed=args.seed, device=args.device,
-                       devices=args.devices, num_nodes=args.num_nodes, threads=args.threads, out=args.out, name=args.name, val_size=args.val_size,
+                       devices=args.devices, num_nodes=args.num_nodes, threads=args.threads, out=args.out, name=args.name,
+                       val_size=args.val_size,
                        data_dir=args.data_dir, download=args.download, limit_train=args.limit_train,
                        limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision, **over)
 
@@ -78,10 +79,9 @@ def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .distributed import check_devices
+    from .distributed import check_devices, global_rank
 
     check_devices(args.devices, args.device, args.num_nodes)  # ddp: before any process, data or model
-    from .distributed import global_rank
     from .training import train
 
     cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))

@@ -28,8 +28,8 @@ from ..data.base import ImageTensors, tensor_loader
 from ..data.registry import DatasetSplits, list_datasets, load_dataset
 from ..errors import ConvlensError
 from ..runs import RunDir, default_run_name
-from .checkpoint import epoch_checkpoints, load_state_dict_checked, model_meta, read_checkpoint
 from . import distributed  # ddp: launch detection, device checks, rank-0-only files (engine/distributed.py)
+from .checkpoint import epoch_checkpoints, load_state_dict_checked, model_meta, read_checkpoint
 from .config import TrainConfig
 from .module import ClassifierModule, ParamGroupsFn
 
