@@ -17,7 +17,9 @@ def add_training_flags(p: argparse.ArgumentParser, epochs: int = 5, batch_size: 
     p.add_argument("--scheduler", default="none", choices=["none", "cosine", "onecycle"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
-    p.add_argument("--devices", type=int, default=1, help="N > 1: DistributedDataParallel over N devices")
+    p.add_argument("--devices", type=A.positive_int, default=1,
+                   help="N > 1: DistributedDataParallel over N devices (CPU cores or GPUs) of this machine")
+    p.add_argument("--num-nodes", type=A.positive_int, default=1, help="machines, each running --devices processes (README: More than one device)")
     p.add_argument("--out", type=A.output_dir, default="runs", help="folder that holds run folders (default %(default)s)")
     p.add_argument("--name", default=None, help="run folder name (default: model-data-time)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue RUN from its last complete epoch")
@@ -46,7 +48,8 @@ def config_from_args(args: argparse.Namespace, **over: Any):
     return TrainConfig(data=args.data, model=getattr(args, "model", "cnn"), epochs=epochs, batch_size=args.batch_size,
                        lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
                        label_smoothing=args.label_smoothing, augment=args.augment, seed=args.seed, device=args.device,
-                       devices=args.devices, threads=args.threads, out=args.out, name=args.name, val_size=args.val_size,
+                       devices=args.devices, num_nodes=args.num_nodes, threads=args.threads, out=args.out, name=args.name,
+                       val_size=args.val_size,
                        data_dir=args.data_dir, download=args.download, limit_train=args.limit_train,
                        limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision, **over)
 
@@ -78,11 +81,16 @@ def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .distributed import check_devices, global_rank
+
+    check_devices(args.devices, args.device, args.num_nodes)  # ddp: before any process, data or model
     from .training import train
 
     cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))
     res = train(cfg, resume=args.resume, epochs=args.epochs if args.resume else None)
-    s = res.run.summary()
+    if global_rank() != 0:  # ddp: every rank has the result; rank 0 prints it once
+        return 0
+    s = res.summary  # ddp: not res.run.summary(): the file is rank 0's
     print(f"report: {res.run.path / 'report.html'}")
     best = f"; best epoch {res.best_epoch} by validation" if s.get("val_images") else ""
     print(f"test accuracy {res.test_acc:.2%} ({s['test_images']:,} test images, {s['epochs']} epochs, {s['train_seconds']:.0f} s training{best})")
@@ -91,12 +99,19 @@ def _train(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from ..errors import ConvlensError
+    from .distributed import check_devices
+
+    check_devices(args.devices, args.device, args.num_nodes)  # ddp: before any process, data or model
     from .comparison import compare
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(models) < 2:
         raise ConvlensError(f"--models {args.models!r}: give at least two models separated by commas, e.g. dnn,cnn")
     out = compare(config_from_args(args), models, name=args.name)
+    from .distributed import global_rank
+
+    if global_rank() != 0:  # ddp: rank 0 prints the table once
+        return 0
     for row in out["table"]:
         print(f"{row['model']:>14}: test accuracy {row['test accuracy']:.2%}, {row['parameters']:,} parameters, {row['train seconds']:.0f} s")
     print(f"report: {out['folder'] / 'report.html'}")

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from ..reports import Report, plot_compare_curves
 from ..runs import RunDir, atomic_write_json, default_run_name
 from .config import TrainConfig
+from .distributed import global_rank
 from .training import TrainResult, train
 
 
@@ -21,13 +22,16 @@ def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None) ->
     results: dict[str, TrainResult] = {}
     for m in models:
         results[m] = train(replace(cfg, model=m, out=str(folder), name=m))
+    folder = results[models[0]].run.path.parent  # ddp: rank 0's folder (another rank's clock may name another)
     table = []
     for m, res in results.items():
-        s = res.run.summary()
+        s = res.summary or res.run.summary()  # ddp: every rank has the summary, only rank 0 the file
         table.append({"model": m, "test accuracy": round(res.test_acc, 4), "best epoch (val)": res.best_epoch,
                       "test acc at best epoch": s.get("test_acc_at_best_epoch"), "parameters": s["params"],
                       "train seconds": s["train_seconds"],
                       "train images/s": round(s["train_images"] * s["epochs"] / max(s["train_seconds"], 1e-9))})
+    if global_rank() != 0:  # ddp: rank 0 writes the files
+        return {"folder": folder, "results": results, "table": table}
     atomic_write_json(folder / "comparison.json", table)
     fig_path = RunDir(folder).save_figure(plot_compare_curves({m: r.history for m, r in results.items()},
                                                               title=f"{' vs '.join(models)} on {cfg.data}"), "compare_curves")

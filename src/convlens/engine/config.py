@@ -29,6 +29,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     devices: int = 1               # >1: DistributedDataParallel, one process per device
+    num_nodes: int = 1             # machines, each running `devices` processes (engine/distributed.py)
     precision: str = "auto"        # auto = 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true
     threads: int | None = None     # torch threads per process (default: cores / devices)
     out: str = "runs"
@@ -60,6 +61,7 @@ class TrainConfig:
         need(0 <= self.label_smoothing < 1, f"--label-smoothing {self.label_smoothing}: must be in [0, 1)")
         need(self.precision in PRECISIONS, f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         need(self.devices >= 1, f"--devices {self.devices}: must be at least 1")
+        need(self.num_nodes >= 1, f"--num-nodes {self.num_nodes}: must be at least 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -81,6 +81,7 @@ class ClassifierModule(L.LightningModule):
         self.epoch_steps = 0
         self.drop_last = False
         self.steps_per_epoch: int | None = None
+        self.eval_sizes: dict[str, int] = {}  # ddp: images per evaluation split (engine/distributed.py)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.prep(x))
@@ -89,7 +90,9 @@ class ClassifierModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         # Reseed per epoch: dropout and augmentation of epoch k are the same whether or not
         # the run was interrupted and resumed before it.
-        torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch)
+        # ddp: each rank its own stream (rank 0's is the one-process stream), else every rank
+        # would draw the same dropout masks and crops for its different images
+        torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch + 7919 * self.global_rank)
         freeze_bn_of_frozen_layers(self.model)
         self._sums = {}
         self._seen_images = 0
@@ -159,11 +162,20 @@ class ClassifierModule(L.LightningModule):
     # ---- evaluation ---------------------------------------------------------------------
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         x, y = batch
+        name = self.eval_names[dataloader_idx]
+        if self.trainer.world_size > 1 and name in self.eval_sizes:  # ddp: leave the sampler's padding out
+            from .distributed import real_in_batch
+
+            k = real_in_batch(self.eval_sizes[name], batch_idx * self.cfg.eval_batch_size, len(y),
+                              self.trainer.global_rank, self.trainer.world_size)
+            if k == 0:  # all padding: still hold the split's sums, every rank reduces the same ones
+                self._sums.setdefault(name, torch.zeros(3, dtype=torch.float64, device=y.device))
+                return
+            x, y = x[:k], y[:k]
         # under the run's precision (Lightning's autocast): `convlens evaluate` uses the same
         # (evaluate_model(precision=...)), so every accuracy of a run agrees to the image
         logits = self.model(self.prep(x))
         loss = F.cross_entropy(logits, y)
-        name = self.eval_names[dataloader_idx]
         self._accumulate(name, loss, logits, y)
         if name == "test" and self.current_epoch == self.trainer.max_epochs - 1:
             # the final model's test predictions, kept so the report need not evaluate again

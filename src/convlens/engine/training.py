@@ -26,6 +26,7 @@ from ..data.base import ImageTensors, tensor_loader
 from ..data.registry import DatasetSplits, list_datasets, load_dataset
 from ..errors import ConvlensError
 from ..runs import RunDir, atomic_copy_file, default_run_name
+from . import distributed  # ddp: launch detection, device checks, rank-0-only files (engine/distributed.py)
 from .checkpoint import epoch_checkpoints, load_state_dict_checked, model_meta, read_checkpoint
 from .checkpoint_io import AtomicCheckpointIO
 from .config import TrainConfig
@@ -47,6 +48,7 @@ class TrainResult:
     meta: dict[str, Any]
     seconds: float
     figures: dict[str, Path] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)  # ddp: summary.json's content, on every rank
 
     def __repr__(self) -> str:
         return f"TrainResult(run={str(self.run.path)!r}, test_acc={self.test_acc:.4f}, best_epoch={self.best_epoch}, seconds={self.seconds:.1f})"
@@ -205,7 +207,8 @@ def _progress_bar_class():
 
 # ---- the run ------------------------------------------------------------------------------
 def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
-                 extra_config: dict[str, Any] | None, epochs: int | None = None) -> tuple[RunDir, TrainConfig, Path | None]:
+                 extra_config: dict[str, Any] | None, epochs: int | None = None,
+                 rank_zero: bool = True) -> tuple[RunDir, TrainConfig, Path | None]:
     if resume is not None:
         run = RunDir.open(resume, resume=True)
         saved = TrainConfig.from_dict(run.config)
@@ -220,21 +223,20 @@ def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
         return run, saved, (last if last.is_file() else None)
     dataset = Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
     path = Path(cfg.out) / (cfg.name or default_run_name(f"{cfg.model}-{dataset}".replace("/", "_")))
+    if not rank_zero:  # ddp: only rank 0 makes the folder; the others learn its path at the end
+        return RunDir(path), cfg, None
     if epoch_checkpoints(path):
         raise ConvlensError(f"{path} already holds a run: continue it with --resume {path}, or choose another --name")
     run = RunDir.create(path, {**cfg.to_dict(), **(extra_config or {})}, kind=kind)
     return run, cfg, None
 
 
-def _trainer_kwargs(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+def _trainer_kwargs(cfg: TrainConfig, device: torch.device, launch: distributed.Launch) -> dict[str, Any]:
     accel = {"cuda": "gpu", "mps": "mps"}.get(device.type, "cpu")
     precision = resolve_precision(cfg.precision, device)
     kw: dict[str, Any] = {"accelerator": accel, "precision": precision}
-    if cfg.devices > 1:
-        # DDP, not DataParallel: one process per device, gradients all-reduced
-        kw.update(devices=cfg.devices, strategy="ddp")
-    else:
-        kw["devices"] = [device.index or 0] if device.type == "cuda" else 1
+    # DDP, not DataParallel, when launch.world_size > 1 (engine/distributed.py)
+    kw.update(distributed.trainer_kwargs(launch, [device.index or 0] if device.type == "cuda" else 1))
     return kw
 
 
@@ -287,8 +289,13 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     t0 = time.perf_counter()
     tune_allocator()
     quiet_lightning()
-    run, cfg, ckpt_path = _resolve_run(cfg, resume, kind, extra_config, epochs)
-    set_threads(cfg.threads or int(os.environ.get("CONVLENS_THREADS", 0) or 0) or max(1, (os.cpu_count() or 1) // cfg.devices))
+    # ddp: refuse --devices beyond this machine, then learn this process's rank (engine/distributed.py)
+    launch = distributed.detect_launch(cfg.devices, cfg.num_nodes)
+    distributed.check_devices(launch.devices, cfg.device, launch.num_nodes)
+    run, cfg, ckpt_path = _resolve_run(cfg, resume, kind, extra_config, epochs, rank_zero=launch.is_zero)
+    threads = distributed.threads_per_rank(launch.devices, cfg.threads)
+    set_threads(threads)
+    distributed.pin_threads(launch, threads)
     device = select_device(cfg.device)
     skip_nvml_probe_without_cuda()
     seed_everything(cfg.seed)
@@ -305,7 +312,8 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     if ckpt_path is not None:
         done = read_checkpoint(ckpt_path)
         load_state_dict_checked(model, done["state_dict"], str(ckpt_path), meta["model_name"])
-        run.truncate_metrics(int(done.get("epoch", -1)) + 1)
+        if launch.is_zero:  # ddp: rank 0 alone writes the run folder
+            run.truncate_metrics(int(done.get("epoch", -1)) + 1)
 
     eval_names = [n for n in ("val", "test") if len(splits[n])]
     module = ClassifierModule(model, cfg, meta, eval_names, param_groups)
@@ -320,19 +328,22 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # frozen BatchNorm is put in eval mode on purpose (freeze_bn_of_frozen_layers)
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+        # ddp: the module logs metrics it has already all-reduced itself (ClassifierModule.epoch_metrics)
+        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
         # a resumed run logs to a new folder: Lightning's CSV writer would replace the old file
         log_version = "lightning_logs" if ckpt_path is None else f"lightning_logs-resumed-{len(run.metrics())}"
         trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version=log_version),
                             callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=cfg.progress,
                             enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
                             use_distributed_sampler=False, plugins=[AtomicCheckpointIO()],
-                            log_every_n_steps=max(1, min(50, len(splits['train']) // (cfg.batch_size * group))), default_root_dir=str(run.path),
-                            **_trainer_kwargs(cfg, device))
+                            log_every_n_steps=max(1, min(50, len(splits['train']) // (cfg.batch_size * group * launch.world_size))), default_root_dir=str(run.path),
+                            **_trainer_kwargs(cfg, device, launch))
         # a last batch of one image would go through BatchNorm in train mode (the chapter's 385 / 32)
         drop_last = len(splits["train"]) % cfg.batch_size == 1
         train_loader = tensor_loader(splits["train"], cfg.batch_size * group, shuffle=True, seed=cfg.seed)
-        per_rank = -(-len(splits["train"]) // cfg.devices)  # each DDP rank's share (EpochSeededSampler pads evenly)
+        per_rank = -(-len(splits["train"]) // launch.world_size)  # each DDP rank's share (EpochSeededSampler pads evenly)
         module.micro_batch, module.drop_last = cfg.batch_size, drop_last
+        module.eval_sizes = {n: len(splits[n]) for n in eval_names}  # ddp: to leave the sampler's padding out
         module.steps_per_epoch = per_rank // cfg.batch_size if drop_last else -(-per_rank // cfg.batch_size)
         eval_loaders = [tensor_loader(splits[n], cfg.eval_batch_size, shuffle=False) for n in eval_names]
         old_sigint = signal.getsignal(signal.SIGINT)
@@ -348,8 +359,13 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
             done = len(run.metrics())
             raise TrainingInterrupted(f"interrupted during epoch {done + 1}; epochs 1-{done} are saved in {run.path}: "
                                       f"continue with `convlens train --resume {run.path}`")
-    if not trainer.is_global_zero:
-        return TrainResult(run, model, run.metrics(), float("nan"), 0, meta, time.perf_counter() - t0)
+    # ddp: every rank's last test predictions, back in test order (a collective)
+    gathered = distributed.gather_in_order(trainer, module.final_test_probs, len(splits["test"]))
+    module.final_test_probs = [gathered] if gathered is not None else []
+    if not trainer.is_global_zero:  # ddp: rank 0 writes the files and tells the others the result
+        got = distributed.share_result(trainer, None)
+        return TrainResult(RunDir(got["run"]), model, got["history"], got["summary"]["test_acc"], got["best_epoch"], meta,
+                           time.perf_counter() - t0, summary=got["summary"])
 
     history = run.metrics()
     best_epoch = recorder.best_epoch or (history[-1]["epoch"] if history else 0)
@@ -370,9 +386,10 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     if history and "val_acc" in history[0]:
         summary["test_acc_at_best_epoch"] = next(r.get("test_acc") for r in history if r["epoch"] == best_epoch)
     run.write_summary(summary)
+    distributed.share_result(trainer, {"run": str(run.path), "history": history, "summary": summary, "best_epoch": best_epoch})
     figures: dict[str, Path] = {}
     if report:
         from .report import write_run_report
 
         figures = write_run_report(run, model, splits, final, history, meta, summary)
-    return TrainResult(run, model, history, final.acc, best_epoch, meta, seconds, figures)
+    return TrainResult(run, model, history, final.acc, best_epoch, meta, seconds, figures, summary)
