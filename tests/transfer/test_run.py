@@ -109,6 +109,10 @@ def test_predict_and_evaluate_agree_with_the_run(fe_run, shared_data: Path) -> N
     for r in ev["epochs"]:  # the engine rebuilds the same val and test splits from the run's config
         assert abs(r["test_acc"] - rows[r["epoch"]]["test_acc"]) < 1e-6
         assert abs(r["val_acc"] - rows[r["epoch"]]["val_acc"]) < 1e-6
+    # one declared rule: evaluate names the epoch the run saved as best.ckpt (the head's lowest val loss)
+    assert ev["best_by"] == res.summary["best_by"] == "val_loss" and ev["best_epoch"] == res.best_epoch
+    best = torch.load(res.run.path / "checkpoints" / "best.ckpt", weights_only=True)
+    assert best["epoch"] == res.best_epoch
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

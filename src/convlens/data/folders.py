@@ -253,7 +253,7 @@ def stratified_holdout(data: ImageTensors, fraction: float, seed: int = 0) -> tu
     return data.subset(keep, name=f"{data.name}-train"), data.subset(hold, name=f"{data.name}-test")
 
 
-def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = None, crop_pct: float | None = None,
+def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | None = None, crop_pct: float | None = None,
                              interpolation: str | None = None, channels: int = 3, preprocess: Preprocess | None = None,
                              test_fraction: float = 0.2, seed: int = 0, strict: bool = False, progress: bool = True,
                              log: Callable[[str], None] | None = None, pretrained_cfg: dict[str, Any] | None = None,
@@ -263,7 +263,8 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = N
     ``path/train`` + ``path/test`` (or ``val``/``validation``), or a single folder of classes
     split by :func:`stratified_holdout` (``test_fraction``, ``seed``). Preprocessing comes from
     ``preprocess``, else a model's ``pretrained_cfg`` (what the engine passes), else
-    ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear).
+    ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear); ``image_size="native"``:
+    the folder's own size and colour (:func:`native_preprocess`), for models built from scratch.
     """
     from .registry import DatasetSplits
 
@@ -271,6 +272,8 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = N
     log = log or _stderr
     if preprocess is None and pretrained_cfg and image_size is None:
         preprocess = Preprocess.from_config(pretrained_cfg)
+    if preprocess is None and image_size == "native":
+        preprocess = native_preprocess(root)
     pp = preprocess or Preprocess(image_size=image_size or 224, crop_pct=crop_pct or 1.0,
                                   interpolation=interpolation or "bilinear", channels=channels)
     if not root.is_dir():
@@ -293,6 +296,23 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = N
     if len(test) == 0:
         log(f"warning: {root}: the test split is empty; test accuracy will not be reported")
     return DatasetSplits(train, test, root.name)
+
+
+def native_preprocess(root: str | os.PathLike) -> Preprocess:
+    """The folder's own size and colour, for a model built from scratch: the first readable
+    image's shorter side (each image is resized to it and centre-cropped square) and 1 channel
+    when it is greyscale, else 3."""
+    from PIL import Image
+
+    root = Path(root)
+    _, files, _, _ = find_class_folders(root / "train" if (root / "train").is_dir() else root)
+    for p, _ in files[:20]:
+        try:
+            with Image.open(p) as im:
+                return Preprocess(image_size=min(im.size), channels=1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3)
+        except OSError:
+            continue
+    raise DataError(f"{root}: no readable image among its first files; give a folder with one sub-folder of images per class")
 
 
 def _stderr(msg: str) -> None:

@@ -16,7 +16,8 @@ _WHERE = {
     "Evaluation": "evaluate", "evaluate_model": "evaluate", "evaluate_run": "evaluate",
     "ClassifierModule": "module", "freeze_bn_of_frozen_layers": "module",
     "BatchPreprocessor": "preprocess",
-    "TrainingInterrupted": "training", "TrainResult": "training", "prepare_data": "training", "train": "training",
+    "prepare_data": "evaluate", "confusion_matrix": "evaluate",
+    "TrainingInterrupted": "training", "TrainResult": "training", "train": "training",
 }
 __all__ = sorted(_WHERE)
 

@@ -17,7 +17,8 @@ _EXPORTS = {
     "FeatureSet": "features", "extract_features": "features", "pooled_features": "features",
     "fit_logreg_head": "heads", "train_linear_head": "heads",
     "Prediction": "prediction", "format_predictions": "prediction", "predict": "prediction",
-    "TransferConfig": "run", "TransferResult": "run", "param_groups_fn": "run", "prepare_fine_tune": "run", "transfer": "run",
+    "TransferConfig": "config", "TransferResult": "config", "param_groups_fn": "fine_tune", "prepare_fine_tune": "fine_tune",
+    "transfer": "run",
 }
 
 __all__ = sorted(_EXPORTS)

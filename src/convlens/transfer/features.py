@@ -24,7 +24,6 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import DataError
 from ..runs import atomic_torch_save
@@ -52,18 +51,10 @@ def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
 
 
 def fit_input(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
-    """Bring uint8 (B, c, h, w) to (B, channels, size, size): grey -> RGB by repetition, resize
-    bilinearly with antialiasing (for e.g. Fashion-MNIST's 28x28 into a 224 backbone), exactly
-    as the engine does, so ``convlens evaluate`` sees the same pixels."""
-    if x.shape[1] != channels:
-        if x.shape[1] == 1:
-            x = x.expand(-1, channels, -1, -1)
-        else:
-            raise DataError(f"images have {x.shape[1]} channels, the backbone wants {channels}")
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        x = x.round().clamp(0, 255).to(torch.uint8)
-    return x.contiguous()
+    """uint8 (B, c, h, w) -> (B, channels, size, size) (:func:`convlens.data.prepare.fit_images`)."""
+    from ..data.prepare import fit_images
+
+    return fit_images(x, channels, size)
 
 
 @torch.inference_mode()

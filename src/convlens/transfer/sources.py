@@ -93,23 +93,6 @@ class LazyTestImages:
         return self.source.images(index, self.preprocess)
 
 
-def seeded_limit(n_total: int, n: int | None, seed: int) -> torch.Tensor:
-    """The engine's ``limit_train``/``limit_test``: first n of a randperm seeded by seed + 7."""
-    if n is None or n >= n_total:
-        return torch.arange(n_total)
-    g = torch.Generator().manual_seed(seed + 7)
-    return torch.randperm(n_total, generator=g)[:n].sort().values
-
-
-def engine_val_split(labels: torch.Tensor, classes: list[str], val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, val) indices exactly as ``ImageTensors.split(val_size, seed)`` cuts them."""
-    n = len(labels)
-    probe = ImageTensors(torch.zeros(n, 1, 1, 1, dtype=torch.uint8), labels, classes, paths=[str(i) for i in range(n)])
-    tr, va = probe.split(val_size, seed=seed)
-    return (torch.tensor([int(p) for p in tr.paths or []], dtype=torch.int64),
-            torch.tensor([int(p) for p in va.paths or []], dtype=torch.int64))
-
-
 def _files_of(folder: Path, classes: list[str] | None = None) -> tuple[list[str], torch.Tensor, list[str], list[str], list[str]]:
     found, files, skipped, warns = find_class_folders(folder)
     if classes is not None:
@@ -154,4 +137,4 @@ def named_sources(name: str, data_dir: str | None = None, download: bool = False
             Source(splits.test.images, splits.test.labels, splits.classes, splits.test.name or f"{name}-test"))
 
 
-__all__ = ["LazyTestImages", "Source", "engine_val_split", "folder_sources", "holdout_test", "named_sources", "seeded_limit"]
+__all__ = ["LazyTestImages", "Source", "folder_sources", "holdout_test", "named_sources"]
