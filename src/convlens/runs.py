@@ -64,12 +64,24 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` that never leaves a truncated file behind."""
-    import torch
+    """``torch.save`` that never leaves a truncated file behind (:func:`write_checkpoint`)."""
+    return write_checkpoint(obj, path)[0]
 
+
+def figure_png(fig: Any, dpi: int = 110, tight: bool = True, close: bool = True) -> bytes:
+    """A matplotlib figure as PNG bytes (closed afterwards unless ``close=False``)."""
     buf = io.BytesIO()
-    torch.save(obj, buf)
-    return atomic_write_bytes(path, buf.getvalue())
+    fig.savefig(buf, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110, tight: bool = True) -> Path:
+    """The one figure saver: ``fig`` as a PNG at ``path``, written atomically, then closed."""
+    return atomic_write_bytes(path, figure_png(fig, dpi, tight))
 
 
 def _json_default(o: Any) -> Any:
@@ -197,12 +209,7 @@ class RunDir:
 
     def save_figure(self, fig: Any, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``plots/<name>.png`` (atomically) and close it."""
-        import matplotlib.pyplot as plt
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
-        return atomic_write_bytes(self.plots_dir / f"{name}.png", buf.getvalue())
+        return save_figure(fig, self.plots_dir / f"{name}.png", dpi)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"

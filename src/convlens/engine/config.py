@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+from .optim import OPTIMIZERS  # one list of names, beside the factory
 SCHEDULERS = ("none", "cosine", "onecycle")
 AUGMENTS = ("none", "crop-flip", "crop")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")

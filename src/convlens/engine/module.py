@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import TrainConfig
+from .optim import make_optimizer
 from .preprocess import BatchPreprocessor, wants_channels_last
 
 ParamGroupsFn = Callable[[nn.Module, float], list[dict[str, Any]]]
@@ -197,13 +198,7 @@ class ClassifierModule(L.LightningModule):
             groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
         groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
         groups = [g for g in groups if g["params"]]
-        fast = fast_optimizer_kwargs(self.model)
-        if cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True, **fast)
-        elif cfg.optimizer == "adamw":
-            opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
-        else:
-            opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+        opt = make_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay, cfg.momentum, **fast_optimizer_kwargs(self.model))
         if cfg.scheduler == "none":
             return opt
         total = int(self.steps_per_epoch * self.trainer.max_epochs if self.steps_per_epoch

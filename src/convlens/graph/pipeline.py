@@ -81,9 +81,10 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
     for row in fit.history:  # a full-batch epoch takes milliseconds: recorded after the loop
         recorder.end_epoch({**row, "epoch": row["epoch"] + 1})
     names = list(data.class_names)
-    meta = {"model_name": "graph/gcn", "model_kwargs": {"in_channels": data.num_features, "hidden_channels": hp["hidden"],
-            "dropout": hp["dropout"], "num_layers": hp.get("layers", 2)}, "num_classes": len(names), "classes": names,
-            "pretrained_cfg": {}}
+    from ..engine.checkpoint import checkpoint_meta
+
+    meta = checkpoint_meta("graph/gcn", names, {"in_channels": data.num_features, "hidden_channels": hp["hidden"],
+                                                "dropout": hp["dropout"], "num_layers": hp.get("layers", 2)})
     write_checkpoint({"state_dict": {f"model.{k}": v for k, v in fit.model.state_dict().items()}, "convlens": meta,
                       "epoch": fit.best_epoch + 1}, run.checkpoints_dir / "best.ckpt")
     fit.model.eval()

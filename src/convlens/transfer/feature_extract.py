@@ -68,12 +68,6 @@ def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src
             "computed": computed, "cached": cached, "seconds": secs}
 
 
-def run_meta(backbone: Backbone, classes: list[str]) -> dict[str, Any]:
-    """The engine's checkpoint meta (``convlens.engine.checkpoint.model_meta``), from the card."""
-    return {"model_name": backbone.name, "model_kwargs": {}, "num_classes": len(classes), "classes": list(classes),
-            "pretrained_cfg": backbone.pretrained_cfg()}
-
-
 def head_checkpoint(backbone: Backbone, head_state: dict[str, torch.Tensor], meta: dict[str, Any], epoch: int) -> dict[str, Any]:
     """An epoch's checkpoint: the trained classifier only, over the run's frozen ``backbone.ckpt``."""
     # the classifier is one Linear (install_head insists): its keys end in .weight / .bias
@@ -84,6 +78,7 @@ def head_checkpoint(backbone: Backbone, head_state: dict[str, torch.Tensor], met
 def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, feats: dict[str, Any],
                         decision: dict[str, Any] | None, log: Callable[[str], None], t0: float,
                         listeners: Iterable[Any] = ()) -> RunResult:
+    from ..engine.checkpoint import checkpoint_meta
     from ..engine.evaluate import Evaluation
     from ..engine.report import write_run_report
     from .backbones import body_meta
@@ -101,7 +96,7 @@ def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sour
     # hundred images moves in steps of 1/n and ties often)
     recorder = RunRecorder(run, "val_loss" if len(va_idx) else "last", listeners)
     recorder.start(1 if cfg.head == "logreg" else cfg.epochs, f"{cfg.head} head on {backbone.name} features")
-    meta = run_meta(backbone, classes)
+    meta = checkpoint_meta(backbone.name, classes, {}, backbone.pretrained_cfg())
     run.checkpoints_dir.mkdir(parents=True, exist_ok=True)
     backbone.save_body(run.checkpoints_dir / BODY_CHECKPOINT, body_meta(backbone))
     best: dict[str, Any] = {}

@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import DataError
+from ..engine.preprocess import normalise
 from ..runs import atomic_torch_save
 from .backbones import Backbone
 
@@ -41,13 +42,6 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
     if cache_dir is None:
         return None
     return cache_dir_default() if cache_dir == "default" else Path(cache_dir)
-
-
-def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float ``(x / 255 - mean) / std``, the weights' own statistics."""
-    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return (x.float() / 255.0 - m) / s
 
 
 def fit_input(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
