@@ -279,6 +279,7 @@ class RunResult:
     figures: dict[str, Path] = field(default_factory=dict)
     model_: Any = field(default=None, repr=False)
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    members: dict[str, "RunResult"] = field(default_factory=dict, repr=False)  # compare: one result per model
 
     @property
     def test_acc(self) -> float:
@@ -305,8 +306,9 @@ class RunResult:
         return self.model_
 
     def __getitem__(self, key: str) -> Any:
-        """``result["test_acc"]``: the summary's numbers (graph.train returned the summary dict)."""
-        return {**self.summary, "run": str(self.run.path)}[key]
+        """``result["test_acc"]``: the summary's numbers (graph.train and evaluate_run returned
+        dicts; compare's ``folder`` and ``results`` are the folder and :attr:`members`)."""
+        return {**self.summary, "run": str(self.run.path), "folder": self.run.path, "results": self.members}[key]
 
     def get(self, key: str, default: Any = None) -> Any:
         try:

@@ -28,3 +28,23 @@ def test_graph_run_reloads_by_its_recorded_name_and_emits_events(tmp_path):
         pred = model(prepare_features(g.x), g.edge_index).argmax(1)
     acc = float((pred[g.test_mask] == g.y[g.test_mask]).float().mean())
     assert acc == res["test_acc"]
+
+
+def test_one_class_is_refused_in_one_line_by_train_and_transfer(shared_data, tmp_path):
+    import shutil
+
+    import pytest
+
+    from convlens.engine import TrainConfig, train
+    from convlens.errors import ConvlensError
+    from convlens.transfer import TransferConfig, transfer
+
+    cats = tmp_path / "cats" / "Cat"
+    cats.mkdir(parents=True)
+    for p in sorted((shared_data / "catanddog" / "train" / "Cat").glob("*.jpg"))[:6]:
+        shutil.copyfile(p, cats / p.name)
+    with pytest.raises(ConvlensError, match="only 1 class .*Cat.*at least two"):
+        train(TrainConfig(data=str(tmp_path / "cats"), model="cnn", epochs=1, val_size=0, out=str(tmp_path / "r"), progress=False))
+    with pytest.raises(ConvlensError, match="only 1 class .*Cat.*at least two"):
+        transfer(TransferConfig(data=str(tmp_path / "cats"), out=str(tmp_path / "r"), progress=False), log=lambda m: None)
+    assert not list((tmp_path / "r").glob("*/checkpoints/*.ckpt"))

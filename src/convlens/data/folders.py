@@ -166,6 +166,19 @@ def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], l
     return classes, files, skipped, warns
 
 
+def class_files(root: Path, classes: Sequence[str] | None = None) -> tuple[list[str], list[tuple[Path, int]], list[Skipped], list[str]]:
+    """:func:`find_class_folders`, labelled in the order of ``classes`` when given (the test
+    split takes the training split's classes; a class the training split lacks is an error)."""
+    found, files, skipped, warns = find_class_folders(root)
+    if classes is None:
+        return found, files, skipped, warns
+    extra = sorted(set(found) - set(classes))
+    if extra:
+        raise DataError(f"{root}: class folder(s) {extra} do not exist in the training split ({list(classes)}); rename or remove them")
+    remap = {i: list(classes).index(c) for i, c in enumerate(found)}
+    return list(classes), [(p, remap[y]) for p, y in files], skipped, warns
+
+
 def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = None, classes: Sequence[str] | None = None,
                       strict: bool = False, progress: bool = True, name: str | None = None,
                       log: Callable[[str], None] | None = None) -> ImageTensors:
@@ -179,14 +192,7 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
     root = Path(root)
     pp = preprocess or Preprocess()
     log = log or _stderr
-    found, files, skipped, warns = find_class_folders(root)
-    if classes is not None:
-        extra = sorted(set(found) - set(classes))
-        if extra:
-            raise DataError(f"{root}: class folder(s) {extra} do not exist in the training split ({list(classes)}); rename or remove them")
-        remap = {i: list(classes).index(c) for i, c in enumerate(found)}
-        files = [(p, remap[y]) for p, y in files]
-        found = list(classes)
+    found, files, skipped, warns = class_files(root, classes)
     transform = pp.transform()
     images: list[torch.Tensor] = []
     labels: list[int] = []
@@ -319,8 +325,9 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def _progress(items: Sequence[Any], enabled: bool, desc: str):
-    if not enabled or len(items) < 50:
+def _progress(items: Sequence[Any], enabled: bool, desc: str, least: int = 50):
+    """``items`` with a tqdm bar on stderr (when enabled and at least ``least`` of them)."""
+    if not enabled or len(items) < least:
         return items
     from tqdm.auto import tqdm
 

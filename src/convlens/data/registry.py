@@ -60,7 +60,21 @@ def register_dataset(name: str) -> Callable[[Callable[..., DatasetSplits]], Call
     return deco
 
 
+# modules of data/ that register data sets when imported (a new data set adds its module here)
+DATASET_MODULES = ("cifar10",)
+
+
+def _ensure_builtin_datasets() -> None:
+    import importlib
+    import importlib.util
+
+    for mod in DATASET_MODULES:
+        if importlib.util.find_spec(f"{__package__}.{mod}") is not None:
+            importlib.import_module(f"{__package__}.{mod}")
+
+
 def list_datasets() -> list[str]:
+    _ensure_builtin_datasets()
     return sorted(_loaders)
 
 
@@ -79,6 +93,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kwargs:
     sub-folders, or one folder split with a seeded holdout); ``kwargs`` go to the loader
     (e.g. ``image_size``).
     """
+    _ensure_builtin_datasets()
     key = name.lower().replace("_", "-")
     if key in ("fashionmnist", "fmnist"):
         key = "fashion-mnist"

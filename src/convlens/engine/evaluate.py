@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..data.base import ImageTensors
 from ..data.prepare import prepare_data  # noqa: F401 - convlens.engine.prepare_data, without Lightning
 from ..errors import ConvlensError
-from ..runs import RunDir, atomic_write_json
+from ..runs import RunDir, RunResult, atomic_write_json
 from .preprocess import BatchPreprocessor, wants_channels_last
 
 
@@ -89,12 +89,13 @@ def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000,
     return Evaluation(sum(losses) / len(data), (preds == data.labels).sum().item() / len(data), preds, data.labels.clone(), p)
 
 
-def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = None, progress: bool = True) -> RunResult:
     """Evaluate every saved epoch checkpoint of a run on its val and test splits.
 
-    Returns ``{"epochs": [{"epoch", "val_acc", "test_acc", ...}], "best_epoch", "best_by",
-    "test_acc_at_best", "note"}`` and writes it to ``evaluation.json`` in the run folder,
-    with a plot ``plots/evaluation.png``.
+    Returns a :class:`~convlens.runs.RunResult` whose summary (``result["epochs"]``, ...) is
+    ``{"epochs": [{"epoch", "val_acc", "test_acc", ...}], "best_epoch", "best_by",
+    "test_acc_at_best", "note"}``, also written to ``evaluation.json`` in the run folder, with a
+    plot ``plots/evaluation.png``. The best epoch follows the run's own declared ``best_by``.
     """
     from .._runtime import resolve_precision, select_device
     from ..reports.plots import plot_curves
@@ -139,5 +140,5 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
                  "train with --val-size > 0 to pick an epoch"),
     }
     atomic_write_json(run.path / "evaluation.json", result)
-    run.save_figure(plot_curves(rows, title=f"{run.name}: every checkpoint evaluated"), "evaluation")
-    return result
+    fig = run.save_figure(plot_curves(rows, title=f"{run.name}: every checkpoint evaluated"), "evaluation")
+    return RunResult(run, rows, {**result, "test_acc": best.get("test_acc", float("nan"))}, {"evaluation": fig})

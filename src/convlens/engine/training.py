@@ -254,13 +254,15 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
             if trainer.state.status != TrainerStatus.INTERRUPTED:
                 raise
         except BaseException as exc:
-            recorder.fail(exc)
+            if trainer.is_global_zero:
+                recorder.fail(exc)
             raise
         finally:
             signal.signal(signal.SIGINT, old_sigint)
         if trainer.state.status == TrainerStatus.INTERRUPTED:
             done = len(run.metrics())
-            recorder.fail(KeyboardInterrupt(f"interrupted during epoch {done + 1}"))
+            if trainer.is_global_zero:
+                recorder.fail(KeyboardInterrupt(f"interrupted during epoch {done + 1}"))
             raise TrainingInterrupted(f"interrupted during epoch {done + 1}; epochs 1-{done} are saved in {run.path}: "
                                       f"continue with `convlens train --resume {run.path}`")
     if not trainer.is_global_zero:

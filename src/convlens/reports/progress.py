@@ -40,7 +40,7 @@ class TqdmBar:
             if self.bar is not None:
                 if self.bar.total:
                     self.bar.n = self.bar.total
-                self.bar.set_postfix({k: round(v, 4) for k, v in ev.metrics.items() if k in _SHOWN}, refresh=True)
+                self.bar.set_postfix({k: round(v, 4) for k, v in ev.metrics.items() if k in _SHOWN}, refresh=False)  # close() draws it
             self._close()
         elif ev.kind == "message":
             tqdm.write(ev.message, file=self.file)

@@ -1,11 +1,14 @@
 """What decides a transfer run (:class:`TransferConfig`) and where its run folder goes."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..engine.config import AUGMENTS
+from ..engine.optim import OPTIMIZERS
 from ..errors import ConvlensError
+from ..options import Options, opt
 from ..runs import RunDir, RunResult, default_run_name
 from .backbones import DEFAULT_BACKBONE
 
@@ -14,67 +17,49 @@ HEADS = ("linear", "logreg")
 
 
 @dataclass
-class TransferConfig:
-    """Everything that decides a transfer run. Defaults: the chapter's loop (13 epochs,
-    batch 32, Adam 1e-3) on EfficientNet-Lite0, done right."""
+class TransferConfig(Options):
+    """Everything that decides a transfer run; its fields are the flags of ``convlens transfer``.
+    Defaults: the chapter's loop (13 epochs, batch 32, Adam 1e-3) on EfficientNet-Lite0, done right."""
 
-    data: str = "../shared/data/catanddog"
-    backbone: str = DEFAULT_BACKBONE
-    weights: str | None = None
-    image_size: int | None = None   # run the backbone at this size instead of its weights' (e.g. 96 for 28-px data)
-    strategy: str = "feature-extract"
-    head: str = "linear"
-    views: int = 0                  # augmented views per training image (feature-extract)
-    unfreeze: int | None = None     # fine-tune: last N stages (-1 = all)
-    unfreeze_from: str | None = None
-    backbone_lr_ratio: float = 0.1  # pretrained layers learn at ratio x lr
-    epochs: int = 13
-    batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    augment: str | None = None      # fine-tune batch augmentation (default crop-flip)
-    head_init: str = "probe"        # fine-tune: start from a head fitted on cached features (LP-FT) or "random"
-    train_bn: bool = False          # fine-tune: let BatchNorm layers of unfrozen stages learn (batch statistics)
-    seed: int = 0
-    device: str = "auto"
-    out: str = "runs"
-    name: str | None = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2      # held out when the folder has no test split
-    limit_train: int | None = None
-    limit_test: int | None = None
-    data_dir: str | None = None
-    cache_dir: str | None = "default"
-    strict: bool = False
-    progress: bool = True
-    large_per_class: int = 1000
-    similar_threshold: float = 0.90
+    data: str = opt("../shared/data/catanddog", "a folder with train/ and test/ (or one sub-folder per class), or fashion-mnist")
+    backbone: str = opt(DEFAULT_BACKBONE, "efficientnet_lite0 (offline), any timm name, or tv/<name>")
+    weights: str | None = opt(None, "backbone weights .pth/.safetensors instead of downloading", metavar="FILE")
+    image_size: int | None = opt(None, "run the backbone at PX x PX instead of its weights' size (e.g. 96 for 28-pixel images)",
+                                 low=1, metavar="PX")
+    strategy: str = opt("feature-extract", choices=STRATEGIES)
+    head: str = opt("linear", "feature-extract head: linear (epochs on the cache) or logreg (L-BFGS, C by cross-validation)",
+                    choices=HEADS)
+    views: int = opt(0, "augmented views per training image whose features are cached too", low=0)
+    unfreeze: int | None = opt(None, "fine-tune the last N stages (-1: all; default 2)", low=-1)
+    unfreeze_from: str | None = opt(None, "fine-tune from this module on (e.g. blocks.5)", metavar="LAYER")
+    backbone_lr_ratio: float = opt(0.1, "pretrained layers' lr = ratio x --lr", above=0, high=1)
+    epochs: int = opt(13, "epochs of the head (feature-extract) or of fine-tuning; with --resume, the new total", low=1)
+    batch_size: int = opt(32, low=1)
+    lr: float = opt(1e-3, "learning rate", above=0)
+    optimizer: str = opt("adam", choices=OPTIMIZERS)
+    weight_decay: float = opt(0.0, low=0)
+    augment: str | None = opt(None, "fine-tune batch augmentation (default crop-flip)", choices=AUGMENTS)
+    head_init: str = opt("probe", "fine-tune: start from a head fitted on the cached features (LP-FT) or a random one",
+                         choices=("probe", "random"))
+    train_bn: bool = opt(False, "fine-tune: BatchNorm layers of unfrozen stages learn (default: all stay frozen, in eval mode)")
+    seed: int = opt(0)
+    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    out: str = opt("runs", "folder that holds run folders", metavar="DIR")
+    name: str | None = opt(None, "run folder name (default: transfer-backbone-data-time)")
+    val_fraction: float = opt(0.1, "share of train held out to pick the best epoch", low=0, below=1)
+    test_fraction: float = opt(0.2, "share held out as test when the folder has no test/", above=0, below=1)
+    limit_train: int | None = opt(None, "use a seeded subset of N training images", low=1)
+    limit_test: int | None = opt(None, low=1)
+    data_dir: str | None = opt(None, "where a named data set's files are (fashion-mnist)")
+    cache_dir: str | None = opt("default", "feature cache (default ~/.cache/convlens/features or $CONVLENS_CACHE/features)")
+    strict: bool = opt(False, "fail on the first unreadable image instead of skipping it")
+    progress: bool = opt(True, "no progress bar (logs, CI)")
+    large_per_class: int = opt(1000, "auto: 'large' from this median images per class", low=1)
+    similar_threshold: float = opt(0.90, "auto: 'similar' from this rescaled probe accuracy", low=0, high=1)
 
-    def __post_init__(self) -> None:
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise ConvlensError(msg)
-
-        need(self.strategy in STRATEGIES, f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        need(self.head in HEADS, f"--head {self.head!r}: choose one of {', '.join(HEADS)}")
-        need(self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1")
-        need(self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1")
-        need(self.lr > 0, f"--lr {self.lr}: must be positive")
-        need(self.views >= 0, f"--views {self.views}: must be 0 or more")
-        need(0 < self.backbone_lr_ratio <= 1, f"--backbone-lr-ratio {self.backbone_lr_ratio}: must be in (0, 1]")
-        need(0 <= self.val_fraction < 1, f"--val-fraction {self.val_fraction}: must be in [0, 1)")
-        need(0 < self.test_fraction < 1, f"--test-fraction {self.test_fraction}: must be in (0, 1)")
-        need(not (self.unfreeze is not None and self.unfreeze_from), "--unfreeze and --unfreeze-from: give one of them")
-        need(self.head_init in ("probe", "random"), f"--head-init {self.head_init!r}: choose probe or random")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TransferConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def check(self) -> None:
+        if self.unfreeze is not None and self.unfreeze_from:
+            raise ConvlensError("--unfreeze and --unfreeze-from: give one of them")
 
 
 TransferResult = RunResult  # the name before every verb returned one RunResult

@@ -14,7 +14,7 @@ import torch.nn as nn
 from ..data.prepare import seeded_limit, stratified_split
 from ..errors import ConvlensError
 from ..runs import RunDir, RunResult
-from .backbones import Backbone, freeze_except, load_backbone, resolve_unfreeze, set_frozen_bn_eval
+from .backbones import Backbone, freeze_except, load_backbone, resolve_unfreeze
 from .config import TransferConfig, default_name, val_size
 from .sources import Source, holdout_test
 
@@ -80,7 +80,9 @@ def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: s
         trainable = [n for n in trainable if n not in bn_params]
     n_train, total = freeze_except(model, trainable)
     model.train()
-    n_bn = set_frozen_bn_eval(model)
+    from ..engine.module import freeze_bn_of_frozen_layers
+
+    n_bn = freeze_bn_of_frozen_layers(model)
     return {"trainable": trainable, "trainable_params": n_train, "total_params": total, "frozen_bn": n_bn,
             "head": head_parameter_names(model)}
 

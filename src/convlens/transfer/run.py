@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable
 
+from ..errors import ConvlensError
 from .backbones import load_backbone
 from .config import HEADS, STRATEGIES, TransferConfig, TransferResult
 from .feature_extract import extract, run_feature_extract
@@ -59,6 +60,9 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     device = select_device(cfg.device)
     train_src, test_src = _load_sources(cfg, log)
     classes = train_src.classes
+    if len(classes) < 2:
+        raise ConvlensError(f"--data {cfg.data}: only {len(classes)} class ({', '.join(classes)}); "
+                            "a classifier needs at least two class folders")
     # with a feature cache, a backbone seen before comes as a card: its network is built only if needed
     card_cache = resolve_cache_dir(cfg.cache_dir) if cfg.strategy in ("feature-extract", "auto") else None
     backbone = load_backbone(cfg.backbone, num_classes=len(classes), weights=cfg.weights, image_size=cfg.image_size,
