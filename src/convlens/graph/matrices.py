@@ -146,10 +146,9 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
         ax.set_title(f"{name}  {M.shape[0]} x {M.shape[1]}")
         ax.set_xlabel("feature" if key == "X" else "node (sorted by class)")
         ax.set_ylabel("node (sorted by class)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    from ..reports.plots import finish
+
+    return finish(fig, title)
 
 
 def plot_graph(data: Any, node_color: Sequence[int] | torch.Tensor | None = None,
