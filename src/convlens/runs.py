@@ -310,6 +310,9 @@ class RunResult:
         dicts; compare's ``folder`` and ``results`` are the folder and :attr:`members`)."""
         return {**self.summary, "run": str(self.run.path), "folder": self.run.path, "results": self.members}[key]
 
+    def __contains__(self, key: str) -> bool:
+        return key in self.summary or key in ("run", "folder", "results")
+
     def get(self, key: str, default: Any = None) -> Any:
         try:
             return self[key]

@@ -89,6 +89,7 @@ def test_summary_is_written_before_the_report_which_sees_it_whole(run):
     assert seen == res.summary == {"test_acc": 0.75, "extra": "added by the verb", "best_epoch": 2, "best_by": "val_loss"}
     assert isinstance(res, RunResult) and res.test_acc == 0.75 and res.best_epoch == 2 and res["extra"] == "added by the verb"
     assert res["run"] == str(run.path) and len(res.history) == 2
+    assert "extra" in res and "cv_mean_acc" not in res and res.get("cv_mean_acc", 0) == 0
     last = read_events(run.path)[0][-1]
     assert last.kind == "run_end" and last.message == "ok" and last.metrics["test_acc"] == 0.75
 

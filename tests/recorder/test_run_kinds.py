@@ -48,3 +48,28 @@ def test_one_class_is_refused_in_one_line_by_train_and_transfer(shared_data, tmp
     with pytest.raises(ConvlensError, match="only 1 class .*Cat.*at least two"):
         transfer(TransferConfig(data=str(tmp_path / "cats"), out=str(tmp_path / "r"), progress=False), log=lambda m: None)
     assert not list((tmp_path / "r").glob("*/checkpoints/*.ckpt"))
+
+
+def test_evaluate_and_predict_never_import_lightning(tmp_path, shared_data):
+    """Reopening a run (evaluate, predict) pays for torch only: Lightning costs seconds to import."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from convlens.data import load_dataset
+from convlens.engine import evaluate_run, model_meta, predict, save_model_checkpoint
+from convlens.models import create_model
+from convlens.runs import RunDir
+run = RunDir.create({str(tmp_path / 'r')!r}, {{"data": "fashion-mnist", "seed": 0, "limit_train": 300, "limit_test": 200,
+                                            "val_size": 100}}, kind="train")
+m = create_model("dnn")
+save_model_checkpoint(run.checkpoints_dir / "epoch=001.ckpt", m, model_meta(m, "dnn", load_dataset("fashion-mnist").classes), epoch=0)
+res = evaluate_run(run.path, progress=False)
+assert [r["epoch"] for r in res["epochs"]] == [1] and 0 <= res["test_acc"] <= 1
+assert predict(run.checkpoints_dir / "epoch=001.ckpt", [{str(shared_data / 'images' / 'cat.jpg')!r}])[0].error is None
+print("lightning" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -181,14 +181,6 @@ class ClassifierModule(L.LightningModule):
             out[f"{split}_n"] = int(s[2])
         return out
 
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
-            return
-        for k, v in self.epoch_metrics().items():
-            if k.endswith("_n"):
-                continue
-            self.log(k, v, prog_bar=k in ("val_acc", "test_acc"), sync_dist=False)
-
     # ---- optimisation -------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         cfg = self.cfg

@@ -181,7 +181,6 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
             report (``transfer``), so the report, written last, shows it.
     """
     import lightning as L
-    from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.trainer.states import TrainerStatus
 
     t0 = time.perf_counter()
@@ -229,13 +228,12 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # frozen BatchNorm is put in eval mode on purpose (freeze_bn_of_frozen_layers)
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        # a resumed run logs to a new folder: Lightning's CSV writer would replace the old file
-        log_version = "lightning_logs" if ckpt_path is None else f"lightning_logs-resumed-{len(run.metrics())}"
-        trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version=log_version),
+        # no Lightning logger: the run recorder's metrics.jsonl and events.jsonl are the one record
+        trainer = L.Trainer(max_epochs=cfg.epochs, logger=False,
                             callbacks=[epoch_recorder], plugins=[epoch_recorder.io], enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                             deterministic=deterministic, use_distributed_sampler=False,
-                            log_every_n_steps=max(1, min(50, len(splits['train']) // (cfg.batch_size * group))), default_root_dir=str(run.path),
+                            default_root_dir=str(run.path),
                             **_trainer_kwargs(cfg, device))
         # a last batch of one image would go through BatchNorm in train mode (the chapter's 385 / 32)
         drop_last = len(splits["train"]) % cfg.batch_size == 1
