@@ -76,7 +76,7 @@ def head_checkpoint(backbone: Backbone, head_state: dict[str, torch.Tensor], met
 
 
 def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, feats: dict[str, Any],
-                        decision: dict[str, Any] | None, log: Callable[[str], None], t0: float,
+                        decision: dict[str, Any] | None, log: Callable[[str], None], t0: float | None = None,
                         listeners: Iterable[Any] = ()) -> RunResult:
     from ..engine.checkpoint import checkpoint_meta
     from ..engine.evaluate import Evaluation
@@ -86,6 +86,7 @@ def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sour
     from .sources import LazyTestImages
 
     th = time.perf_counter()
+    t0 = th if t0 is None else t0
     classes = train_src.classes
     Xall, Vall, Xte = feats["Xtr_all"], feats["Vtr_all"], feats["Xte"]
     n_val = val_size(len(train_src), cfg.val_fraction)

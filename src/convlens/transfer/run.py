@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 from ..errors import ConvlensError
 from .backbones import load_backbone
-from .config import HEADS, STRATEGIES, TransferConfig, TransferResult
+from .config import HEADS, STRATEGIES, TransferConfig, TransferResult, val_size
 from .feature_extract import extract, run_feature_extract
 from .fine_tune import param_groups_fn, prepare_fine_tune, probe_init, readable_split, resume as resume_fine_tune, run_fine_tune
 from .sources import Source, folder_sources, named_sources
@@ -89,6 +89,9 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
         return run_feature_extract(cfg, backbone, train_src, test_src, feats, decision, log, t0, listeners)
     return run_fine_tune(cfg, backbone, train_src, test_src, unfreeze, augment or "crop-flip", decision, log, feats, listeners)
 
+
+# the names transfer/run.py had before the split (transfer/lpft.py of the speed work calls them)
+_run_feature_extract, _run_fine_tune, _val_size = run_feature_extract, run_fine_tune, val_size
 
 __all__ = ["HEADS", "STRATEGIES", "Source", "TransferConfig", "TransferResult", "param_groups_fn", "prepare_fine_tune",
            "probe_init", "transfer"]
