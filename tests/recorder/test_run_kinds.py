@@ -73,3 +73,29 @@ print("lightning" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_engine_run_events_file_modes_and_threads_from_the_environment(tmp_path, monkeypatch):
+    import stat
+
+    from convlens.engine import TrainConfig, train
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("CONVLENS_THREADS", "1")
+    seen: list = []
+    try:
+        res = train(TrainConfig(model="dnn", epochs=2, limit_train=600, limit_test=200, val_size=100, out=str(tmp_path),
+                                name="t", progress=False), listeners=[collect(seen)])
+        assert torch.get_num_threads() == 1  # CONVLENS_THREADS is honoured when --threads is not given
+    finally:
+        torch.set_num_threads(before)
+    kinds = [e.kind for e in seen]
+    assert kinds[:2] == ["run_start", "epoch_start"] and kinds.count("epoch_end") == 2 and kinds[-1] == "run_end"
+    assert "step" in kinds and all(e.run == "t" for e in seen)
+    ends = [e for e in seen if e.kind == "epoch_end"]
+    assert [e.metrics["val_acc"] for e in ends] == [r["val_acc"] for r in res.history]
+    ck = res.run.checkpoints_dir
+    modes = {stat.S_IMODE((ck / n).stat().st_mode) for n in ("epoch=001.ckpt", "epoch=002.ckpt", "last.ckpt", "best.ckpt")}
+    assert len(modes) == 1
+    assert res.summary["best_by"] == "val_acc" and torch.load(ck / "best.ckpt", weights_only=True)["epoch"] + 1 == res.best_epoch
+    assert (res.run.path / "report.html").stat().st_mtime >= (res.run.path / "summary.json").stat().st_mtime
