@@ -187,7 +187,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     tune_allocator()
     quiet_lightning()
     run, cfg, ckpt_path = _resolve_run(cfg, resume, kind, extra_config, epochs)
-    set_threads(cfg.threads or int(os.environ.get("CONVLENS_THREADS", 0)) or max(1, (os.cpu_count() or 1) // cfg.devices))
+    set_threads(cfg.threads or int(os.environ.get("CONVLENS_THREADS") or 0) or max(1, (os.cpu_count() or 1) // cfg.devices))
     device = select_device(cfg.device)
     skip_nvml_probe_without_cuda()
     seed_everything(cfg.seed)
