@@ -64,7 +64,7 @@ def output_error_line(exc: OSError) -> str:
 
 
 def _one_line_data_warnings() -> None:
-    """Print :class:`convlens.engine.guards.DataWarning` as ``convlens: warning: ...``, without
+    """Print :class:`convlens.errors.DataWarning` as ``convlens: warning: ...``, without
     the source location a user has no use for; other warnings keep Python's format."""
     plain = warnings.formatwarning
 

@@ -17,3 +17,8 @@ class DataError(ConvlensError):
 
 class CheckpointError(ConvlensError):
     """A checkpoint or weights file does not fit the model it is loaded into."""
+
+
+class DataWarning(UserWarning):
+    """Data that trains but whose numbers mean less than they say; the CLI prints it as one
+    ``convlens: warning:`` line."""

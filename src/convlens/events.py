@@ -19,7 +19,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 EventKind = Literal["run_start", "epoch_start", "epoch_end", "step", "message", "run_end"]
 EVENT_KINDS: tuple[str, ...] = ("run_start", "epoch_start", "epoch_end", "step", "message", "run_end")

@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -69,12 +70,24 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` that never leaves a truncated file behind."""
-    import torch
+    """``torch.save`` that never leaves a truncated file behind (:func:`write_checkpoint`)."""
+    return write_checkpoint(obj, path)[0]
 
+
+def figure_png(fig: Any, dpi: int = 110, tight: bool = True, close: bool = True) -> bytes:
+    """A matplotlib figure as PNG bytes (closed afterwards unless ``close=False``)."""
     buf = io.BytesIO()
-    torch.save(obj, buf)
-    return atomic_write_bytes(path, buf.getvalue())
+    fig.savefig(buf, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110, tight: bool = True) -> Path:
+    """The one figure saver: ``fig`` as a PNG at ``path``, written atomically, then closed."""
+    return atomic_write_bytes(path, figure_png(fig, dpi, tight))
 
 
 def atomic_copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
@@ -311,12 +324,184 @@ class RunDir:
 
     def save_figure(self, fig: Any, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``plots/<name>.png`` (atomically) and close it."""
-        import matplotlib.pyplot as plt
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
-        return atomic_write_bytes(self.plots_dir / f"{name}.png", buf.getvalue())
+        return save_figure(fig, self.plots_dir / f"{name}.png", dpi)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+# ---- the run recorder: one epoch row, one checkpoint writer, one rule for "best" ------------
+def write_checkpoint(ckpt: dict[str, Any], *paths: str | os.PathLike) -> list[Path]:
+    """The one checkpoint writer: serialise ``ckpt`` once, then write it to each path beside its
+    target and rename (never through ``$TMPDIR``: a rename across file systems is a copy, and a
+    crash mid-copy leaves a file that looks valid). Every file gets the same mode (umask)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    data = buf.getvalue()
+    return [atomic_write_bytes(p, data) for p in paths]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and x == x and abs(x) != float("inf")
+
+
+@dataclass
+class BestBy:
+    """The one declared rule for a run's best epoch: ``metric`` (``val_acc`` higher is better,
+    ``*_loss`` lower) or ``"last"`` (no validation split). Ties keep the earlier epoch; a row
+    whose score or training loss is not finite is never best. ``convlens evaluate`` reads the
+    rule from ``summary.json`` and applies the same :meth:`pick`."""
+
+    metric: str = "val_acc"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return not self.metric.endswith("loss")
+
+    def score(self, row: dict[str, Any]) -> tuple[float, float] | None:
+        """Comparable score of ``row`` (higher is better), ``None`` when it may not be best.
+        Accuracy ties are broken by the lower loss of the same split."""
+        if self.metric == "last":
+            return (float(row["epoch"]), 0.0)
+        v = row.get(self.metric)
+        if not _finite(v) or not _finite(row.get("train_loss", 0.0)):
+            return None
+        if not self.higher_is_better:
+            return (-float(v), 0.0)
+        loss = row.get(self.metric.rsplit("_", 1)[0] + "_loss")
+        return (float(v), -float(loss) if _finite(loss) else 0.0)
+
+    def pick(self, rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+        best, best_score = None, None
+        for r in rows:
+            s = self.score(r)
+            if s is not None and (best_score is None or s > best_score):
+                best, best_score = r, s
+        return best
+
+
+@dataclass
+class RunResult:
+    """What every verb's Python function returns: the run folder, its epoch rows, its final
+    ``summary.json`` and the figures of its report. ``model`` (best checkpoint, eval mode) is
+    read from the folder on first use."""
+
+    run: RunDir
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
+    figures: dict[str, Path] = field(default_factory=dict)
+    model_: Any = field(default=None, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    members: dict[str, "RunResult"] = field(default_factory=dict, repr=False)  # compare: one result per model
+
+    @property
+    def test_acc(self) -> float:
+        return float(self.summary.get("test_acc", float("nan")))
+
+    @property
+    def best_epoch(self) -> int:
+        return int(self.summary.get("best_epoch", 0))
+
+    @property
+    def seconds(self) -> float:
+        return float(self.summary.get("total_seconds", 0.0))
+
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        return self.summary.get("auto")
+
+    @property
+    def model(self) -> Any:
+        if self.model_ is None:
+            from .engine.checkpoint import load_run_model
+
+            self.model_, self.meta = load_run_model(self.run.path, "best")
+        return self.model_
+
+    def __getitem__(self, key: str) -> Any:
+        """``result["test_acc"]``: the summary's numbers (graph.train and evaluate_run returned
+        dicts; compare's ``folder`` and ``results`` are the folder and :attr:`members`)."""
+        return {**self.summary, "run": str(self.run.path), "folder": self.run.path, "results": self.members}[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.summary or key in ("run", "folder", "results")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __repr__(self) -> str:
+        return f"RunResult(run={str(self.run.path)!r}, test_acc={self.test_acc:.4f}, best_epoch={self.best_epoch})"
+
+
+class RunRecorder:
+    """Writes what every verb's run records, in one order, and tells the listeners.
+
+    ``end_epoch(row, checkpoint)``: the metrics row (an epoch's row replaces an earlier row of
+    the same epoch, so a resumed run never counts an epoch twice), then ``epoch=NNN.ckpt``,
+    ``last.ckpt`` and, when :class:`BestBy` says so, ``best.ckpt`` through :func:`write_checkpoint`.
+    ``finish(summary, report)``: ``summary.json`` from the final numbers, then the report (drawn
+    from that summary, so it shows everything), then ``run_end``. Events go to ``listeners``
+    and always to :class:`~convlens.events.EventLog` (``events.jsonl``, tailed by the explorer).
+    """
+
+    def __init__(self, run: RunDir, best_by: str = "val_acc", listeners: Iterable[Any] = ()):
+        from .events import EventLog
+
+        self.run = run
+        self.best_by = BestBy(best_by)
+        self.listeners = [EventLog(run.path), *listeners]
+        rows = run.metrics()  # a resumed run: the rule is replayed over the epochs already done
+        best = self.best_by.pick(rows)
+        self.best_epoch = int(best["epoch"]) if best else 0
+        self._best_score = self.best_by.score(best) if best else None
+
+    def emit(self, kind: str, **kw: Any) -> None:
+        from .events import RunEvent, emit
+
+        emit(self.listeners, RunEvent(kind, run=self.run.name, **kw))  # type: ignore[arg-type]
+
+    def start(self, epochs: int, message: str = "") -> None:
+        self.emit("run_start", total=epochs, message=message)
+
+    def epoch_start(self, epoch: int, steps: int | None = None) -> None:
+        """``epoch`` counted from 1 as in the run folder (events count from 0)."""
+        self.emit("epoch_start", epoch=epoch - 1, total=steps)
+
+    def step(self, epoch: int, step: int, steps: int | None, metrics: dict[str, float]) -> None:
+        self.emit("step", epoch=epoch - 1, step=step, total=steps, metrics=metrics)
+
+    def message(self, text: str) -> None:
+        self.emit("message", message=text)
+
+    def end_epoch(self, row: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> bool:
+        """Record one finished epoch (``row["epoch"]`` from 1); returns whether it is the new best."""
+        epoch = int(row["epoch"])
+        rows = [r for r in self.run.metrics() if r.get("epoch") != epoch] + [row]
+        self.run.write_metrics(sorted(rows, key=lambda r: r.get("epoch", 0)))
+        score = self.best_by.score(row)
+        improved = score is not None and (self._best_score is None or score > self._best_score)
+        if improved:
+            self.best_epoch, self._best_score = epoch, score
+        if checkpoint is not None:
+            ck = self.run.checkpoints_dir
+            write_checkpoint(checkpoint, ck / f"epoch={epoch:03d}.ckpt", ck / "last.ckpt", *([ck / "best.ckpt"] if improved else []))
+        metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"}
+        self.emit("epoch_end", epoch=epoch - 1, metrics=metrics)
+        return improved
+
+    def finish(self, summary: dict[str, Any], report: Any = None, model: Any = None) -> RunResult:
+        """Write ``summary.json`` (with ``best_epoch``/``best_by``), then ``report(summary)`` -> figures."""
+        summary = {**summary}
+        summary["best_epoch"], summary["best_by"] = self.best_epoch, self.best_by.metric
+        self.run.write_summary(summary)
+        figures = report(summary) if report is not None else {}
+        self.emit("run_end", message="ok", metrics={k: float(v) for k, v in summary.items() if _finite(v)})
+        return RunResult(self.run, self.run.metrics(), summary, figures or {}, model_=model)
+
+    def fail(self, exc: BaseException) -> None:
+        self.emit("run_end", message=f"failed: {exc}")

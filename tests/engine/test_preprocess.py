@@ -42,12 +42,12 @@ def test_augmentation_only_in_training():
 
 def test_images_are_fitted_to_the_models_channels_and_size():
     from convlens.data import ImageTensors
-    from convlens.engine.training import _fit_to_model
+    from convlens.data.prepare import fit_to_input
 
     rgb = torch.zeros(2, 3, 28, 28, dtype=torch.uint8)
     rgb[:, 0] = 255  # pure red
-    grey = _fit_to_model(ImageTensors(rgb, torch.zeros(2), ["a"]), {"input_size": (1, 28, 28)}).images
+    grey = fit_to_input(ImageTensors(rgb, torch.zeros(2), ["a"]), (1, 28, 28)).images
     assert grey.shape == (2, 1, 28, 28) and int(grey[0, 0, 0, 0]) == round(0.299 * 255)
     one = torch.full((2, 1, 28, 28), 7, dtype=torch.uint8)
-    up = _fit_to_model(ImageTensors(one, torch.zeros(2), ["a"]), {"input_size": (3, 32, 32)}).images
+    up = fit_to_input(ImageTensors(one, torch.zeros(2), ["a"]), (3, 32, 32)).images
     assert up.shape == (2, 3, 32, 32) and int(up.min()) == int(up.max()) == 7

@@ -20,7 +20,7 @@ def shapes_folder(tmp_path):
     return tmp_path / "data"
 
 
-def test_image_folder_trains_with_the_models_input_size(shapes_folder, tmp_path):
+def test_image_folder_trains_a_model_shaped_by_the_data(shapes_folder, tmp_path):
     res = train(TrainConfig(data=str(shapes_folder), model="cnn", epochs=2, batch_size=16, val_size=8,
                             out=str(tmp_path / "runs"), name="folder", progress=False, threads=2), report=False)
     assert res.meta["classes"] == ["bright", "dark"]
@@ -28,4 +28,5 @@ def test_image_folder_trains_with_the_models_input_size(shapes_folder, tmp_path)
     s = res.run.summary()
     assert s["train_images"] == 72 and s["val_images"] == 8 and s["test_images"] == 24
     model, meta = load_run_model(res.run.path)
-    assert meta["pretrained_cfg"]["input_size"] == (1, 28, 28) and model.num_classes == 2
+    # from scratch: the model takes the folder's own colour and size (40 px RGB), never Fashion-MNIST's
+    assert meta["pretrained_cfg"]["input_size"] == (3, 40, 40) and model.num_classes == 2

@@ -109,6 +109,10 @@ def test_predict_and_evaluate_agree_with_the_run(fe_run, shared_data: Path) -> N
     for r in ev["epochs"]:  # the engine rebuilds the same val and test splits from the run's config
         assert abs(r["test_acc"] - rows[r["epoch"]]["test_acc"]) < 1e-6
         assert abs(r["val_acc"] - rows[r["epoch"]]["val_acc"]) < 1e-6
+    # one declared rule: evaluate names the epoch the run saved as best.ckpt (the head's lowest val loss)
+    assert ev["best_by"] == res.summary["best_by"] == "val_loss" and ev["best_epoch"] == res.best_epoch
+    best = torch.load(res.run.path / "checkpoints" / "best.ckpt", weights_only=True)
+    assert best["epoch"] == res.best_epoch
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -128,9 +132,15 @@ def test_fine_tune_resumes_to_the_weights_of_an_uninterrupted_run(small_catdog: 
               cache_dir=str(tmp_path / "cache"), progress=False, val_fraction=0.2)
     first = transfer(TransferConfig(**kw, epochs=1, name="cut"), log=lambda m: None)
     assert [r["epoch"] for r in first.history] == [1]
+    # the report is written last, from the final summary: it shows what transfer adds to the engine's
+    on_disk = json.loads((first.run.path / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(first.summary)) and on_disk["probe_val_acc"] is not None
+    html = (first.run.path / "report.html").read_text()
+    assert "probe_val_acc" in html and "frozen_bn" in html and "linear-probe val accuracy" in html
     resumed = transfer(TransferConfig(**kw, name="ignored"), resume=str(first.run.path), epochs=2, log=lambda m: None)
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     assert resumed.summary["strategy"] == "fine-tune" and resumed.summary["epochs"] == 2
+    assert resumed.summary["frozen_bn"] == first.summary["frozen_bn"] and "frozen_bn" in (resumed.run.path / "report.html").read_text()
     whole = transfer(TransferConfig(**kw, epochs=2, name="whole"), log=lambda m: None)
     a, b = resumed.model.state_dict(), whole.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in b)

@@ -50,25 +50,14 @@ class ImageTensors:
         return ImageTensors(self.images[index], self.labels[index], self.classes, name or self.name, self.source, paths, dict(self.meta))
 
     def split(self, n_holdout: int, seed: int = 0) -> tuple["ImageTensors", "ImageTensors"]:
-        """A seeded, class-stratified (train, holdout) split with ``n_holdout`` images held out."""
+        """A seeded, class-stratified (train, holdout) split with ``n_holdout`` images held out
+        (:func:`convlens.data.prepare.stratified_split`)."""
+        from .prepare import stratified_split
+
+        keep, held = stratified_split(self.labels, self.num_classes, n_holdout, seed)
         if n_holdout <= 0:
-            return self, self.subset(torch.arange(0), name=f"{self.name}-val")
-        g = torch.Generator().manual_seed(seed)
-        counts = torch.bincount(self.labels, minlength=self.num_classes).double()
-        share = counts * (n_holdout / len(self))
-        quota = share.floor().long()
-        # largest remainders take the leftover places, so exactly n_holdout are held out
-        leftover = n_holdout - int(quota.sum())
-        quota[(share - quota).argsort(descending=True)[:leftover]] += 1
-        hold: list[torch.Tensor] = []
-        for c in range(self.num_classes):
-            idx = (self.labels == c).nonzero().flatten()
-            idx = idx[torch.randperm(len(idx), generator=g)]
-            hold.append(idx[: int(quota[c])])
-        held = torch.cat(hold)
-        mask = torch.ones(len(self), dtype=torch.bool)
-        mask[held] = False
-        return self.subset(mask.nonzero().flatten(), name=f"{self.name}-train"), self.subset(held.sort().values, name=f"{self.name}-val")
+            return self, self.subset(held, name=f"{self.name}-val")
+        return self.subset(keep, name=f"{self.name}-train"), self.subset(held, name=f"{self.name}-val")
 
     def class_counts(self) -> dict[str, int]:
         counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()

@@ -166,6 +166,19 @@ def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], l
     return classes, files, skipped, warns
 
 
+def class_files(root: Path, classes: Sequence[str] | None = None) -> tuple[list[str], list[tuple[Path, int]], list[Skipped], list[str]]:
+    """:func:`find_class_folders`, labelled in the order of ``classes`` when given (the test
+    split takes the training split's classes; a class the training split lacks is an error)."""
+    found, files, skipped, warns = find_class_folders(root)
+    if classes is None:
+        return found, files, skipped, warns
+    extra = sorted(set(found) - set(classes))
+    if extra:
+        raise DataError(f"{root}: class folder(s) {extra} do not exist in the training split ({list(classes)}); rename or remove them")
+    remap = {i: list(classes).index(c) for i, c in enumerate(found)}
+    return list(classes), [(p, remap[y]) for p, y in files], skipped, warns
+
+
 def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = None, classes: Sequence[str] | None = None,
                       strict: bool = False, progress: bool = True, name: str | None = None,
                       log: Callable[[str], None] | None = None) -> ImageTensors:
@@ -179,14 +192,7 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
     root = Path(root)
     pp = preprocess or Preprocess()
     log = log or _stderr
-    found, files, skipped, warns = find_class_folders(root)
-    if classes is not None:
-        extra = sorted(set(found) - set(classes))
-        if extra:
-            raise DataError(f"{root}: class folder(s) {extra} do not exist in the training split ({list(classes)}); rename or remove them")
-        remap = {i: list(classes).index(c) for i, c in enumerate(found)}
-        files = [(p, remap[y]) for p, y in files]
-        found = list(classes)
+    found, files, skipped, warns = class_files(root, classes)
     transform = pp.transform()
     images: list[torch.Tensor] = []
     labels: list[int] = []
@@ -253,7 +259,7 @@ def stratified_holdout(data: ImageTensors, fraction: float, seed: int = 0) -> tu
     return data.subset(keep, name=f"{data.name}-train"), data.subset(hold, name=f"{data.name}-test")
 
 
-def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = None, crop_pct: float | None = None,
+def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | None = None, crop_pct: float | None = None,
                              interpolation: str | None = None, channels: int = 3, preprocess: Preprocess | None = None,
                              test_fraction: float = 0.2, seed: int = 0, strict: bool = False, progress: bool = True,
                              log: Callable[[str], None] | None = None, pretrained_cfg: dict[str, Any] | None = None,
@@ -263,7 +269,8 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = N
     ``path/train`` + ``path/test`` (or ``val``/``validation``), or a single folder of classes
     split by :func:`stratified_holdout` (``test_fraction``, ``seed``). Preprocessing comes from
     ``preprocess``, else a model's ``pretrained_cfg`` (what the engine passes), else
-    ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear).
+    ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear); ``image_size="native"``:
+    the folder's own size and colour (:func:`native_preprocess`), for models built from scratch.
     """
     from .registry import DatasetSplits
 
@@ -271,6 +278,8 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = N
     log = log or _stderr
     if preprocess is None and pretrained_cfg and image_size is None:
         preprocess = Preprocess.from_config(pretrained_cfg)
+    if preprocess is None and image_size == "native":
+        preprocess = native_preprocess(root)
     pp = preprocess or Preprocess(image_size=image_size or 224, crop_pct=crop_pct or 1.0,
                                   interpolation=interpolation or "bilinear", channels=channels)
     if not root.is_dir():
@@ -295,12 +304,30 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | None = N
     return DatasetSplits(train, test, root.name)
 
 
+def native_preprocess(root: str | os.PathLike) -> Preprocess:
+    """The folder's own size and colour, for a model built from scratch: the first readable
+    image's shorter side (each image is resized to it and centre-cropped square) and 1 channel
+    when it is greyscale, else 3."""
+    from PIL import Image
+
+    root = Path(root)
+    _, files, _, _ = find_class_folders(root / "train" if (root / "train").is_dir() else root)
+    for p, _ in files[:20]:
+        try:
+            with Image.open(p) as im:
+                return Preprocess(image_size=min(im.size), channels=1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3)
+        except OSError:
+            continue
+    raise DataError(f"{root}: no readable image among its first files; give a folder with one sub-folder of images per class")
+
+
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def _progress(items: Sequence[Any], enabled: bool, desc: str):
-    if not enabled or len(items) < 50:
+def _progress(items: Sequence[Any], enabled: bool, desc: str, least: int = 50):
+    """``items`` with a tqdm bar on stderr (when enabled and at least ``least`` of them)."""
+    if not enabled or len(items) < least:
         return items
     from tqdm.auto import tqdm
 

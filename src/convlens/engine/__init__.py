@@ -15,8 +15,10 @@ _WHERE = {
     "TrainConfig": "config",
     "Evaluation": "evaluate", "evaluate_model": "evaluate", "evaluate_run": "evaluate",
     "ClassifierModule": "module", "freeze_bn_of_frozen_layers": "module",
-    "BatchPreprocessor": "preprocess",
-    "TrainingInterrupted": "training", "TrainResult": "training", "prepare_data": "training", "train": "training",
+    "BatchPreprocessor": "preprocess", "normalise": "preprocess",
+    "Prediction": "prediction", "format_predictions": "prediction", "predict": "prediction",
+    "prepare_data": "evaluate", "confusion_matrix": "evaluate",
+    "TrainingInterrupted": "training", "TrainResult": "training", "train": "training",
 }
 __all__ = sorted(_WHERE)
 

@@ -9,8 +9,8 @@ A checkpoint is a dict read with ``torch.load(weights_only=True)``::
 A checkpoint may name a ``"base"`` file beside it whose weights it extends (feature-extraction
 runs: one frozen ``backbone.ckpt``, the head per epoch); :func:`read_checkpoint` joins them.
 
-Lightning writes it during training (atomically: a temporary file then a rename);
-:func:`save_model_checkpoint` writes the same layout for models trained another way.
+Every file is written by :func:`convlens.runs.write_checkpoint` (beside its target, then
+renamed): the run recorder's epoch/last/best files and :func:`save_model_checkpoint`'s.
 """
 from __future__ import annotations
 
@@ -23,23 +23,24 @@ import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError, ConvlensError
-from ..runs import RunDir, atomic_torch_save
+from ..runs import RunDir, write_checkpoint
 
 PREFIX = "model."
 
 
-def model_meta(model: nn.Module, model_name: str, classes: list[str], model_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What it takes to rebuild ``model`` without its code's arguments being guessed."""
-    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+def checkpoint_meta(model_name: str, classes: list[str], model_kwargs: dict[str, Any] | None = None,
+                    pretrained_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one checkpoint meta: what rebuilds a model (``create_model(model_name, num_classes,
+    **model_kwargs)``), its class names, and the preprocessing its weights expect."""
     keep = ("mean", "std", "input_size", "interpolation", "crop_pct", "crop_mode", "num_classes", "weights", "dataset")
-    pcfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in pcfg.items() if k in keep}
-    return {
-        "model_name": model_name,
-        "model_kwargs": dict(model_kwargs or {}),
-        "num_classes": len(classes),
-        "classes": list(classes),
-        "pretrained_cfg": pcfg,
-    }
+    pcfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (pretrained_cfg or {}).items() if k in keep}
+    return {"model_name": model_name, "model_kwargs": dict(model_kwargs or {}), "num_classes": len(classes),
+            "classes": list(classes), "pretrained_cfg": pcfg}
+
+
+def model_meta(model: nn.Module, model_name: str, classes: list[str], model_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`checkpoint_meta` of ``model`` (its ``pretrained_cfg``)."""
+    return checkpoint_meta(model_name, classes, model_kwargs, getattr(model, "pretrained_cfg", None))
 
 
 def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any], epoch: int | None = None,
@@ -48,7 +49,7 @@ def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[
     ckpt = {"state_dict": {PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()},
             "convlens": meta, "epoch": epoch if epoch is not None else -1}
     ckpt.update(extra or {})
-    return atomic_torch_save(ckpt, path)
+    return write_checkpoint(ckpt, path)[0]
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

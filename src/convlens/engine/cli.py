@@ -1,4 +1,4 @@
-"""``convlens train | compare | evaluate``."""
+"""``convlens train | compare | evaluate | predict | models``."""
 from __future__ import annotations
 
 import argparse
@@ -7,51 +7,20 @@ from .. import argtypes as A
 from typing import Any
 
 
-def add_training_flags(p: argparse.ArgumentParser, epochs: int = 5, batch_size: int = 100, lr: float = 1e-3) -> None:
-    """The flags users expect on every training verb."""
-    p.add_argument("--epochs", type=A.positive_int, default=None, help=f"default {epochs}; with --resume, the new total")
-    p.add_argument("--batch-size", type=A.positive_int, default=batch_size)
-    p.add_argument("--lr", type=A.finite_positive_float, default=lr, help="learning rate (default %(default)s)")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
-    p.add_argument("--weight-decay", type=A.finite_non_negative_float, default=0.0)
-    p.add_argument("--scheduler", default="none", choices=["none", "cosine", "onecycle"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
-    p.add_argument("--devices", type=A.positive_int, default=1,
-                   help="N > 1: DistributedDataParallel over N devices (CPU cores or GPUs) of this machine")
-    p.add_argument("--num-nodes", type=A.positive_int, default=1, help="machines, each running --devices processes (README: More than one device)")
-    p.add_argument("--out", type=A.output_dir, default="runs", help="folder that holds run folders (default %(default)s)")
-    p.add_argument("--name", default=None, help="run folder name (default: model-data-time)")
+def add_training_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """The flags of a training verb: one per :class:`TrainConfig` field, and ``--resume``."""
+    from ..options import add_flags
+    from .config import TrainConfig
+
+    add_flags(p, TrainConfig, skip=skip)
     p.add_argument("--resume", default=None, metavar="RUN", help="continue RUN from its last complete epoch")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
-    p.add_argument("--precision", default="auto", choices=["auto", "32-true", "bf16-mixed", "16-mixed"],
-                   help="auto: 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true")
-    p.set_defaults(default_epochs=epochs)
-
-
-def _data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist, or a folder with one sub-folder per class")
-    p.add_argument("--data-dir", default=None, help="folder holding the data set's files")
-    p.add_argument("--download", action="store_true", help="download the data set if it is not found (online)")
-    p.add_argument("--val-size", type=A.non_negative_int, default=5000, help="training images held out to pick the best epoch (0: none)")
-    p.add_argument("--augment", default="none", choices=["none", "crop", "crop-flip"])
-    p.add_argument("--label-smoothing", type=A.probability, default=0.0)
-    p.add_argument("--limit-train", type=A.positive_int, default=None, help="train on a seeded subset of N images")
-    p.add_argument("--limit-test", type=A.positive_int, default=None)
-    p.add_argument("--threads", type=A.positive_int, default=None)
 
 
 def config_from_args(args: argparse.Namespace, **over: Any):
+    from ..options import from_args
     from .config import TrainConfig
 
-    epochs = args.epochs if args.epochs is not None else args.default_epochs
-    return TrainConfig(data=args.data, model=getattr(args, "model", "cnn"), epochs=epochs, batch_size=args.batch_size,
-                       lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
-                       label_smoothing=args.label_smoothing, augment=args.augment, seed=args.seed, device=args.device,
-                       devices=args.devices, num_nodes=args.num_nodes, threads=args.threads, out=args.out, name=args.name,
-                       val_size=args.val_size,
-                       data_dir=args.data_dir, download=args.download, limit_train=args.limit_train,
-                       limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision, **over)
+    return from_args(TrainConfig, args, **over)
 
 
 def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
@@ -59,34 +28,31 @@ def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
     ``--model-kwargs``): ints, floats, true/false, none, else the text."""
     from ..errors import ConvlensError
 
+    words = {"true": True, "false": False, "none": None}
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.isidentifier():
             raise ConvlensError(f"--model-kwargs {pair!r}: write KEY=VALUE, e.g. width=48")
-        low = text.lower()
-        if low in ("true", "false"):
-            out[key] = low == "true"
-        elif low == "none":
-            out[key] = None
-        else:
-            try:
-                out[key] = int(text)
-            except ValueError:
-                try:
-                    out[key] = float(text)
-                except ValueError:
-                    out[key] = text
+        out[key] = words[text.lower()] if text.lower() in words else next(
+            (v for v in (_number(int, text), _number(float, text)) if v is not None), text)
     return out
+
+
+def _number(kind: type, text: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        return None
 
 
 def _train(args: argparse.Namespace) -> int:
     from .distributed import check_devices, global_rank
 
-    check_devices(args.devices, args.device, args.num_nodes)  # ddp: before any process, data or model
+    cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))
+    check_devices(cfg.devices, cfg.device, cfg.num_nodes)  # ddp: before any process, data or model
     from .training import train
 
-    cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))
     res = train(cfg, resume=args.resume, epochs=args.epochs if args.resume else None)
     if global_rank() != 0:  # ddp: every rank has the result; rank 0 prints it once
         return 0
@@ -101,13 +67,14 @@ def _compare(args: argparse.Namespace) -> int:
     from ..errors import ConvlensError
     from .distributed import check_devices
 
-    check_devices(args.devices, args.device, args.num_nodes)  # ddp: before any process, data or model
+    cfg = config_from_args(args)
+    check_devices(cfg.devices, cfg.device, cfg.num_nodes)  # ddp: before any process, data or model
     from .comparison import compare
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(models) < 2:
         raise ConvlensError(f"--models {args.models!r}: give at least two models separated by commas, e.g. dnn,cnn")
-    out = compare(config_from_args(args), models, name=args.name)
+    out = compare(cfg, models, name=args.name)
     from .distributed import global_rank
 
     if global_rank() != 0:  # ddp: rank 0 prints the table once
@@ -131,6 +98,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from .prediction import format_predictions, predict
+
+    which = int(args.checkpoint) if str(args.checkpoint).isdigit() else args.checkpoint
+    preds = predict(args.run, args.images, which=which, device=args.device)
+    print(format_predictions(preds, k=args.top))
+    return 2 if any(p.error for p in preds) else 0  # a missing/unreadable image is the user's to fix: exit 2
+
+
+def register_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="class probabilities of images under a run's model",
+                       description="e.g. convlens predict runs/transfer-x photo.jpg other.png")
+    p.add_argument("run", help="a run folder (train or transfer) or a .ckpt file")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
+    p.add_argument("--top", type=A.positive_int, default=5, help="show the K most probable classes")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_predict)
+
+
 def _models(args: argparse.Namespace) -> int:
     from ..models.registry import describe_models
 
@@ -142,18 +129,15 @@ def _models(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an image classifier (Fashion-MNIST or an image folder)",
                        description="Train a model; writes runs/<name>/ with config, metrics, checkpoints, plots and report.html.")
-    p.add_argument("--model", default="cnn", help="cnn, dnn, cnn_chapter, fashion_vgg, or any timm name")
     p.add_argument("--model-kwargs", nargs="+", default=[], metavar="KEY=VALUE",
                    help="arguments of the model's constructor, e.g. width=48 flip_tta=true (see `convlens models`)")
-    _data_flags(p)
     add_training_flags(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("compare", help="train several models with one recipe and compare them",
                        description="e.g. convlens compare --data fashion-mnist --models dnn,cnn")
     p.add_argument("--models", required=True, help="comma-separated model names")
-    _data_flags(p)
-    add_training_flags(p)
+    add_training_flags(p, skip=("model",))
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("evaluate", help="evaluate every checkpoint of a run and name the best epoch")
@@ -161,6 +145,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
+
+    register_predict(sub)
 
     p = sub.add_parser("models", help="list convlens' registered models")
     p.set_defaults(func=_models)

@@ -6,22 +6,23 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..reports import Report, plot_compare_curves
-from ..runs import RunDir, atomic_write_json, default_run_name
+from ..runs import RunDir, RunResult, atomic_write_json, default_run_name
 from .config import TrainConfig
 from .distributed import global_rank
-from .training import TrainResult, train
+from .training import train
 
 
-def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None) -> dict[str, Any]:
+def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None, listeners: Sequence[Any] = ()) -> RunResult:
     """Train each of ``models`` with ``cfg`` into ``<out>/<name>/<model>/`` and write
     ``<out>/<name>/report.html`` (table of accuracy, parameters, time; curves overlaid).
 
-    Returns ``{"folder", "results": {model: TrainResult}, "table": [rows]}``.
+    Returns a :class:`~convlens.runs.RunResult` for the comparison folder: ``result["table"]``,
+    ``result.members`` (``result["results"]``): each model's own result.
     """
     folder = Path(cfg.out) / (name or cfg.name or default_run_name(f"compare-{'-'.join(models)}"))
-    results: dict[str, TrainResult] = {}
+    results: dict[str, RunResult] = {}
     for m in models:
-        results[m] = train(replace(cfg, model=m, out=str(folder), name=m))
+        results[m] = train(replace(cfg, model=m, out=str(folder), name=m), listeners=listeners)
     folder = results[models[0]].run.path.parent  # ddp: rank 0's folder (another rank's clock may name another)
     table = []
     for m, res in results.items():
@@ -42,4 +43,4 @@ def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None) ->
     for m, res in results.items():
         r.link(f"{m}/report.html", f"full report of {m}")
     r.write(folder / "report.html")
-    return {"folder": folder, "results": results, "table": table}
+    return RunResult(RunDir(folder), [], {"table": table, "models": list(models)}, {"compare_curves": fig_path}, members=results)

@@ -1,72 +1,50 @@
-"""The one configuration object of a training run (nanoGPT style: a flat dataclass)."""
+"""The one configuration object of a training run (nanoGPT style: a flat dataclass). Its fields
+are the flags of ``convlens train`` and ``compare`` (:mod:`convlens.options`)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+from ..argtypes import output_dir
+from ..options import Options, opt
+from .optim import OPTIMIZERS
+
 SCHEDULERS = ("none", "cosine", "onecycle")
 AUGMENTS = ("none", "crop-flip", "crop")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Options):
     """Everything that decides a run's result. Defaults are the chapter's recipe
     (Fashion-MNIST, batch 100, Adam 1e-3, 5 epochs), done right."""
 
-    data: str = "fashion-mnist"
-    model: str = "cnn"
-    epochs: int = 5
-    batch_size: int = 100
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    scheduler: str = "none"
-    label_smoothing: float = 0.0
-    augment: str = "none"
-    seed: int = 0
-    device: str = "auto"
-    devices: int = 1               # >1: DistributedDataParallel, one process per device
-    num_nodes: int = 1             # machines, each running `devices` processes (engine/distributed.py)
-    precision: str = "auto"        # auto = 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true
-    threads: int | None = None     # torch threads per process (default: cores / devices)
-    out: str = "runs"
-    name: str | None = None
-    val_size: int = 5000           # images held out of train to pick the best epoch (0 = none)
-    eval_batch_size: int = 1000
-    data_dir: str | None = None
-    download: bool = False
-    limit_train: int | None = None  # use only the first N (shuffled, seeded) training images
-    limit_test: int | None = None
-    pretrained: bool = False
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        from ..errors import ConvlensError
-
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise ConvlensError(msg)
-
-        need(self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1")
-        need(self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1")
-        need(self.lr > 0, f"--lr {self.lr}: must be positive")
-        need(self.optimizer in OPTIMIZERS, f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        need(self.scheduler in SCHEDULERS, f"--scheduler {self.scheduler!r}: choose one of {', '.join(SCHEDULERS)}")
-        need(self.augment in AUGMENTS, f"--augment {self.augment!r}: choose one of {', '.join(AUGMENTS)}")
-        need(self.val_size >= 0, f"--val-size {self.val_size}: must be 0 or more")
-        need(0 <= self.label_smoothing < 1, f"--label-smoothing {self.label_smoothing}: must be in [0, 1)")
-        need(self.precision in PRECISIONS, f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
-        need(self.devices >= 1, f"--devices {self.devices}: must be at least 1")
-        need(self.num_nodes >= 1, f"--num-nodes {self.num_nodes}: must be at least 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    data: str = opt("fashion-mnist", "fashion-mnist, or a folder with one sub-folder per class")
+    model: str = opt("cnn", "cnn, dnn, cnn_chapter, fashion_vgg, or any timm name")
+    epochs: int = opt(5, "passes over the training set; with --resume, the new total", low=1)
+    batch_size: int = opt(100, "images per optimizer step", low=1)
+    lr: float = opt(1e-3, "learning rate", above=0)
+    optimizer: str = opt("adam", choices=OPTIMIZERS)
+    weight_decay: float = opt(0.0, "L2 penalty (decoupled for adamw)", low=0)
+    momentum: float = opt(0.9, "SGD momentum (Nesterov)", low=0, below=1)
+    scheduler: str = opt("none", "learning-rate schedule per step", choices=SCHEDULERS)
+    label_smoothing: float = opt(0.0, low=0, below=1)
+    augment: str = opt("none", "batch augmentation on the device", choices=AUGMENTS)
+    seed: int = opt(0, "seeds the split, the order, the initial weights and dropout")
+    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    devices: int = opt(1, "N > 1: DistributedDataParallel over N devices (CPU cores or GPUs) of this machine", low=1)
+    num_nodes: int = opt(1, "machines, each running --devices processes (README: More than one device)", low=1)
+    precision: str = opt("auto", "auto: 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true",
+                         choices=PRECISIONS)
+    threads: int | None = opt(None, "torch threads per process (default: $CONVLENS_THREADS, else cores / devices)", low=1)
+    out: str = opt("runs", "folder that holds run folders", metavar="DIR", type=output_dir)
+    name: str | None = opt(None, "run folder name (default: model-data-time)")
+    val_size: int = opt(5000, "training images held out to pick the best epoch (0: none)", low=0)
+    eval_batch_size: int = opt(1000, "images per evaluation batch", low=1)
+    data_dir: str | None = opt(None, "folder holding the data set's files")
+    download: bool = opt(False, "download the data set if it is not found (online)")
+    limit_train: int | None = opt(None, "train on a seeded subset of N images", low=1)
+    limit_test: int | None = opt(None, "test on a seeded subset of N images", low=1)
+    pretrained: bool = opt(False, "start from the model's ImageNet weights (the data are fitted to them)")
+    model_kwargs: dict[str, Any] = opt(help="arguments of the model's constructor", cli=False, factory=dict)
+    progress: bool = opt(True, "no progress bar (logs, CI)")

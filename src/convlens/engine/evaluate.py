@@ -18,8 +18,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.base import ImageTensors
+from ..data.prepare import prepare_data  # noqa: F401 - convlens.engine.prepare_data, without Lightning
 from ..errors import ConvlensError
-from ..runs import RunDir, atomic_write_json
+from ..runs import RunDir, RunResult, atomic_write_json
 from .preprocess import BatchPreprocessor, wants_channels_last
 
 
@@ -35,14 +36,19 @@ class Evaluation:
 
     def confusion(self, num_classes: int) -> np.ndarray:
         """(K, K) counts, rows = true class, columns = predicted."""
-        from torchmetrics.functional.classification import multiclass_confusion_matrix
-
-        return multiclass_confusion_matrix(self.preds, self.targets, num_classes).numpy()
+        return confusion_matrix(self.targets, self.preds, num_classes)
 
     def most_confidently_wrong(self, k: int = 10) -> torch.Tensor:
         wrong = (self.preds != self.targets).nonzero().flatten()
         conf = self.probs[wrong, self.preds[wrong]]
         return wrong[conf.argsort(descending=True)[:k]]
+
+
+def confusion_matrix(targets: Any, preds: Any, num_classes: int) -> np.ndarray:
+    """The one confusion matrix: ``cm[t, p]`` = how many of class ``t`` were predicted ``p``."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(targets, dtype=np.int64), np.asarray(preds, dtype=np.int64)), 1)
+    return cm
 
 
 def autocast_for(precision: str, device: torch.device) -> Any:
@@ -83,17 +89,18 @@ def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000,
     return Evaluation(sum(losses) / len(data), (preds == data.labels).sum().item() / len(data), preds, data.labels.clone(), p)
 
 
-def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = None, progress: bool = True) -> RunResult:
     """Evaluate every saved epoch checkpoint of a run on its val and test splits.
 
-    Returns ``{"epochs": [{"epoch", "val_acc", "test_acc", ...}], "best_epoch", "best_by",
-    "test_acc_at_best", "note"}`` and writes it to ``evaluation.json`` in the run folder,
-    with a plot ``plots/evaluation.png``.
+    Returns a :class:`~convlens.runs.RunResult` whose summary (``result["epochs"]``, ...) is
+    ``{"epochs": [{"epoch", "val_acc", "test_acc", ...}], "best_epoch", "best_by",
+    "test_acc_at_best", "note"}``, also written to ``evaluation.json`` in the run folder, with a
+    plot ``plots/evaluation.png``. The best epoch follows the run's own declared ``best_by``.
     """
     from .._runtime import resolve_precision, select_device
     from ..reports.plots import plot_curves
     from .checkpoint import epoch_checkpoints, model_from_checkpoint, read_checkpoint
-    from .training import prepare_data
+    from ..runs import BestBy
 
     run = RunDir.open(run_path)
     ckpts = epoch_checkpoints(run.path)
@@ -118,18 +125,20 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
                 ev = evaluate_model(model, split, device=dev, pretrained_cfg=meta["pretrained_cfg"], precision=precision)
                 row[f"{name}_loss"], row[f"{name}_acc"] = ev.loss, ev.acc
         rows.append(row)
-    by = "val_acc" if all("val_acc" in r for r in rows) else "test_acc"
-    best = max(rows, key=lambda r: (r[by], -r["epoch"]))
+    # the rule the run declared (summary.json), applied as the run recorder applied it
+    by = run.summary().get("best_by") or ("val_acc" if all("val_acc" in r for r in rows) else "last")
+    by = by if by in ("last", "val_loss", "val_acc") else "last"
+    best = BestBy(by).pick(rows) or rows[-1]
     result = {
         "run": str(run.path),
         "epochs": rows,
         "best_by": by,
         "best_epoch": best["epoch"],
         "test_acc_at_best": best.get("test_acc"),
-        "note": ("best epoch chosen on the validation split; test accuracy never used to choose" if by == "val_acc" else
-                 "no validation split in this run: the best epoch was chosen on the TEST split, which makes its test "
-                 "accuracy optimistic (the chapter's mistake); train with --val-size > 0 to avoid it"),
+        "note": (f"best epoch chosen on the validation split ({by}); test accuracy never used to choose" if by != "last" else
+                 "no validation split in this run: the last epoch is its model (test accuracy was never used to choose); "
+                 "train with --val-size > 0 to pick an epoch"),
     }
     atomic_write_json(run.path / "evaluation.json", result)
-    run.save_figure(plot_curves(rows, title=f"{run.name}: every checkpoint evaluated"), "evaluation")
-    return result
+    fig = run.save_figure(plot_curves(rows, title=f"{run.name}: every checkpoint evaluated"), "evaluation")
+    return RunResult(run, rows, {**result, "test_acc": best.get("test_acc", float("nan"))}, {"evaluation": fig})

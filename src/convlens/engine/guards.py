@@ -18,19 +18,13 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
 import torch
 
-from ..errors import ConvlensError, DataError
-
-
-class DataWarning(UserWarning):
-    """Data that trains but whose numbers mean less than they say; the CLI prints it as one
-    ``convlens: warning:`` line."""
+from ..errors import ConvlensError, DataError, DataWarning  # noqa: F401 - DataWarning: its old home
 
 
 class TrainingDiverged(ConvlensError):
@@ -138,25 +132,3 @@ def __getattr__(name: str) -> Any:
     if name == "DivergenceGuard":  # ``from convlens.engine.guards import DivergenceGuard`` imports Lightning here
         return _divergence_guard_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def require_two_classes(classes: Sequence[Any], source: str) -> None:
-    """Refuse a classification data set with fewer than two classes, in one line."""
-    if len(classes) < 2:
-        found = f"only {list(classes)!r}" if classes else "none"
-        raise DataError(f"{source}: a classifier needs at least two classes, found {found}; "
-                        "give a folder with one sub-folder per class (at least two)")
-
-
-def warn_missing_classes(labels: torch.Tensor, classes: Sequence[Any], split: str = "test") -> list[Any]:
-    """Warn (and return them) when ``labels`` never use some of ``classes``: that split cannot
-    measure accuracy on them, and 'overall accuracy' then means less than it says."""
-    if len(labels) == 0:
-        return []
-    present = set(torch.as_tensor(labels).unique().tolist())
-    missing = [c for i, c in enumerate(classes) if i not in present]
-    if missing:
-        warnings.warn(f"the {split} split has no images of {len(missing)} of {len(classes)} classes "
-                      f"({', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''}): its accuracy says nothing about them",
-                      DataWarning, stacklevel=2)
-    return missing

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import TrainConfig
+from .optim import make_optimizer
 from .preprocess import BatchPreprocessor, wants_channels_last
 
 ParamGroupsFn = Callable[[nn.Module, float], list[dict[str, Any]]]
@@ -192,14 +193,6 @@ class ClassifierModule(L.LightningModule):
             out[f"{split}_n"] = int(s[2])
         return out
 
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
-            return
-        for k, v in self.epoch_metrics().items():
-            if k.endswith("_n"):
-                continue
-            self.log(k, v, prog_bar=k in ("val_acc", "test_acc"), sync_dist=False)
-
     # ---- optimisation -------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         cfg = self.cfg
@@ -209,13 +202,7 @@ class ClassifierModule(L.LightningModule):
             groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
         groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
         groups = [g for g in groups if g["params"]]
-        fast = fast_optimizer_kwargs(self.model)
-        if cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True, **fast)
-        elif cfg.optimizer == "adamw":
-            opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
-        else:
-            opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+        opt = make_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay, cfg.momentum, **fast_optimizer_kwargs(self.model))
         if cfg.scheduler == "none":
             return opt
         total = int(self.steps_per_epoch * self.trainer.max_epochs if self.steps_per_epoch

@@ -51,6 +51,15 @@ class BatchPreprocessor(nn.Module):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
+def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 ``(C, H, W)`` or ``(B, C, H, W)`` -> float ``(x / 255 - mean) / std`` per channel: the one
+    normaliser outside training (features, predict, explain); :class:`BatchPreprocessor` is its
+    batched, augmenting form on the training device."""
+    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    return (x.float() / 255.0 - m) / s
+
+
 def wants_channels_last(model: nn.Module) -> bool:
     """Convolutions run 1.5-2x faster in NHWC on this project's CPUs (oneDNN); dense nets gain nothing."""
     return any(isinstance(m, nn.Conv2d) for m in model.modules())

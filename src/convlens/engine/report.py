@@ -1,13 +1,13 @@
-"""The plots and ``report.html`` every training run ends with."""
+"""The plots and ``report.html`` every image-classification run ends with (train, compare's
+members, both transfer strategies). Drawn from the final ``summary.json``, so the page shows
+every number the run recorded; no Lightning here (feature extraction stays fast)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn as nn
 
-from ..reports import Report, plot_confusion_matrix, plot_curves, plot_per_class_accuracy, plot_prediction_grid
 from ..runs import RunDir
 from .evaluate import Evaluation
 
@@ -18,52 +18,56 @@ def prediction_sample(n_total: int, k: int = 20, seed: int = 0) -> torch.Tensor:
     return torch.randperm(n_total, generator=g)[: min(k, n_total)].sort().values
 
 
-def write_run_report(run: RunDir, model: nn.Module, splits: dict[str, Any], final: Evaluation,
-                     history: list[dict[str, Any]], meta: dict[str, Any], summary: dict[str, Any],
-                     title: str | None = None, notes: list[str] | None = None) -> dict[str, Path]:
-    """Curves, confusion matrix, per-class accuracy, the chapter's prediction grid and the
-    most confidently wrong test images; then one self-contained ``report.html``."""
-    classes = meta["classes"]
-    test = splits["test"]
-    name = title or f"{meta['model_name']} on {splits.get('name', run.config.get('data'))}"
-    cm = final.confusion(len(classes))
-    figs = {
-        "curves": run.save_figure(plot_curves(history, title=name), "curves"),
-        "confusion": run.save_figure(plot_confusion_matrix(cm, classes, title=f"{name}: test confusion"), "confusion_matrix"),
-        "per_class": run.save_figure(plot_per_class_accuracy(cm, classes), "per_class_accuracy"),
-    }
-    sample = prediction_sample(len(test))
-    # the images as the model saw them (resized to its input), drawn as pixels, not normalised
-    to_float = lambda idx: test.images[idx].float() / 255.0  # noqa: E731
-    figs["predictions"] = run.save_figure(plot_prediction_grid(
-        to_float(sample), final.preds[sample].tolist(), final.targets[sample].tolist(), classes,
-        title="test predictions: pred(true), green = right, red = wrong"), "predictions")
-    wrong = final.most_confidently_wrong(10)
-    if len(wrong):
-        figs["wrong"] = run.save_figure(plot_prediction_grid(
-            to_float(wrong), final.preds[wrong].tolist(), final.targets[wrong].tolist(), classes,
-            probs=final.probs[wrong, final.preds[wrong]].tolist(), ncols=5,
-            title="most confidently wrong test images (confidence of the wrong class)"), "most_confidently_wrong")
+def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: list[dict[str, Any]], classes: list[str],
+                     summary: dict[str, Any], title: str, notes: list[str] | None = None) -> dict[str, Path]:
+    """Curves, confusion matrix, per-class accuracy, the chapter's prediction grid (pred(true),
+    green/red) and the most confidently wrong test images; then one self-contained ``report.html``.
 
-    r = Report(f"convlens: {name}", subtitle=f"run folder {run.path}")
+    ``test_images``: an :class:`~convlens.data.ImageTensors` or anything whose ``[idx]`` gives
+    uint8 ``(n, C, H, W)`` as the model saw them (only the shown images are decoded).
+    """
+    from ..reports import Report, plot_confusion_matrix, plot_curves, plot_per_class_accuracy, plot_prediction_grid
+
+    images = getattr(test_images, "images", test_images)
+    figs: dict[str, Path] = {"curves": run.save_figure(plot_curves(history, title=title), "curves")}
+    if len(final.targets):
+        cm = final.confusion(len(classes))
+        figs["confusion"] = run.save_figure(plot_confusion_matrix(cm, classes, title=f"{title}: test confusion"), "confusion_matrix")
+        figs["per_class"] = run.save_figure(plot_per_class_accuracy(cm, classes), "per_class_accuracy")
+        for key, idx, ncols, caption in (("predictions", prediction_sample(len(final.targets)), None,
+                                          "test predictions: pred(true), green = right, red = wrong"),
+                                         ("wrong", final.most_confidently_wrong(10), 5,
+                                          "most confidently wrong test images (confidence of the wrong class)")):
+            if len(idx):
+                probs = final.probs[idx, final.preds[idx]].tolist() if key == "wrong" else None
+                figs[key] = run.save_figure(plot_prediction_grid(
+                    images[idx].float() / 255.0, final.preds[idx].tolist(), final.targets[idx].tolist(), classes,
+                    probs=probs, title=caption, **({"ncols": ncols} if ncols else {})),
+                    "predictions" if key == "predictions" else "most_confidently_wrong")
+
+    r = Report(f"convlens: {title}", subtitle=f"run folder {run.path}")
     r.heading("Result")
-    r.table([{"what": k, "value": v} for k, v in summary.items()])
+    r.table([{"what": k, "value": v} for k, v in summary.items() if not isinstance(v, (dict, list))])
     for n in notes or []:
         r.note(n)
     r.heading("Learning curves")
-    r.image(figs["curves"], "loss and accuracy per epoch (val picks the best epoch; test is only reported)")
+    r.image(figs["curves"], "loss and accuracy per epoch (the best epoch is chosen on validation; test is only reported)")
     r.heading("Per-epoch metrics")
-    cols = [c for c in ("epoch", "train_loss", "train_acc", "val_acc", "test_acc", "seconds", "images_per_s") if any(c in h for h in history)]
+    cols = [c for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "images_per_s")
+            if any(c in h for h in history)]
     r.table(history, cols)
-    r.heading("Where it goes wrong")
-    r.image(figs["confusion"], "confusion matrix (rows: true class)")
-    r.image(figs["per_class"], "accuracy per class")
-    r.image(figs["predictions"], "20 fixed test images")
-    if "wrong" in figs:
-        r.image(figs["wrong"], "the most confidently wrong")
-    r.heading("Recipe")
+    if "confusion" in figs:
+        r.heading("Where it goes wrong")
+        for key, caption in (("confusion", "confusion matrix (rows: true class)"), ("per_class", "accuracy per class"),
+                             ("predictions", "20 fixed test images"), ("wrong", "the most confidently wrong")):
+            if key in figs:
+                r.image(figs[key], caption)
+    if summary.get("skipped_files"):
+        r.heading("Skipped files")
+        r.table([{"file: reason": s} for s in summary["skipped_files"]])
     rec = run.record
-    r.table([{"setting": k, "value": v} for k, v in rec["config"].items()])
+    r.heading("Recipe")
+    r.table([{"setting": k, "value": v} for k, v in rec["config"].items() if not isinstance(v, dict)])
     r.heading("Versions")
     r.table([{"package": k, "version": v} for k, v in rec["versions"].items()])
     r.write(run.path / RunDir.REPORT)

@@ -14,23 +14,23 @@ import os
 import signal
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 import torch.nn as nn
 
 from .._runtime import resolve_precision, seed_everything, select_device, set_threads, skip_nvml_probe_without_cuda, tune_allocator
 from ..data.base import ImageTensors, tensor_loader
-from ..data.registry import DatasetSplits, list_datasets, load_dataset
+from ..data.prepare import prepare_data
+from ..data.registry import DatasetSplits
 from ..errors import ConvlensError
-from ..runs import RunDir, atomic_copy_file, default_run_name
+from ..events import Listener
+from ..runs import RunDir, RunRecorder, RunResult, default_run_name
 from . import distributed  # ddp: launch detection, device checks, rank-0-only files (engine/distributed.py)
 from .checkpoint import epoch_checkpoints, load_state_dict_checked, model_meta, read_checkpoint
-from .checkpoint_io import AtomicCheckpointIO
 from .config import TrainConfig
-from .guards import DivergenceGuard, require_two_classes, warn_missing_classes
+from .guards import DivergenceGuard
 from .module import ClassifierModule, ParamGroupsFn
 
 
@@ -38,101 +38,39 @@ class TrainingInterrupted(ConvlensError):
     """Ctrl-C or a signal stopped training; the last complete epoch is saved."""
 
 
-@dataclass
-class TrainResult:
-    run: RunDir
-    model: nn.Module
-    history: list[dict[str, Any]]
-    test_acc: float
-    best_epoch: int
-    meta: dict[str, Any]
-    seconds: float
-    figures: dict[str, Path] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)  # ddp: summary.json's content, on every rank
-
-    def __repr__(self) -> str:
-        return f"TrainResult(run={str(self.run.path)!r}, test_acc={self.test_acc:.4f}, best_epoch={self.best_epoch}, seconds={self.seconds:.1f})"
-
-
-# ---- data ---------------------------------------------------------------------------------
-def _fit_to_model(split: ImageTensors, pcfg: dict[str, Any]) -> ImageTensors:
-    """Give images the channel count and size the model expects (grey -> 3 channels, resize)."""
-    want = tuple(pcfg.get("input_size", split.images.shape[1:]))
-    x = split.images
-    if len(want) == 3 and x.shape[1] != want[0]:
-        if x.shape[1] == 1 and want[0] == 3:
-            x = x.expand(-1, 3, -1, -1).contiguous()
-        elif x.shape[1] == 3 and want[0] == 1:
-            luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R BT.601, as PIL's convert("L")
-            x = (x.float() * luma).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-        else:
-            raise ConvlensError(f"data {split.name!r} has {x.shape[1]} channels, the model expects {want[0]}")
-    if len(want) == 3 and tuple(x.shape[2:]) != tuple(want[1:]):
-        if len(x) * want[0] * want[1] * want[2] > 4e9:
-            raise ConvlensError(f"resizing {len(x):,} images of {split.name} to {want[1]}x{want[2]} needs over 4 GB: use --limit-train/--limit-test")
-        x = torch.cat([torch.nn.functional.interpolate(x[i:i + 512].float(), size=want[1:], mode="bilinear", antialias=True, align_corners=False)
-                       .round().clamp(0, 255).to(torch.uint8) for i in range(0, len(x), 512)])
-    if x is split.images:
-        return split
-    return ImageTensors(x, split.labels, split.classes, split.name, split.source, split.paths, dict(split.meta))
-
-
-def _seeded_head(split: ImageTensors, n: int | None, seed: int) -> ImageTensors:
-    if n is None or n >= len(split):
-        return split
-    g = torch.Generator().manual_seed(seed + 7)
-    return split.subset(torch.randperm(len(split), generator=g)[:n].sort().values)
-
-
-def prepare_data(config: dict[str, Any], model: nn.Module, meta: dict[str, Any] | None = None,
-                 data: DatasetSplits | None = None) -> dict[str, Any]:
-    """Load (or take) the data named in ``config`` and cut it into train / val / test.
-
-    The validation split is class-stratified and seeded by ``config["seed"]``, so every verb
-    that reopens a run (``evaluate``, ``--resume``) sees the same split.
-    """
-    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    if meta:
-        pcfg.update(meta.get("pretrained_cfg", {}))
-    if data is None:
-        name = config["data"]
-        kwargs: dict[str, Any] = {"data_dir": config.get("data_dir")}
-        if name.lower() in list_datasets():
-            kwargs["download"] = config.get("download", False)
-        else:
-            kwargs["pretrained_cfg"] = pcfg
-        data = load_dataset(name, **kwargs)
-    seed = int(config.get("seed", 0))
-    train = _seeded_head(data.train, config.get("limit_train"), seed)
-    test = _seeded_head(data.test, config.get("limit_test"), seed)
-    val_size = int(config.get("val_size", 0))
-    if val_size >= len(train):
-        raise ConvlensError(f"--val-size {val_size}: the training split has only {len(train)} images")
-    train, val = train.split(val_size, seed=seed)
-    require_two_classes(data.classes, str(config["data"]))
-    warn_missing_classes(test.labels, data.classes, "test")
-    return {"train": _fit_to_model(train, pcfg), "val": _fit_to_model(val, pcfg), "test": _fit_to_model(test, pcfg),
-            "classes": data.classes, "name": data.name}
+TrainResult = RunResult  # the name before every verb returned one RunResult
 
 
 # ---- checkpoints ------------------------------------------------------------------------
-def _atomic_copy(src: Path, dst: Path) -> None:
-    atomic_copy_file(src, dst)  # beside dst, then renamed; 0644 like the epoch files
-
-
-def _recorder_class():
+def _lightning_recorder(recorder: RunRecorder, n_train: int):
+    """The Lightning side of :class:`~convlens.runs.RunRecorder`: step events from the loop,
+    and after each epoch's evaluation the row and Lightning's full (resumable) checkpoint,
+    which the recorder writes through the run's one checkpoint writer."""
     import lightning as L
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-    class RunRecorder(L.Callback):
-        """After each epoch's evaluation: append the metrics row, then save ``epoch=NNN.ckpt``
-        (Lightning's full, resumable checkpoint), ``last.ckpt`` and, when the validation
-        accuracy improved, ``best.ckpt``."""
+    class CaptureIO(TorchCheckpointIO):
+        """``trainer.save_checkpoint`` hands its dict here (rank 0): no file through Lightning."""
 
-        def __init__(self, run: RunDir, has_val: bool, n_train: int):
-            self.run, self.has_val, self.n_train = run, has_val, n_train
-            self.best_score = float("-inf")
-            self.best_epoch = 0
-            self.history: list[dict[str, Any]] = []
+        taken: dict[str, Any] | None = None
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            self.taken = checkpoint
+
+    class EpochRecorder(L.Callback):
+        def __init__(self) -> None:
+            self.io = CaptureIO()
+            self._next_step = 0.0
+
+        def on_train_epoch_start(self, trainer: "L.Trainer", pl_module: ClassifierModule) -> None:
+            if trainer.is_global_zero:
+                recorder.epoch_start(trainer.current_epoch + 1, pl_module.steps_per_epoch)
+
+        def on_train_batch_end(self, trainer: "L.Trainer", pl_module: ClassifierModule, *args: Any) -> None:
+            now = time.perf_counter()
+            if trainer.is_global_zero and now >= self._next_step:  # a few a second: float(loss) syncs a GPU
+                self._next_step = now + 0.2
+                recorder.step(trainer.current_epoch + 1, pl_module.epoch_steps, pl_module.steps_per_epoch, pl_module.live_metrics())
 
         def on_validation_end(self, trainer: "L.Trainer", pl_module: ClassifierModule) -> None:
             if trainer.sanity_checking:
@@ -142,28 +80,14 @@ def _recorder_class():
             secs = pl_module._train_seconds
             row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
             row["seconds"] = round(secs, 3)
-            row["images_per_s"] = round(self.n_train / secs, 1) if secs > 0 else None
-            score = row.get("val_acc") if self.has_val else epoch  # no val: best = last
-            improved = score is not None and score > self.best_score
-            if improved:
-                self.best_score, self.best_epoch = float(score), epoch
-            self.history.append(row)
+            row["images_per_s"] = round(n_train / secs, 1) if secs > 0 else None
+            self.io.taken = None
+            trainer.save_checkpoint(recorder.run.checkpoints_dir / f"epoch={epoch:03d}.ckpt", weights_only=False)  # collective
             if trainer.is_global_zero:
-                self.run.append_metrics(row)
-            ck = self.run.checkpoints_dir / f"epoch={epoch:03d}.ckpt"
-            trainer.save_checkpoint(ck, weights_only=False)  # collective under DDP; rank 0 writes, atomically
-            if trainer.is_global_zero:
-                _atomic_copy(ck, self.run.checkpoints_dir / "last.ckpt")
-                if improved:
-                    _atomic_copy(ck, self.run.checkpoints_dir / "best.ckpt")
+                recorder.end_epoch(row, self.io.taken)
+            self.io.taken = None
 
-        def state_dict(self) -> dict[str, Any]:
-            return {"best_score": self.best_score, "best_epoch": self.best_epoch}
-
-        def load_state_dict(self, state: dict[str, Any]) -> None:
-            self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
-
-    return RunRecorder
+    return EpochRecorder()
 
 
 def quiet_lightning() -> None:
@@ -173,36 +97,6 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
                  "lightning.pytorch.trainer.connectors.checkpoint_connector"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _progress_bar_class():
-    from lightning.pytorch.callbacks import TQDMProgressBar
-
-    class EpochProgressBar(TQDMProgressBar):
-        """Lightning's tqdm bar (step, loss, images/s, ETA) with epochs counted from 1 like the
-        run folder's files, and without the logger's version number."""
-
-        def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
-            super().on_train_epoch_start(trainer, *args)
-            # count optimizer steps, not Lightning's batches (a group of steps each for small images)
-            self.train_progress_bar.reset(total=trainer.lightning_module.steps_per_epoch)
-            self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
-
-        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-            bar = self.train_progress_bar
-            n = pl_module.epoch_steps
-            if not bar.disable and ((batch_idx + 1) % self.refresh_rate == 0 or n == bar.total):
-                bar.n = n
-                bar.refresh()
-                bar.set_postfix(self.get_metrics(trainer, pl_module))
-
-        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
-            items = super().get_metrics(trainer, pl_module)
-            items.pop("v_num", None)
-            live = pl_module.live_metrics() if trainer.training else {}
-            return {**live, **items}
-
-    return EpochProgressBar
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -269,7 +163,9 @@ def _final_evaluation(module: ClassifierModule, test: ImageTensors, history: lis
 
 def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits | None = None,
           param_groups: ParamGroupsFn | None = None, kind: str = "train", extra_config: dict[str, Any] | None = None,
-          resume: str | os.PathLike | None = None, report: bool = True, epochs: int | None = None) -> TrainResult:
+          resume: str | os.PathLike | None = None, report: bool = True, epochs: int | None = None,
+          listeners: Iterable[Listener] = (), summary_extra: dict[str, Any] | None = None,
+          notes: list[str] | None = None, title: str | None = None) -> RunResult:
     """Train an image classifier and write a complete run folder.
 
     Args:
@@ -281,9 +177,12 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         resume: a run folder to continue from its last complete epoch, with its own recipe.
         epochs: with ``resume``, train up to this many epochs in all (default: the run's own).
         report: write plots and ``report.html`` at the end.
+        listeners: progress listeners (:mod:`convlens.events`); the tqdm bar is added when
+            ``cfg.progress``, ``events.jsonl`` always.
+        summary_extra, notes, title: what a calling verb adds to ``summary.json`` and the
+            report (``transfer``), so the report, written last, shows it.
     """
     import lightning as L
-    from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.trainer.states import TrainerStatus
 
     t0 = time.perf_counter()
@@ -299,29 +198,38 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     device = select_device(cfg.device)
     skip_nvml_probe_without_cuda()
     seed_everything(cfg.seed)
-    if model is None:
+    config = run.config if resume is not None else cfg.to_dict()
+    if model is None and cfg.pretrained:  # pretrained weights keep their input; the data are fitted to it
         from ..models import create_model
 
-        model = create_model(cfg.model, pretrained=cfg.pretrained, **cfg.model_kwargs)
-    splits = prepare_data(run.config if resume is not None else cfg.to_dict(), model, data=data)
+        model = create_model(cfg.model, pretrained=True, **cfg.model_kwargs)
+    elif model is None:  # from scratch: the data set's channels, size, mean, std and classes shape the model
+        from ..data.prepare import load_run_data
+        from ..models.registry import create_model_for_data
+
+        data = data or load_run_data(config)
+        model = create_model_for_data(cfg.model, {**data.data_config(), "name": data.name}, **cfg.model_kwargs)
+    splits = prepare_data(config, model, data=data, log=_notice)
     classes = splits["classes"]
     if getattr(model, "num_classes", len(classes)) != len(classes):
         model.reset_classifier(len(classes))
-    model_kwargs = dict(cfg.model_kwargs)
-    meta = model_meta(model, getattr(model, "convlens_name", cfg.model), classes, model_kwargs)
+    meta = model_meta(model, getattr(model, "convlens_name", cfg.model), classes,
+                      getattr(model, "convlens_kwargs", None) or dict(cfg.model_kwargs))
     if ckpt_path is not None:
         done = read_checkpoint(ckpt_path)
         load_state_dict_checked(model, done["state_dict"], str(ckpt_path), meta["model_name"])
         if launch.is_zero:  # ddp: rank 0 alone writes the run folder
             run.truncate_metrics(int(done.get("epoch", -1)) + 1)
+    if cfg.progress and launch.is_zero:
+        from ..reports.progress import TqdmBar
+
+        listeners = [*listeners, TqdmBar()]
+    recorder = RunRecorder(run, "val_acc" if len(splits["val"]) else "last", listeners)
 
     eval_names = [n for n in ("val", "test") if len(splits[n])]
     module = ClassifierModule(model, cfg, meta, eval_names, param_groups)
-    recorder = _recorder_class()(run, has_val=len(splits["val"]) > 0, n_train=len(splits["train"]))
-    callbacks: list[Any] = [DivergenceGuard(cfg.lr), recorder]  # the guard first: it vets an epoch before it is saved
+    epoch_recorder = _lightning_recorder(recorder, len(splits["train"]))
     group = steps_per_loader_batch(cfg.batch_size, tuple(splits["train"].images.shape))
-    if cfg.progress:
-        callbacks.append(_progress_bar_class()(refresh_rate=max(1, 10 // group)))
     deterministic = True if device.type == "cpu" else "warn"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -330,14 +238,13 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         # ddp: the module logs metrics it has already all-reduced itself (ClassifierModule.epoch_metrics)
         warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
-        # a resumed run logs to a new folder: Lightning's CSV writer would replace the old file
-        log_version = "lightning_logs" if ckpt_path is None else f"lightning_logs-resumed-{len(run.metrics())}"
-        trainer = L.Trainer(max_epochs=cfg.epochs, logger=CSVLogger(run.path, name="", version=log_version),
-                            callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=cfg.progress,
-                            enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
-                            use_distributed_sampler=False, plugins=[AtomicCheckpointIO()],
-                            log_every_n_steps=max(1, min(50, len(splits['train']) // (cfg.batch_size * group * launch.world_size))), default_root_dir=str(run.path),
-                            **_trainer_kwargs(cfg, device, launch))
+        # no Lightning logger: the run recorder's metrics.jsonl and events.jsonl are the one record;
+        # the divergence guard comes first: it vets an epoch before the recorder saves it
+        trainer = L.Trainer(max_epochs=cfg.epochs, logger=False,
+                            callbacks=[DivergenceGuard(cfg.lr), epoch_recorder], plugins=[epoch_recorder.io],
+                            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                            num_sanity_val_steps=0, deterministic=deterministic, use_distributed_sampler=False,
+                            default_root_dir=str(run.path), **_trainer_kwargs(cfg, device, launch))
         # a last batch of one image would go through BatchNorm in train mode (the chapter's 385 / 32)
         drop_last = len(splits["train"]) % cfg.batch_size == 1
         train_loader = tensor_loader(splits["train"], cfg.batch_size * group, shuffle=True, seed=cfg.seed)
@@ -347,16 +254,24 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         module.steps_per_epoch = per_rank // cfg.batch_size if drop_last else -(-per_rank // cfg.batch_size)
         eval_loaders = [tensor_loader(splits[n], cfg.eval_batch_size, shuffle=False) for n in eval_names]
         old_sigint = signal.getsignal(signal.SIGINT)
+        if trainer.is_global_zero:
+            recorder.start(cfg.epochs, f"{meta['model_name']} on {splits['name']}: {len(splits['train']):,} training images")
         try:
             trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders or None,
                         ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
         except SystemExit:
             if trainer.state.status != TrainerStatus.INTERRUPTED:
                 raise
+        except BaseException as exc:
+            if trainer.is_global_zero:
+                recorder.fail(exc)
+            raise
         finally:
             signal.signal(signal.SIGINT, old_sigint)
         if trainer.state.status == TrainerStatus.INTERRUPTED:
             done = len(run.metrics())
+            if trainer.is_global_zero:
+                recorder.fail(KeyboardInterrupt(f"interrupted during epoch {done + 1}"))
             raise TrainingInterrupted(f"interrupted during epoch {done + 1}; epochs 1-{done} are saved in {run.path}: "
                                       f"continue with `convlens train --resume {run.path}`")
     # ddp: every rank's last test predictions, back in test order (a collective)
@@ -364,32 +279,40 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     module.final_test_probs = [gathered] if gathered is not None else []
     if not trainer.is_global_zero:  # ddp: rank 0 writes the files and tells the others the result
         got = distributed.share_result(trainer, None)
-        return TrainResult(RunDir(got["run"]), model, got["history"], got["summary"]["test_acc"], got["best_epoch"], meta,
-                           time.perf_counter() - t0, summary=got["summary"])
+        return RunResult(RunDir(got["run"]), got["history"], got["summary"], model_=model, meta=meta)
 
     history = run.metrics()
-    best_epoch = recorder.best_epoch or (history[-1]["epoch"] if history else 0)
     from .evaluate import evaluate_model
 
     model.eval()
     final = _final_evaluation(module, splits["test"], history)
     if final is None:
         final = evaluate_model(model, splits["test"], cfg.eval_batch_size, device, precision=resolve_precision(cfg.precision, device))
-    seconds = time.perf_counter() - t0
-    summary = {"test_acc": final.acc, "test_loss": final.loss, "best_epoch": best_epoch,
-               "best_by": "val_acc" if len(splits["val"]) else "last epoch (no validation split)",
+    summary = {"test_acc": final.acc, "test_loss": final.loss,
                "epochs": len(history), "train_images": len(splits["train"]), "val_images": len(splits["val"]),
                "test_images": len(splits["test"]), "params": sum(p.numel() for p in model.parameters()),
                "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-               "train_seconds": round(sum(r.get("seconds", 0) for r in history), 2), "total_seconds": round(seconds, 2),
+               "train_seconds": round(sum(r.get("seconds", 0) for r in history), 2),
                "precision": resolve_precision(cfg.precision, device)}
     if history and "val_acc" in history[0]:
-        summary["test_acc_at_best_epoch"] = next(r.get("test_acc") for r in history if r["epoch"] == best_epoch)
-    run.write_summary(summary)
-    distributed.share_result(trainer, {"run": str(run.path), "history": history, "summary": summary, "best_epoch": best_epoch})
-    figures: dict[str, Path] = {}
-    if report:
+        summary["test_acc_at_best_epoch"] = next((r.get("test_acc") for r in history if r["epoch"] == recorder.best_epoch), None)
+    summary.update(summary_extra or {})
+    summary["total_seconds"] = round(time.perf_counter() - t0, 2)
+
+    def write_report(s: dict[str, Any]) -> dict[str, Path]:
         from .report import write_run_report
 
-        figures = write_run_report(run, model, splits, final, history, meta, summary)
-    return TrainResult(run, model, history, final.acc, best_epoch, meta, seconds, figures, summary)
+        return write_run_report(run, splits["test"], final, history, meta["classes"], s, title=title or
+                                f"{meta['model_name']} on {splits['name']}", notes=notes)
+
+    shared = {**summary, "best_epoch": recorder.best_epoch, "best_by": recorder.best_by.metric}
+    distributed.share_result(trainer, {"run": str(run.path), "history": history, "summary": shared})
+    res = recorder.finish(summary, write_report if report else None, model=model)
+    res.meta = meta
+    return res
+
+
+def _notice(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr)

@@ -20,7 +20,9 @@ import torch
 import torch.nn as nn
 
 from ..data.folders import Preprocess
+from ..engine.preprocess import normalise
 from ..errors import ConvlensError
+from ..runs import RunDir
 
 
 @dataclass
@@ -139,33 +141,22 @@ def load_model(spec: str | os.PathLike, which: str | int = "best", device: str |
     from .._runtime import select_device
 
     dev = select_device(str(device)) if not isinstance(device, torch.device) else device
-    p = Path(spec)
-    if p.exists():
-        from ..engine import load_run_model
+    from ..models.resolve import resolve_model
 
-        model, meta = load_run_model(p, which=which)
-        run_cfg: dict[str, Any] = {}
-        if p.is_dir():
-            from ..runs import RunDir
-
-            run_cfg = RunDir.open(p).config
-        pp = run_preprocess(meta, run_cfg)
-        pcfg = meta.get("pretrained_cfg", {})
-        return from_module(model.to(dev), classes=meta.get("classes"), preprocess=pp, mean=pcfg.get("mean"),
-                           std=pcfg.get("std"), name=f"{meta.get('model_name', 'model')} ({p.name})", source=str(p), meta=meta)
-    from ..models import create_model
-
-    name = str(spec)
-    if os.sep in name or name.endswith((".ckpt", ".pt", ".pth")):
-        raise ConvlensError(f"{name}: no such run folder or checkpoint file")
     try:
-        model = create_model(name, pretrained=pretrained)
+        model, meta = resolve_model(spec, which=which, pretrained=pretrained)
     except ConvlensError as exc:
         if "no pretrained weights" in str(exc):
-            raise ConvlensError(f"model {name!r} has no pretrained weights to explain: pass a run folder that trained it "
-                                f"(e.g. runs/<name> from `convlens train --model {name}`)") from exc
+            raise ConvlensError(f"model {spec!r} has no pretrained weights to explain: pass a run folder that trained it "
+                                f"(e.g. runs/<name> from `convlens train --model {spec}`)") from exc
         raise
-    return from_module(model.to(dev), name=name, source=f"create_model({name!r}, pretrained={pretrained})")
+    if meta["classes"] is None:  # a bare model name
+        return from_module(model.to(dev), name=meta["label"], source=meta["source"])
+    p = Path(spec)
+    run_cfg = RunDir.open(p).config if p.is_dir() else {}
+    pcfg = meta.get("pretrained_cfg") or {}
+    return from_module(model.to(dev), classes=meta.get("classes"), preprocess=run_preprocess(meta, run_cfg), mean=pcfg.get("mean"),
+                       std=pcfg.get("std"), name=meta["label"], source=str(p), meta=meta)
 
 
 def run_preprocess(meta: dict[str, Any], run_config: dict[str, Any] | None = None) -> Preprocess:
@@ -193,14 +184,6 @@ class PreparedImage:
         """(H, W, 3) or (H, W) float in [0, 1] for matplotlib."""
         a = self.pixels.permute(1, 2, 0).numpy().astype(np.float32) / 255.0
         return a[..., 0] if a.shape[-1] == 1 else a
-
-
-def normalize(pixels: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (C, H, W) or (B, C, H, W) -> float ``(x/255 - mean) / std`` (as the engine's BatchPreprocessor)."""
-    x = pixels.float().div(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    return (x - m) / s
 
 
 def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> PreparedImage:
@@ -233,5 +216,5 @@ def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> Prepa
 
         pixels = ex.preprocess.transform()(_to_mode(image, ex.preprocess.channels))
     pixels = pixels.contiguous()
-    x = normalize(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device)
+    x = normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device)
     return PreparedImage(x, pixels.cpu(), name or "image", path)

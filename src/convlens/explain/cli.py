@@ -96,16 +96,10 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    import io
 
-    import matplotlib.pyplot as plt
+    from ..runs import save_figure
 
-    from ..runs import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_figure(fig, path, dpi=100, tight=False)
 
 
 def _layers(args: argparse.Namespace) -> int:

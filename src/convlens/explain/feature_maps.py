@@ -106,7 +106,6 @@ def plot_feature_maps(fms: FeatureMaps | Sequence[FeatureMaps], k: int = 16, nco
                     bbox={"facecolor": "black", "alpha": 0.45, "pad": 0.5, "linewidth": 0})
         ax.set_title(f"{fm.layer}  {c}x{h}x{w}: {kk} strongest of {c} channels", fontsize=9)
         ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    from ..reports.plots import finish
+
+    return finish(fig, title)

@@ -117,7 +117,6 @@ def plot_filters(model: nn.Module, layers: Sequence[str | int] | None = None, ma
                     f"rows: {min(co, 16)} strongest of {co} filters; cols: {ncols} strongest of {ci} input channels")
         ax.set_title(f"{f.layer} {co}x{ci}x{kh}x{kw}: {what}", fontsize=8)
         ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    from ..reports.plots import finish
+
+    return finish(fig, title)

@@ -7,7 +7,6 @@ target layer; the result is the same arrays (tested against the separate passes)
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +40,10 @@ class Explanation:
 
     def save(self, out: str | os.PathLike, k: int = 16, dpi: int = 100) -> dict[str, Path]:
         """Write ``<image>-cam.png`` and ``<image>-feature-maps.png`` into ``out``."""
-        from ..runs import atomic_write_bytes
-        import matplotlib.pyplot as plt
+        from ..runs import save_figure
 
-        paths = {}
-        for key, fig in self.figures(k).items():
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=dpi)
-            plt.close(fig)
-            paths[key] = atomic_write_bytes(Path(out) / f"{self.image.name}-{key.replace('_', '-')}.png", buf.getvalue())
-        return paths
+        return {key: save_figure(fig, Path(out) / f"{self.image.name}-{key.replace('_', '-')}.png", dpi=dpi, tight=False)
+                for key, fig in self.figures(k).items()}
 
 
 def explain_image(ex: Explainable, image: Any, method: str = "gradcam", cam_layer: str | int | None = None,

@@ -151,10 +151,9 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
         ax.set_title(f"{name}  {M.shape[0]} x {M.shape[1]}")
         ax.set_xlabel(t("feature") if key == "X" else t("node_sorted"))
         ax.set_ylabel(t("node_sorted"))
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    from ..reports.plots import finish
+
+    return finish(fig, title)
 
 
 def plot_graph(data: Any, node_color: Sequence[int] | torch.Tensor | None = None,

@@ -15,7 +15,7 @@ import torch
 
 from .._runtime import set_threads
 from ..errors import ConvlensError
-from ..runs import RunDir, atomic_torch_save, default_run_name
+from ..runs import RunDir, RunRecorder, RunResult, default_run_name, write_checkpoint
 from .datasets import GRAPH_DATASETS, load_mutag, load_node_data
 
 NODE_DEFAULTS = dict(hidden=16, epochs=200, lr=0.01, weight_decay=5e-4, dropout=0.5)
@@ -74,56 +74,64 @@ def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, tes
 
 
 def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "auto", progress: bool = True,
-                config: dict[str, Any] | None = None, **hp) -> dict[str, Any]:
+                config: dict[str, Any] | None = None, listeners: Any = (), **hp) -> RunResult:
     """Train the node GCN on ``data`` (a PyG ``Data`` with masks) and write the run folder."""
-    from ..reports import Report, plot_confusion_matrix, plot_curves
-    from .matrices import plot_graph
-    from .fitting import fit_node, hidden_features
+    from .fitting import fit_node
 
     hp = {**NODE_DEFAULTS, **{k: v for k, v in hp.items() if v is not None}}
     run = RunDir.create(out, {"task": "node", "data": data.name, "model": "gcn", "seed": seed, **hp, **(config or {})}, kind="graph")
+    has_val = bool(data.val_mask.any())
+    recorder = RunRecorder(run, "val_acc" if has_val else "last", listeners)
+    recorder.start(hp["epochs"], f"GCN on {data.name}")
     fit = fit_node(data, seed=seed, progress=progress, **hp)
-    run.write_metrics(fit.history)
+    for row in fit.history:  # a full-batch epoch takes milliseconds: recorded after the loop
+        recorder.end_epoch({**row, "epoch": row["epoch"] + 1})
     names = list(data.class_names)
-    meta = {"model_name": "graph/gcn", "model_kwargs": {"in_channels": data.num_features, "hidden_channels": hp["hidden"],
-            "out_channels": len(names), "dropout": hp["dropout"]}, "num_classes": len(names), "classes": names,
-            "pretrained_cfg": None}
-    atomic_torch_save({"state_dict": {f"model.{k}": v for k, v in fit.model.state_dict().items()}, "convlens": meta,
-                       "epoch": fit.best_epoch}, run.checkpoints_dir / "best.ckpt")
-    curves = run.save_figure(plot_curves(fit.history, title=f"GCN on {data.name}"), "curves")
+    from ..engine.checkpoint import checkpoint_meta
+
+    meta = checkpoint_meta("graph/gcn", names, {"in_channels": data.num_features, "hidden_channels": hp["hidden"],
+                                                "dropout": hp["dropout"], "num_layers": hp.get("layers", 2)})
+    write_checkpoint({"state_dict": {f"model.{k}": v for k, v in fit.model.state_dict().items()}, "convlens": meta,
+                      "epoch": fit.best_epoch + 1}, run.checkpoints_dir / "best.ckpt")
     fit.model.eval()
     with torch.no_grad():
         pred = fit.model(fit.extra["x"], data.edge_index).argmax(1)
-    h = hidden_features(fit, data)
-    xy, method = embed_2d(h, embedding, seed)
-    emb = run.save_figure(plot_embedding(xy, data.y, names, f"{method} of the hidden GCN features ({h.shape[1]}-d), colour = true class",
-                                         data.test_mask), "embedding")
     tm = data.test_mask
-    cm = np.zeros((len(names), len(names)), dtype=np.int64)
-    np.add.at(cm, (data.y[tm].numpy(), pred[tm].numpy()), 1)
-    conf = run.save_figure(plot_confusion_matrix(cm, names, title=f"{data.name}: test nodes"), "confusion")
-    files = [curves, emb, conf]
-    if data.num_nodes <= 200:
-        files.append(run.save_figure(plot_graph(data, node_color=pred, class_names=names,
-                                                title=f"{data.name}: predicted class (labelled: {int(data.train_mask.sum())} nodes)"), "graph_predicted"))
     summary = {"task": "node", "data": data.name, "model": "gcn", "seed": seed, "test_acc": fit.test_acc,
-               "val_acc": fit.val_acc, "best_epoch": fit.best_epoch + 1, "final_test_acc": fit.final_test_acc,
+               "val_acc": fit.val_acc, "final_test_acc": fit.final_test_acc,
                "train_seconds": fit.seconds, "features": fit.extra["features"], "num_nodes": data.num_nodes,
                "num_train": int(data.train_mask.sum()), "num_val": int(data.val_mask.sum()), "num_test": int(tm.sum())}
-    run.write_summary(summary)
-    rep = Report(f"GCN on {data.name}", f"seed {seed}; {data.num_nodes} nodes, {data.edge_index.size(1) // 2} edges")
-    rep.table([{"test accuracy": fit.test_acc,
-                "selected epoch": f"{fit.best_epoch + 1} ({'best val' if fit.val_acc is not None else 'last; no val nodes'})",
-                "val accuracy": fit.val_acc if fit.val_acc is not None else "n/a",
-                "test acc, last epoch": fit.final_test_acc, "train seconds": fit.seconds}])
-    rep.text("Model: Z = Â ReLU(Â dropout(X) W₀) W₁ with Â = D^-1/2 (A+I) D^-1/2 (PyG GCNConv). "
-             f"Training nodes {summary['num_train']}, validation {summary['num_val']}, test {summary['num_test']}.")
-    for f, cap in zip(files, ["loss and accuracy per epoch", f"{method} of hidden node features", "confusion on test nodes",
-                              "graph coloured by prediction"]):
-        rep.image(f, cap)
-    rep.write(run.file(RunDir.REPORT))
-    summary["run"] = str(run.path)
-    return summary
+
+    def report(summary: dict[str, Any]) -> dict[str, Any]:
+        from ..engine.evaluate import confusion_matrix
+        from ..reports import Report, plot_confusion_matrix, plot_curves
+        from .fitting import hidden_features
+        from .matrices import plot_graph
+
+        figs = {"curves": run.save_figure(plot_curves(run.metrics(), title=f"GCN on {data.name}"), "curves")}
+        h = hidden_features(fit, data)
+        xy, method = embed_2d(h, embedding, seed)
+        figs["embedding"] = run.save_figure(plot_embedding(
+            xy, data.y, names, f"{method} of the hidden GCN features ({h.shape[1]}-d), colour = true class", tm), "embedding")
+        cm = confusion_matrix(data.y[tm].numpy(), pred[tm].numpy(), len(names))
+        figs["confusion"] = run.save_figure(plot_confusion_matrix(cm, names, title=f"{data.name}: test nodes"), "confusion")
+        if data.num_nodes <= 200:
+            figs["graph"] = run.save_figure(plot_graph(data, node_color=pred, class_names=names, title=(
+                f"{data.name}: predicted class (labelled: {int(data.train_mask.sum())} nodes)")), "graph_predicted")
+        rep = Report(f"GCN on {data.name}", f"seed {seed}; {data.num_nodes} nodes, {data.edge_index.size(1) // 2} edges")
+        rep.table([{"test accuracy": fit.test_acc,
+                    "selected epoch": f"{summary['best_epoch']} ({'best val' if has_val else 'last; no val nodes'})",
+                    "val accuracy": fit.val_acc if fit.val_acc is not None else "n/a",
+                    "test acc, last epoch": fit.final_test_acc, "train seconds": fit.seconds}])
+        rep.text("Model: Z = Â ReLU(Â dropout(X) W₀) W₁ with Â = D^-1/2 (A+I) D^-1/2 (PyG GCNConv). "
+                 f"Training nodes {summary['num_train']}, validation {summary['num_val']}, test {summary['num_test']}.")
+        for f, cap in zip(figs.values(), ["loss and accuracy per epoch", f"{method} of hidden node features",
+                                          "confusion on test nodes", "graph coloured by prediction"]):
+            rep.image(f, cap)
+        rep.write(run.file(RunDir.REPORT))
+        return figs
+
+    return recorder.finish(summary, report, model=fit.model)
 
 
 def plot_cv(res, title: str):
@@ -150,9 +158,8 @@ def plot_cv(res, title: str):
 
 
 def train_graphs(dataset, out: str | os.PathLike, model: str = "gcn", readout: str = "mean", folds: int = 10,
-                 seed: int = 0, progress: bool = True, use_edge_attr: bool = True, **hp) -> dict[str, Any]:
+                 seed: int = 0, progress: bool = True, use_edge_attr: bool = True, listeners: Any = (), **hp) -> RunResult:
     """k-fold CV of a graph classifier; writes metrics (fold-mean per epoch), plots, summary, report."""
-    from ..reports import Report
     from .cv import cross_validate
 
     if model not in GRAPH_DEFAULTS:
@@ -162,26 +169,34 @@ def train_graphs(dataset, out: str | os.PathLike, model: str = "gcn", readout: s
     cfg = {"task": "graph", "data": "mutag", "model": model, "readout": readout, "folds": folds, "seed": seed,
            "use_edge_attr": use_edge_attr, **hp}
     run = RunDir.create(out, cfg, kind="graph")
+    recorder = RunRecorder(run, "last", listeners)  # the headline is the last epoch of each fold
+    recorder.start(hp["epochs"], f"{model} on MUTAG, {folds}-fold CV")
     res = cross_validate(dataset, model=model, readout=readout, folds=folds, seed=seed, progress=progress,
                          use_edge_attr=use_edge_attr, **hp)
-    run.write_metrics([{"epoch": e, "test_acc": float(res.curves[:, e].mean()), "test_acc_std": float(res.curves[:, e].std()),
-                        "train_loss": float(res.train_loss[:, e].mean())} for e in range(res.curves.shape[1])])
+    for e in range(res.curves.shape[1]):  # fold means, recorded after the folds
+        recorder.end_epoch({"epoch": e + 1, "test_acc": float(res.curves[:, e].mean()),
+                            "test_acc_std": float(res.curves[:, e].std()), "train_loss": float(res.train_loss[:, e].mean())})
     edge_note = " + bond types (GINEConv)" if (model == "gin" and use_edge_attr) else ""
     title = f"{model}{edge_note}, {readout} readout, {folds}-fold CV on MUTAG"
-    fig = run.save_figure(plot_cv(res, title), "cv_curves")
-    summary = {"task": "graph", "data": "mutag", "model": model, "readout": readout, "seed": seed, **res.summary()}
-    run.write_summary(summary)
-    rep = Report(title, f"seed {seed}; {len(dataset)} graphs, {res.curves.shape[1]} epochs per fold")
-    rep.table([{"CV accuracy (last epoch)": f"{res.mean:.1%} ± {res.std:.1%}",
-                "GIN-protocol (best mean epoch, optimistic)": f"{res.best_epoch_mean:.1%} ± {res.best_epoch_std:.1%} @ {res.best_epoch + 1}",
-                "seconds": res.seconds}])
-    rep.table([{"fold": k + 1, "test accuracy": a} for k, a in enumerate(res.fold_acc)])
-    rep.note("Headline = accuracy after the last epoch of each fold. The GIN paper's protocol picks the epoch with the "
-             "best mean test-fold accuracy, which looks at the test folds: shown for comparison with published numbers only.")
-    rep.image(fig, "test-fold accuracy per epoch (grey: folds) and training loss")
-    rep.write(run.file(RunDir.REPORT))
-    summary["run"] = str(run.path)
-    return summary
+
+    def report(summary: dict[str, Any]) -> dict[str, Any]:
+        from ..reports import Report
+
+        fig = run.save_figure(plot_cv(res, title), "cv_curves")
+        rep = Report(title, f"seed {seed}; {len(dataset)} graphs, {res.curves.shape[1]} epochs per fold")
+        rep.table([{"CV accuracy (last epoch)": f"{res.mean:.1%} ± {res.std:.1%}",
+                    "GIN-protocol (best mean epoch, optimistic)":
+                        f"{res.best_epoch_mean:.1%} ± {res.best_epoch_std:.1%} @ {res.best_epoch + 1}",
+                    "seconds": res.seconds}])
+        rep.table([{"fold": k + 1, "test accuracy": a} for k, a in enumerate(res.fold_acc)])
+        rep.note("Headline = accuracy after the last epoch of each fold. The GIN paper's protocol picks the epoch with the "
+                 "best mean test-fold accuracy, which looks at the test folds: shown for comparison with published numbers only.")
+        rep.image(fig, "test-fold accuracy per epoch (grey: folds) and training loss")
+        rep.write(run.file(RunDir.REPORT))
+        return {"cv_curves": fig}
+
+    return recorder.finish({"task": "graph", "data": "mutag", "model": model, "readout": readout, "seed": seed,
+                            "test_acc": res.mean, **res.summary()}, report)
 
 
 def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: str | os.PathLike | None = None,
@@ -189,9 +204,10 @@ def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: st
           edges: str | os.PathLike | None = None, label_column: str = "label", folds: int = 10, embedding: str = "auto", threads: int | None = None,
           progress: bool = True, epochs: int | None = None, hidden: int | None = None, lr: float | None = None,
           dropout: float | None = None, layers: int | None = None, use_edge_attr: bool = True,
-          degree_features: int | None = None) -> dict[str, Any]:
+          degree_features: int | None = None, listeners: Any = ()) -> RunResult:
     """Train on ``data`` (karate | cora | citeseer | nodes CSV + ``edges`` | mutag); returns the summary.
 
+    Returns the :class:`~convlens.runs.RunResult` (``result["test_acc"]`` reads its summary).
     Node data -> GCN on the public split (karate: 1 labelled node per class; CSV: 60/20/20).
     ``mutag`` -> ``folds``-fold CV of ``model`` (gcn | gin) with ``readout`` (mean | sum | max).
     """
@@ -204,9 +220,9 @@ def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: st
         ds = load_mutag(data_dir, cache_dir)
         return train_graphs(ds, out, model=model, readout=readout, folds=folds, seed=seed, progress=progress,
                             use_edge_attr=use_edge_attr, epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers,
-                            degree_features=degree_features)
+                            degree_features=degree_features, listeners=listeners)
     if model != "gcn":
         raise ConvlensError(f"--model {model!r}: node classification uses gcn (gin is for graph classification: --data mutag)")
     g = load_node_data(data, data_dir, cache_dir, edges, label_column)
     return train_nodes(g, out, seed=seed, embedding=embedding, progress=progress,
-                       epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers)
+                       epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers, listeners=listeners)

@@ -48,9 +48,8 @@ def show_graph(name: str, index: int | None = None, out: str | os.PathLike | Non
         text += "\nX columns (one-hot atom type): " + " ".join(MUTAG_ATOMS)
     files = []
     if out is not None:
-        import io
 
-        from ..runs import atomic_write_bytes
+        from ..runs import save_figure
 
         out = Path(out)
         title = str(getattr(g, "name", name))
@@ -59,10 +58,5 @@ def show_graph(name: str, index: int | None = None, out: str | os.PathLike | Non
         for fname, fig in (("matrices.png", plot_matrices(g, title=title)),
                            ("graph.png", plot_graph(g, node_color=color, class_names=names, title=
                                                     f"{title}: {g.num_nodes} nodes, colour = {'atom' if color is not None else 'class'}"))):
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
-            files.append(atomic_write_bytes(out / fname, buf.getvalue()))
+            files.append(save_figure(fig, out / fname))
     return {"data": g, "text": text, "files": files}

@@ -60,7 +60,7 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     """Build a model by name.
 
     Args:
-        name: a convlens model (``list_models()``), a timm name (``resnet18``,
+        name: a convlens model (``list_models()``), ``graph/gcn`` (node classifier of ``graph train``), a timm name (``resnet18``,
             ``tf_efficientnet_lite0``...) or ``tv/<torchvision name>``.
         pretrained: load ImageNet weights (offline: only ``efficientnet_lite0`` ships them).
         num_classes: classes of the new head (``None``: the model's default).
@@ -74,6 +74,11 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
             if "argument" not in str(exc) or not kwargs:
                 raise
             raise ConvlensError(f"model {name!r} does not take {sorted(kwargs)}: {exc} (check --model-kwargs)") from None
+    elif name == "graph/gcn":  # graph runs record it; PyG is imported only here
+        from ..graph.models import GCN
+
+        kwargs["out_channels"] = num_classes or kwargs.get("out_channels", 2)
+        model = GCN(**kwargs)
     elif name.startswith("tv/"):
         from .external import create_torchvision_model
 
@@ -87,6 +92,24 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
 
         load_weights_file(model, weights, num_classes=num_classes)
     model.convlens_name = name  # so a run can rebuild it
+    return model
+
+
+def create_model_for_data(name: str, data_config: dict[str, Any], **kwargs: Any) -> nn.Module:
+    """A model trained from scratch, shaped by its data: ``in_chans`` and ``num_classes`` (and
+    ``img_size`` for convlens' own models) from ``data_config`` (:meth:`DatasetSplits.data_config
+    <convlens.data.registry.DatasetSplits.data_config>`); its ``pretrained_cfg`` carries the data's
+    mean, std and input size, so preprocessing travels with the weights. ``kwargs`` win."""
+    c, (h, w) = data_config["channels"], data_config["size"]
+    kw: dict[str, Any] = {"in_chans": c}
+    if is_model(name) and h == w:
+        kw["img_size"] = h
+    kw.update(kwargs)
+    model = create_model(name, pretrained=False, num_classes=len(data_config["classes"]), **kw)
+    model.pretrained_cfg = {**(getattr(model, "pretrained_cfg", None) or {}), "mean": tuple(data_config["mean"]),
+                            "std": tuple(data_config["std"]), "input_size": (c, h, w), "num_classes": len(data_config["classes"]),
+                            "dataset": data_config.get("name", "")}
+    model.convlens_kwargs = kw  # what rebuilds it (recorded in the checkpoint's meta)
     return model
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,10 +33,10 @@ def _png_data_uri(src: Any) -> str:
         data = Path(src).read_bytes()
     elif isinstance(src, (bytes, bytearray)):
         data = bytes(src)
-    else:  # a matplotlib figure
-        buf = io.BytesIO()
-        src.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        data = buf.getvalue()
+    else:  # a matplotlib figure (left open: a notebook may still show it)
+        from ..runs import figure_png
+
+        data = figure_png(src, close=False)
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 

@@ -15,6 +15,14 @@ import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 
+def finish(fig: "plt.Figure", title: str = "") -> "plt.Figure":
+    """``title`` over the whole figure, then a tight layout: how every figure of convlens ends."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figure":
     """Loss and accuracy per epoch, train / val / test on one figure each.
 
@@ -37,10 +45,7 @@ def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figu
         ax.legend()
         if epochs:
             ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def plot_compare_curves(histories: dict[str, Sequence[dict[str, Any]]], title: str = "") -> "plt.Figure":
@@ -59,10 +64,7 @@ def plot_compare_curves(histories: dict[str, Sequence[dict[str, Any]]], title: s
         ax.set_xlabel(t("epoch"))
         ax.grid(alpha=0.3)
         ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def plot_confusion_matrix(cm: Any, class_names: Sequence[str], normalize: bool = True, title: str = "") -> "plt.Figure":
@@ -139,7 +141,4 @@ def plot_prediction_grid(images: Any, preds: Sequence[int], targets: Sequence[in
         if probs is not None:
             label += f"\n{probs[k]:.0%}"
         ax.set_title(label, fontsize=7, color="green" if ok else "red")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)

@@ -65,16 +65,9 @@ def _ints(text: str | None, what: str) -> int | tuple[int, ...] | None:
 
 
 def _save_fig(fig: Any, path: str) -> None:
-    import io
+    from ..runs import save_figure
 
-    import matplotlib.pyplot as plt
-
-    from ..runs import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
     print(f"plot: {path}")
 
 

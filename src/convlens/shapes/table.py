@@ -485,28 +485,10 @@ def load_model(spec: str | os.PathLike, which: str | int = "best") -> tuple[nn.M
 
     Returns ``(model, label, default input shape (C, H, W) or None)``; never downloads weights.
     """
-    path = Path(spec)
-    if path.is_dir():
-        from ..runs import RunDir
+    from ..models.resolve import resolve_model
 
-        if not RunDir.is_run(path):
-            raise ConvlensError(f"{path}: a folder but not a convlens run (no config.json); pass a run folder or a model name")
-        from ..engine import load_run_model  # lazily: the engine is only needed for run folders
-
-        model, meta = load_run_model(path, which=which)
-        cfg = meta.get("pretrained_cfg") or getattr(model, "pretrained_cfg", {}) or {}
-        return model, f"{meta.get('model_name', '?')} (run {path.name})", tuple(cfg.get("input_size") or ()) or None
-    if path.suffix in (".ckpt", ".pt", ".pth") and path.is_file():
-        from ..engine import load_run_model
-
-        model, meta = load_run_model(path)
-        cfg = meta.get("pretrained_cfg") or {}
-        return model, f"{meta.get('model_name', '?')} ({path.name})", tuple(cfg.get("input_size") or ()) or None
-    from ..models import create_model
-
-    model = create_model(str(spec), pretrained=False)
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    return model, str(spec), tuple(cfg.get("input_size") or ()) or None
+    model, meta = resolve_model(spec, which=which)
+    return model, meta["label"], tuple((meta.get("pretrained_cfg") or {}).get("input_size") or ()) or None
 
 
 def parse_input_shape(text: str | Sequence[int] | None, default: Sequence[int] | None) -> tuple[int, ...] | None:

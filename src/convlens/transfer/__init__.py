@@ -16,8 +16,9 @@ _EXPORTS = {
     "Backbone": "backbones", "load_backbone": "backbones", "model_stages": "backbones", "resolve_unfreeze": "backbones",
     "FeatureSet": "features", "extract_features": "features", "pooled_features": "features",
     "fit_logreg_head": "heads", "train_linear_head": "heads",
-    "Prediction": "prediction", "format_predictions": "prediction", "predict": "prediction",
-    "TransferConfig": "run", "TransferResult": "run", "param_groups_fn": "run", "prepare_fine_tune": "run", "transfer": "run",
+    "Prediction": "convlens.engine.prediction", "format_predictions": "convlens.engine.prediction", "predict": "convlens.engine.prediction",
+    "TransferConfig": "config", "TransferResult": "config", "param_groups_fn": "fine_tune", "prepare_fine_tune": "fine_tune",
+    "transfer": "run",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -25,5 +26,6 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        mod = _EXPORTS[name]  # predict lives beside evaluate in the engine
+        return getattr(importlib.import_module(mod if mod.startswith("convlens.") else f".{mod}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -372,18 +372,5 @@ def freeze_except(model: nn.Module, trainable: list[str]) -> tuple[int, int]:
     return n_train, total
 
 
-def set_frozen_bn_eval(model: nn.Module) -> int:
-    """Put every BatchNorm whose parameters are all frozen in eval mode (its running statistics
-    stay ImageNet's; the chapter's "frozen" ResNet kept updating them). Returns how many."""
-    n = 0
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            params = list(m.parameters(recurse=False))
-            if all(not p.requires_grad for p in params):
-                m.eval()
-                n += 1
-    return n
-
-
 __all__ = ["Backbone", "DEFAULT_BACKBONE", "body_meta", "data_config_of", "file_sha256", "freeze_except", "head_parameter_names",
-           "load_backbone", "model_stages", "resolve_unfreeze", "set_frozen_bn_eval", "stage_names"]
+           "load_backbone", "model_stages", "resolve_unfreeze", "stage_names"]

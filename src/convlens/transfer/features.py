@@ -24,9 +24,9 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import DataError
+from ..engine.preprocess import normalise
 from ..runs import atomic_torch_save
 from .backbones import Backbone
 
@@ -44,26 +44,11 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
     return cache_dir_default() if cache_dir == "default" else Path(cache_dir)
 
 
-def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float ``(x / 255 - mean) / std``, the weights' own statistics."""
-    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return (x.float() / 255.0 - m) / s
-
-
 def fit_input(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
-    """Bring uint8 (B, c, h, w) to (B, channels, size, size): grey -> RGB by repetition, resize
-    bilinearly with antialiasing (for e.g. Fashion-MNIST's 28x28 into a 224 backbone), exactly
-    as the engine does, so ``convlens evaluate`` sees the same pixels."""
-    if x.shape[1] != channels:
-        if x.shape[1] == 1:
-            x = x.expand(-1, channels, -1, -1)
-        else:
-            raise DataError(f"images have {x.shape[1]} channels, the backbone wants {channels}")
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        x = x.round().clamp(0, 255).to(torch.uint8)
-    return x.contiguous()
+    """uint8 (B, c, h, w) -> (B, channels, size, size) (:func:`convlens.data.prepare.fit_images`)."""
+    from ..data.prepare import fit_images
+
+    return fit_images(x, channels, size)
 
 
 @torch.inference_mode()

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..engine.optim import make_optimizer
+
 
 @dataclass
 class HeadEpoch:
@@ -88,7 +90,7 @@ def _train_linear(X: torch.Tensor, y: torch.Tensor, num_classes: int, views: tor
     torch.manual_seed(seed)
     mu, sigma = robust_scale(X)
     head = nn.Linear(X.shape[1], num_classes)
-    opt = _optimizer(optimizer, head.parameters(), lr, weight_decay)
+    opt = make_optimizer(optimizer, head.parameters(), lr, weight_decay)
     pool = X.unsqueeze(1) if views is None else torch.cat([X.unsqueeze(1), views], dim=1)  # (N, 1+V, D)
     pool = (pool - mu) / sigma
     history: list[dict[str, Any]] = []
@@ -162,19 +164,6 @@ def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float
         head.bias.copy_(torch.from_numpy(full_b).float())
     info["C"] = C
     return head, info
-
-
-def _optimizer(name: str, params: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    from ..errors import ConvlensError
-
-    name = name.lower()
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    raise ConvlensError(f"--optimizer {name!r}: use adam, adamw or sgd")
 
 
 def install_head(model: nn.Module, head: nn.Linear) -> None:

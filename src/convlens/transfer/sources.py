@@ -15,7 +15,8 @@ from typing import Any, Sequence
 import torch
 
 from ..data.base import ImageTensors
-from ..data.folders import TEST_DIR_NAMES, Preprocess, find_class_folders, holdout_indices, load_image, open_image
+from ..data.folders import TEST_DIR_NAMES, Preprocess, _progress, class_files, holdout_indices, load_image, open_image
+from ..data.prepare import fit_images
 from ..errors import DataError
 
 
@@ -43,32 +44,21 @@ class Source:
 
     def images(self, index: torch.Tensor | Sequence[int], preprocess: Preprocess) -> torch.Tensor:
         """uint8 (n, C, H, W) of the chosen items at the backbone's input size (decoded now)."""
-        from .features import fit_input
-
         index = torch.as_tensor(index, dtype=torch.int64).tolist()
         if not index:
             return torch.zeros(0, preprocess.channels, preprocess.image_size, preprocess.image_size, dtype=torch.uint8)
         if self.is_files:
             return torch.stack([load_image(self.items[i], preprocess) for i in index])
-        return fit_input(self.items[index], preprocess.image_size, preprocess.channels)
+        return fit_images(self.items[index], preprocess.channels, preprocess.image_size)
 
     def to_tensors(self, preprocess: Preprocess, progress: bool = True) -> ImageTensors:
         """Every image decoded (for fine-tuning, which needs pixels, not features)."""
-        from .features import fit_input
-
         if self.is_files:
             tf = preprocess.transform()
-            items = self.items
-            if progress and len(items) >= 50:
-                from tqdm.auto import tqdm
-
-                items = tqdm(items, desc=f"decoding {self.name}", unit="img", leave=False)
-            imgs = torch.stack([tf(open_image(p, preprocess.channels)) for p in items])
+            imgs = torch.stack([tf(open_image(p, preprocess.channels)) for p in _progress(self.items, progress, f"decoding {self.name}")])
             paths = list(self.items)
         else:
-            imgs = torch.cat([fit_input(self.items[i:i + 256], preprocess.image_size, preprocess.channels)
-                              for i in range(0, len(self.items), 256)])
-            paths = None
+            imgs, paths = fit_images(self.items, preprocess.channels, preprocess.image_size), None
         return ImageTensors(imgs, self.labels.clone(), self.classes, self.name, "", paths)
 
 
@@ -93,32 +83,8 @@ class LazyTestImages:
         return self.source.images(index, self.preprocess)
 
 
-def seeded_limit(n_total: int, n: int | None, seed: int) -> torch.Tensor:
-    """The engine's ``limit_train``/``limit_test``: first n of a randperm seeded by seed + 7."""
-    if n is None or n >= n_total:
-        return torch.arange(n_total)
-    g = torch.Generator().manual_seed(seed + 7)
-    return torch.randperm(n_total, generator=g)[:n].sort().values
-
-
-def engine_val_split(labels: torch.Tensor, classes: list[str], val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, val) indices exactly as ``ImageTensors.split(val_size, seed)`` cuts them."""
-    n = len(labels)
-    probe = ImageTensors(torch.zeros(n, 1, 1, 1, dtype=torch.uint8), labels, classes, paths=[str(i) for i in range(n)])
-    tr, va = probe.split(val_size, seed=seed)
-    return (torch.tensor([int(p) for p in tr.paths or []], dtype=torch.int64),
-            torch.tensor([int(p) for p in va.paths or []], dtype=torch.int64))
-
-
 def _files_of(folder: Path, classes: list[str] | None = None) -> tuple[list[str], torch.Tensor, list[str], list[str], list[str]]:
-    found, files, skipped, warns = find_class_folders(folder)
-    if classes is not None:
-        extra = sorted(set(found) - set(classes))
-        if extra:
-            raise DataError(f"{folder}: class folder(s) {extra} are not in the training split ({classes}); rename or remove them")
-        remap = {i: classes.index(c) for i, c in enumerate(found)}
-        files = [(p, remap[y]) for p, y in files]
-        found = list(classes)
+    found, files, skipped, warns = class_files(folder, classes)
     return [str(p) for p, _ in files], torch.tensor([y for _, y in files], dtype=torch.int64), found, [str(s) for s in skipped], warns
 
 
@@ -154,4 +120,4 @@ def named_sources(name: str, data_dir: str | None = None, download: bool = False
             Source(splits.test.images, splits.test.labels, splits.classes, splits.test.name or f"{name}-test"))
 
 
-__all__ = ["LazyTestImages", "Source", "engine_val_split", "folder_sources", "holdout_test", "named_sources", "seeded_limit"]
+__all__ = ["LazyTestImages", "Source", "folder_sources", "holdout_test", "named_sources"]

@@ -38,8 +38,9 @@ def predict(run: str | os.PathLike, images: Sequence[str | os.PathLike], which: 
     ``error`` set (and no probabilities) instead of stopping the others."""
     from .._runtime import select_device
     from ..data.folders import Preprocess, load_image
-    from ..engine import load_run_model
-    from .features import fit_input, normalise
+    from ..data.prepare import fit_images
+    from .checkpoint import load_run_model
+    from .preprocess import normalise
 
     if not images:
         raise ConvlensError("predict: give at least one image file after the run folder")
@@ -63,7 +64,7 @@ def predict(run: str | os.PathLike, images: Sequence[str | os.PathLike], which: 
     with torch.no_grad():
         for s in range(0, len(ok), batch_size):
             chunk = ok[s:s + batch_size]
-            x = fit_input(torch.stack([t for _, t in chunk]), pp.image_size, pp.channels).to(dev)
+            x = fit_images(torch.stack([t for _, t in chunk]), pp.channels, pp.image_size).to(dev)
             probs = model(normalise(x, pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)))).float().softmax(1).cpu()
             for (i, _), pr in zip(chunk, probs):
                 out[i].probs = pr

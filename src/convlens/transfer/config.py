@@ -1,0 +1,95 @@
+"""What decides a transfer run (:class:`TransferConfig`) and where its run folder goes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine.config import AUGMENTS
+from ..engine.optim import OPTIMIZERS
+from ..errors import ConvlensError
+from ..argtypes import output_dir
+from ..options import Options, opt
+from ..runs import RunDir, RunResult, default_run_name
+from .backbones import DEFAULT_BACKBONE
+
+STRATEGIES = ("feature-extract", "fine-tune", "auto")
+HEADS = ("linear", "logreg")
+
+
+@dataclass
+class TransferConfig(Options):
+    """Everything that decides a transfer run; its fields are the flags of ``convlens transfer``.
+    Defaults: the chapter's loop (13 epochs, batch 32, Adam 1e-3) on EfficientNet-Lite0, done right."""
+
+    data: str = opt("../shared/data/catanddog", "a folder with train/ and test/ (or one sub-folder per class), or fashion-mnist")
+    backbone: str = opt(DEFAULT_BACKBONE, "efficientnet_lite0 (offline), any timm name, or tv/<name>")
+    weights: str | None = opt(None, "backbone weights .pth/.safetensors instead of downloading", metavar="FILE")
+    image_size: int | None = opt(None, "run the backbone at PX x PX instead of its weights' size (e.g. 96 for 28-pixel images)",
+                                 low=1, metavar="PX")
+    strategy: str = opt("feature-extract", choices=STRATEGIES)
+    head: str = opt("linear", "feature-extract head: linear (epochs on the cache) or logreg (L-BFGS, C by cross-validation)",
+                    choices=HEADS)
+    views: int = opt(0, "augmented views per training image whose features are cached too", low=0)
+    unfreeze: int | None = opt(None, "fine-tune the last N stages (-1: all; default 2)", low=-1)
+    unfreeze_from: str | None = opt(None, "fine-tune from this module on (e.g. blocks.5)", metavar="LAYER")
+    backbone_lr_ratio: float = opt(0.1, "pretrained layers' lr = ratio x --lr", above=0, high=1)
+    epochs: int = opt(13, "epochs of the head (feature-extract) or of fine-tuning; with --resume, the new total", low=1)
+    batch_size: int = opt(32, low=1)
+    lr: float = opt(1e-3, "learning rate", above=0)
+    optimizer: str = opt("adam", choices=OPTIMIZERS)
+    weight_decay: float = opt(0.0, low=0)
+    augment: str | None = opt(None, "fine-tune batch augmentation (default crop-flip)", choices=AUGMENTS)
+    head_init: str = opt("probe", "fine-tune: start from a head fitted on the cached features (LP-FT) or a random one",
+                         choices=("probe", "random"))
+    train_bn: bool = opt(False, "fine-tune: BatchNorm layers of unfrozen stages learn (default: all stay frozen, in eval mode)")
+    seed: int = opt(0)
+    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    out: str = opt("runs", "folder that holds run folders", metavar="DIR", type=output_dir)
+    name: str | None = opt(None, "run folder name (default: transfer-backbone-data-time)")
+    val_fraction: float = opt(0.1, "share of train held out to pick the best epoch", low=0, below=1)
+    test_fraction: float = opt(0.2, "share held out as test when the folder has no test/", above=0, below=1)
+    limit_train: int | None = opt(None, "use a seeded subset of N training images", low=1)
+    limit_test: int | None = opt(None, low=1)
+    data_dir: str | None = opt(None, "where a named data set's files are (fashion-mnist)")
+    cache_dir: str | None = opt("default", "feature cache (default ~/.cache/convlens/features or $CONVLENS_CACHE/features)")
+    strict: bool = opt(False, "fail on the first unreadable image instead of skipping it")
+    progress: bool = opt(True, "no progress bar (logs, CI)")
+    large_per_class: int = opt(1000, "auto: 'large' from this median images per class", low=1)
+    similar_threshold: float = opt(0.90, "auto: 'similar' from this rescaled probe accuracy", low=0, high=1)
+
+    def check(self) -> None:
+        if self.unfreeze is not None and self.unfreeze_from:
+            raise ConvlensError("--unfreeze and --unfreeze-from: give one of them")
+
+
+TransferResult = RunResult  # the name before every verb returned one RunResult
+
+
+def val_size(n_train: int, fraction: float) -> int:
+    """Images held out of train to pick the epoch: ``round(fraction * n)`` (none below 10 images)."""
+    return int(round(fraction * n_train)) if fraction > 0 and n_train >= 10 else 0
+
+
+def dataset_name(cfg: TransferConfig) -> str:
+    return Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
+
+
+def default_name(cfg: TransferConfig) -> str:
+    return default_run_name(f"transfer-{cfg.backbone}-{dataset_name(cfg)}".replace("/", "_"))
+
+
+def engine_view(cfg: TransferConfig) -> dict[str, Any]:
+    """The keys the data preparation reads (:func:`convlens.data.prepare.prepare_data`), so
+    ``convlens evaluate`` and ``explain`` rebuild the run's splits."""
+    return {"data": cfg.data, "seed": cfg.seed, "limit_train": cfg.limit_train, "limit_test": cfg.limit_test,
+            "data_dir": cfg.data_dir, "model": cfg.backbone}
+
+
+def create_run(cfg: TransferConfig, n_val: int, strategy: str, decision: dict[str, Any] | None) -> RunDir:
+    """A run folder in the engine's layout (``kind`` = ``transfer``)."""
+    path = Path(cfg.out) / (cfg.name or default_name(cfg))
+    if list((path / "checkpoints").glob("epoch=*.ckpt")):
+        raise ConvlensError(f"{path} already holds a run: choose another --name (or --resume {path} for a fine-tune run)")
+    config = {**cfg.to_dict(), **engine_view(cfg), "val_size": n_val, "strategy_used": strategy, "auto": decision}
+    return RunDir.create(path, config, kind="transfer")

@@ -1,0 +1,181 @@
+"""Fine-tuning on the engine: the last stages (or everything from a named layer) and the head
+learn, through :func:`convlens.engine.train`, with the pretrained layers at
+``backbone_lr_ratio`` x lr and every frozen BatchNorm layer in eval mode. The head can start
+from a linear probe on the cached features (LP-FT). A fine-tune run resumes like any engine run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn as nn
+
+from ..data.prepare import seeded_limit, stratified_split
+from ..errors import ConvlensError
+from ..runs import RunDir, RunResult
+from .backbones import Backbone, freeze_except, load_backbone, resolve_unfreeze
+from .config import TransferConfig, default_name, val_size
+from .sources import Source, holdout_test
+
+
+def readable_split(cfg: TransferConfig, train_src: Source, test_src: Source | None) -> tuple[Source, Source]:
+    train_src, _ = _drop_unreadable(train_src, cfg.strict)
+    if test_src is None:
+        train_src, test_src = holdout_test(train_src, cfg.test_fraction)
+    else:
+        test_src, _ = _drop_unreadable(test_src, cfg.strict)
+    return train_src.subset(seeded_limit(len(train_src), cfg.limit_train, cfg.seed)), \
+        test_src.subset(seeded_limit(len(test_src), cfg.limit_test, cfg.seed))
+
+
+def _drop_unreadable(src: Source, strict: bool) -> tuple[Source, None]:
+    """For fine-tuning without features: find unreadable files (cheaply: PIL's header + decode)."""
+    if not src.is_files:
+        return src, None
+    from ..data.folders import open_image
+    from ..errors import DataError
+
+    keep, skipped = [], list(src.skipped)
+    for i, p in enumerate(src.items):
+        try:
+            open_image(p)
+            keep.append(i)
+        except DataError as exc:
+            if strict:
+                raise DataError(f"{exc} (--strict: fix or remove the file)") from None
+            skipped.append(str(exc))
+    out = src.subset(keep)
+    out.skipped = skipped
+    return out, None
+
+
+def param_groups_fn(trainable_head: list[str], ratio: float) -> Callable[[nn.Module, float], list[dict[str, Any]]]:
+    """Head at lr, every other trainable (pretrained) parameter at ``ratio`` x lr."""
+    head = set(trainable_head)
+
+    def groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        return [{"params": [p for n, p in named if n in head], "lr": lr, "name": "head"},
+                {"params": [p for n, p in named if n not in head], "lr": lr * ratio, "name": "pretrained"}]
+
+    return groups
+
+
+def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: str | None, train_bn: bool = False) -> dict[str, Any]:
+    """Freeze all but the head and the chosen stages; frozen BatchNorm layers go to eval mode.
+
+    ``train_bn=False`` (default) keeps *every* BatchNorm layer frozen, in the unfrozen stages
+    too (Keras' advice for fine-tuning): with a few hundred images in batches of 32, batch
+    statistics of a new domain (Fashion-MNIST upscaled to 224) differ wildly from ImageNet's
+    running ones, and the features shift under the head the moment training starts.
+    """
+    from .backbones import head_parameter_names
+
+    model = backbone.model
+    trainable = resolve_unfreeze(model, backbone.stages, unfreeze if unfreeze is not None or unfreeze_from else 2, unfreeze_from)
+    if not train_bn:
+        bn_params = {f"{name}.{p}" for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                     for p, _ in m.named_parameters(recurse=False)}
+        trainable = [n for n in trainable if n not in bn_params]
+    n_train, total = freeze_except(model, trainable)
+    model.train()
+    from ..engine.module import freeze_bn_of_frozen_layers
+
+    n_bn = freeze_bn_of_frozen_layers(model)
+    return {"trainable": trainable, "trainable_params": n_train, "total_params": total, "frozen_bn": n_bn,
+            "head": head_parameter_names(model)}
+
+
+def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg: TransferConfig, n_val: int) -> dict[str, Any]:
+    """LP-FT (Kumar et al., ICLR 2022): fit the head on the cached frozen features first, so
+    fine-tuning starts from a good classifier instead of pushing random-head gradients into
+    the pretrained layers. Costs seconds once the features are cached."""
+    from .heads import fit_logreg_head, install_head
+
+    tr_idx, va_idx = stratified_split(train_src.labels, len(train_src.classes), n_val, cfg.seed)
+    X, y = feats["Xtr_all"], train_src.labels
+    head, info = fit_logreg_head(X[tr_idx], y[tr_idx], len(train_src.classes), seed=cfg.seed)
+    install_head(backbone.model, head)
+    with torch.no_grad():
+        val_acc = float((head(X[va_idx]).argmax(1) == y[va_idx]).float().mean()) if len(va_idx) else None
+        train_acc = float((head(X[tr_idx]).argmax(1) == y[tr_idx]).float().mean())
+    return {"probe_val_acc": val_acc, "probe_train_acc": train_acc, "probe_C": info["C"]}
+
+
+def _data(tc: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, progress: bool) -> Any:
+    from ..data.registry import DatasetSplits
+
+    pp = backbone.preprocess
+    return DatasetSplits(train_src.to_tensors(pp, progress), test_src.to_tensors(pp, progress), Path(tc.data).name)
+
+
+def _notes(backbone: Backbone, summary: dict[str, Any], decision: dict[str, Any] | None) -> list[str]:
+    notes = [f"strategy: fine-tune of stages {', '.join(summary.get('trainable_stages') or [])}; backbone {backbone.name}; "
+             f"pretrained layers at lr x {summary.get('backbone_lr_ratio')}; {summary.get('frozen_bn')} frozen BatchNorm layers "
+             f"in eval mode; head start: {summary.get('head_init')}"
+             + (f" (linear-probe val accuracy {summary['probe_val_acc']})" if summary.get("probe_val_acc") is not None else "")]
+    if decision:
+        from .auto import AutoDecision
+
+        notes.append(AutoDecision(**decision).explain())
+    return notes
+
+
+# facts a fine-tune run adds to the engine's summary (kept when the run resumes)
+FACTS = ("strategy", "backbone", "unfreeze", "unfreeze_from", "trainable_stages", "backbone_lr_ratio", "frozen_bn", "augment",
+         "head_init", "train_bn", "skipped_files", "probe_val_acc", "probe_train_acc", "probe_C", "auto")
+
+
+def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, unfreeze: int | None,
+                  augment: str, decision: dict[str, Any] | None, log: Callable[[str], None],
+                  feats: dict[str, Any] | None = None, listeners: Iterable[Any] = ()) -> RunResult:
+    from ..engine import TrainConfig, train
+
+    n_val = val_size(len(train_src), cfg.val_fraction)
+    init: dict[str, Any] = {}
+    if cfg.head_init == "probe" and feats is not None:
+        init = probe_init(backbone, feats, train_src, cfg, n_val)
+        log(f"fine-tune: head initialised by a linear probe on the cached features (val accuracy {init['probe_val_acc']})")
+    info = prepare_fine_tune(backbone, unfreeze, cfg.unfreeze_from, cfg.train_bn)
+    stages = [s for s, ps in backbone.stages if set(ps) & set(info["trainable"])]
+    log(f"fine-tune: training {info['trainable_params']:,} of {info['total_params']:,} parameters (stages {', '.join(stages)}); "
+        f"pretrained layers at lr x {cfg.backbone_lr_ratio}; {info['frozen_bn']} frozen BatchNorm layers kept in eval mode")
+    tcfg = TrainConfig(data=cfg.data, model=backbone.name, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                       optimizer=cfg.optimizer, weight_decay=cfg.weight_decay, augment=augment, seed=cfg.seed, device=cfg.device,
+                       out=cfg.out, name=cfg.name or default_name(cfg), val_size=n_val, eval_batch_size=64,
+                       data_dir=cfg.data_dir, progress=cfg.progress, pretrained=True)
+    extra = {"transfer": cfg.to_dict(), "strategy_used": "fine-tune", "unfreeze_used": unfreeze, "auto": decision,
+             "trainable_stages": stages}
+    facts = dict(strategy="fine-tune", backbone=cfg.backbone, unfreeze=unfreeze, unfreeze_from=cfg.unfreeze_from,
+                 trainable_stages=stages, backbone_lr_ratio=cfg.backbone_lr_ratio, frozen_bn=info["frozen_bn"],
+                 augment=augment, head_init=cfg.head_init, train_bn=cfg.train_bn,
+                 skipped_files=train_src.skipped + test_src.skipped, **init, **({"auto": decision} if decision else {}))
+    return train(tcfg, model=backbone.model, data=_data(cfg, backbone, train_src, test_src, cfg.progress),
+                 param_groups=param_groups_fn(info["head"], cfg.backbone_lr_ratio), kind="transfer", extra_config=extra,
+                 listeners=listeners, summary_extra=facts, notes=_notes(backbone, facts, decision),
+                 title=f"transfer: {backbone.name} on {Path(cfg.data).name}")
+
+
+def resume(cfg: TransferConfig, run_path: str, load_sources: Callable[..., Any], log: Callable[[str], None],
+           epochs: int | None, listeners: Iterable[Any] = ()) -> RunResult:
+    """Continue a fine-tune run (feature-extract runs are re-run: the cache makes it seconds)."""
+    from ..engine import TrainConfig, train
+
+    run = RunDir.open(run_path)
+    rec = run.config
+    if rec.get("strategy_used") != "fine-tune":
+        raise ConvlensError(f"--resume {run_path}: only fine-tune runs resume; a feature-extract run reruns in seconds from the cache")
+    tcfg_saved = TrainConfig.from_dict(rec)
+    tc = TransferConfig.from_dict(rec["transfer"])
+    backbone = load_backbone(tc.backbone, weights=tc.weights, num_classes=None, image_size=tc.image_size)
+    train_src, test_src = load_sources(tc, log)
+    backbone.model.reset_classifier(len(train_src.classes))
+    train_src, test_src = readable_split(tc, train_src, test_src)
+    info = prepare_fine_tune(backbone, rec.get("unfreeze_used"), tc.unfreeze_from, tc.train_bn)
+    tcfg_saved.progress, tcfg_saved.device = cfg.progress, cfg.device
+    facts = {k: v for k, v in run.summary().items() if k in FACTS}
+    return train(tcfg_saved, model=backbone.model, data=_data(tc, backbone, train_src, test_src, cfg.progress),
+                 param_groups=param_groups_fn(info["head"], tc.backbone_lr_ratio), kind="transfer", resume=run_path,
+                 epochs=epochs, listeners=listeners, summary_extra=facts, notes=_notes(backbone, facts, rec.get("auto")),
+                 title=f"transfer: {backbone.name} on {Path(tc.data).name}")
