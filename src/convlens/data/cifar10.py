@@ -23,8 +23,8 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -68,7 +68,7 @@ def _decode(data: bytes, name: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
-    except Exception as exc:  # noqa: BLE001 -- PIL raises many types for a bad file
+    except Exception as exc:
         raise DataError(f"{name}: not a readable image ({exc}); remove or replace it") from exc
 
 
@@ -139,7 +139,7 @@ def read_small_image_folder(root: str | os.PathLike) -> dict[str, ImageTensors]:
 
 def _to_splits(raw: dict[str, list[tuple[str, str, bytes]]], source: str) -> dict[str, ImageTensors]:
     classes = _class_order(c for items in raw.values() for _, c, _ in items)
-    if set(c for _, c, _ in raw["test"]) - set(c for _, c, _ in raw["train"]):
+    if {c for _, c, _ in raw["test"]} - {c for _, c, _ in raw["train"]}:
         raise DataError(f"{source}: test/ has classes that train/ lacks; both need the same class folders")
     index = {c: i for i, c in enumerate(classes)}
     return {split: _stack(split, [(n, index[c], _decode(b, n)) for n, c, b in items], classes, source)
@@ -256,7 +256,7 @@ def _download() -> Path:
 
     try:
         CIFAR10(str(cache_root()), train=True, download=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DataError(f"CIFAR-10 download failed ({type(exc).__name__}: {exc}); offline, use --data-dir or {SHARED_ARCHIVE}") from exc
     return cache_root() / PICKLE_DIR
 
