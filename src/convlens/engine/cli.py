@@ -35,6 +35,9 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit-train", type=int, default=None, help="train on a seeded subset of N images")
     p.add_argument("--limit-test", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--recipe", default="auto", choices=["auto", "he", "fast", "none"],
+                   help="a whole way of training (engine/recipes.py); auto: he for resnet20..110/plain20..56; "
+                        "it fills every flag left at its default")
 
 
 def config_from_args(args: argparse.Namespace, **over: Any):
@@ -46,7 +49,8 @@ def config_from_args(args: argparse.Namespace, **over: Any):
                        label_smoothing=args.label_smoothing, augment=args.augment, seed=args.seed, device=args.device,
                        devices=args.devices, threads=args.threads, out=args.out, name=args.name, val_size=args.val_size,
                        data_dir=args.data_dir, download=args.download, limit_train=args.limit_train,
-                       limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision, **over)
+                       limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision,
+                       recipe=getattr(args, "recipe", "auto"), **over)
 
 
 def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:

@@ -42,9 +42,13 @@ class TrainConfig:
     pretrained: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    recipe: str = "auto"           # he | fast | none; auto = he for the CIFAR ResNets/plain nets (engine/recipes.py)
 
     def __post_init__(self) -> None:
         from ..errors import ConvlensError
+        from .recipes import apply_recipe_defaults
+
+        apply_recipe_defaults(self)  # the recipe fills the fields left at their defaults
 
         def need(ok: bool, msg: str) -> None:
             if not ok:

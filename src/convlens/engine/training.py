@@ -308,10 +308,15 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         load_state_dict_checked(model, done["state_dict"], str(ckpt_path), meta["model_name"])
         run.truncate_metrics(int(done.get("epoch", -1)) + 1)
 
+    from .recipes import resolve_recipe
+
+    recipe = resolve_recipe(cfg.recipe, cfg.model)
+    if recipe is not None and recipe.prepare is not None and ckpt_path is None:
+        recipe.prepare(model, splits["train"])  # e.g. a first layer set from the data (the fast recipe's whitening)
     eval_names = [n for n in ("val", "test") if len(splits[n])]
     module = ClassifierModule(model, cfg, meta, eval_names, param_groups)
     recorder = _recorder_class()(run, has_val=len(splits["val"]) > 0, n_train=len(splits["train"]))
-    callbacks: list[Any] = [recorder]
+    callbacks: list[Any] = [recorder] + (recipe.callbacks(cfg) if recipe is not None and recipe.callbacks else [])
     group = steps_per_loader_batch(cfg.batch_size, tuple(splits["train"].images.shape))
     if cfg.progress:
         callbacks.append(_progress_bar_class()(refresh_rate=max(1, 10 // group)))

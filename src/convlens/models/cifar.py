@@ -152,9 +152,13 @@ class CifarVGG(ClassifierHead, nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c, num_classes, bias=False)
         self.pretrained_cfg = {**CIFAR10_CFG, "num_classes": num_classes}
-        for m in self.modules():
+        for m in self.blocks.modules():
             if isinstance(m, nn.BatchNorm2d):
-                m.momentum = 0.4  # short runs: running statistics must follow the weights quickly (airbench: 0.6 in Keras terms)
+                # short runs: running statistics must follow the weights quickly (airbench: 0.6 in Keras terms)
+                m.momentum, m.eps = 0.4, 1e-12
+            elif isinstance(m, nn.Conv2d):
+                # identity ("dirac") init of the first C_in filters: each block starts as an implicit residual
+                nn.init.dirac_(m.weight.data[: m.in_channels])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(F.gelu(self.stem(x)))
