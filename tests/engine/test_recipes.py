@@ -86,3 +86,18 @@ def test_fast_recipe_on_real_images(cifar_small, tmp_path):
     again.tta = 0
     one_view = evaluate_model(again, cifar_small["test"], 100, torch.device("cpu"), precision=res.run.summary()["precision"])
     assert not torch.allclose(one_view.probs, ev.probs)
+
+
+def test_explicit_fields_survive_the_recipe_even_at_default_values():
+    from dataclasses import replace
+
+    from convlens.cli import build_parser
+
+    c = TrainConfig(model="resnet20", epochs=5, explicit=("epochs",))
+    assert c.epochs == 5 and c.lr == 0.1
+    assert replace(c, model="plain56").epochs == 5  # compare() replaces the model: still 5
+    args = build_parser().parse_args(["compare", "--models", "plain20,resnet20", "--epochs", "5", "--lr", "0.05"])
+    from convlens.engine.cli import config_from_args
+
+    cfg = replace(config_from_args(args), model="resnet20")
+    assert (cfg.epochs, cfg.lr, cfg.batch_size) == (5, 0.05, 128)

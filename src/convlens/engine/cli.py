@@ -50,7 +50,21 @@ def config_from_args(args: argparse.Namespace, **over: Any):
                        devices=args.devices, threads=args.threads, out=args.out, name=args.name, val_size=args.val_size,
                        data_dir=args.data_dir, download=args.download, limit_train=args.limit_train,
                        limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision,
-                       recipe=getattr(args, "recipe", "auto"), **over)
+                       recipe=getattr(args, "recipe", "auto"), explicit=_explicit(args), **over)
+
+
+def _explicit(args: argparse.Namespace) -> tuple[str, ...]:
+    """Training flags the user set (``--epochs`` always counts when given): a recipe keeps them."""
+    names = {"batch_size", "lr", "optimizer", "weight_decay", "scheduler", "augment", "label_smoothing", "val_size", "data",
+             "precision"}
+    parser_defaults = {"batch_size": 100, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0, "scheduler": "none",
+                       "augment": "none", "label_smoothing": 0.0, "val_size": 5000, "data": "fashion-mnist", "precision": "auto"}
+    given = {n for n in names if hasattr(args, n) and getattr(args, n) != parser_defaults[n]}
+    if args.epochs is not None:
+        given.add("epochs")
+    if getattr(args, "model_kwargs", None):
+        given.add("model_kwargs")
+    return tuple(sorted(given))
 
 
 def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
@@ -98,7 +112,16 @@ def _compare(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(models) < 2:
         raise ConvlensError(f"--models {args.models!r}: give at least two models separated by commas, e.g. dnn,cnn")
-    out = compare(config_from_args(args), models, name=args.name)
+    cfg = config_from_args(args)
+    if args.budget:  # a CPU-sized experiment: a seeded subset of N images for E epochs, 10% of it for validation
+        from dataclasses import replace
+
+        from .degradation import parse_budget
+
+        n, e = parse_budget(args.budget)
+        cfg = replace(cfg, limit_train=n, epochs=e, val_size=min(cfg.val_size, n // 10),
+                      explicit=tuple(sorted({*cfg.explicit, "epochs", "val_size"})))
+    out = compare(cfg, models, name=args.name)
     for row in out["table"]:
         print(f"{row['model']:>14}: test accuracy {row['test accuracy']:.2%}, {row['parameters']:,} parameters, {row['train seconds']:.0f} s")
     print(f"report: {out['folder'] / 'report.html'}")
@@ -139,6 +162,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="train several models with one recipe and compare them",
                        description="e.g. convlens compare --data fashion-mnist --models dnn,cnn")
     p.add_argument("--models", required=True, help="comma-separated model names")
+    p.add_argument("--budget", default=None, metavar="IMAGESxEPOCHS",
+                   help="train on a seeded subset of IMAGES for EPOCHS (e.g. 5000x8: the degradation experiment on a CPU)")
     _data_flags(p)
     add_training_flags(p)
     p.set_defaults(func=_compare)

@@ -43,6 +43,7 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     recipe: str = "auto"           # he | fast | none; auto = he for the CIFAR ResNets/plain nets (engine/recipes.py)
+    explicit: tuple[str, ...] = ()  # fields the user set: a recipe never overrides them (others: only if at their default)
 
     def __post_init__(self) -> None:
         from ..errors import ConvlensError
@@ -69,6 +70,6 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

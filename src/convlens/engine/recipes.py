@@ -232,13 +232,15 @@ def resolve_recipe(name: str, model: str) -> Recipe | None:
 
 
 def apply_recipe_defaults(cfg: Any) -> None:
-    """Fill ``cfg``'s fields that still hold TrainConfig's defaults with the recipe's (in place)."""
+    """Fill ``cfg``'s fields that still hold TrainConfig's defaults with the recipe's (in place),
+    except those named in ``cfg.explicit`` (what the user set, even to a default value)."""
+    cfg.explicit = tuple(cfg.explicit)  # a list after a JSON round trip
     recipe = resolve_recipe(cfg.recipe, cfg.model)
     if recipe is None:
         return
     base = type(cfg).__dataclass_fields__
     for f in fields(cfg):
-        if f.name not in recipe.defaults:
+        if f.name not in recipe.defaults or f.name in cfg.explicit:
             continue
         default = base[f.name].default_factory() if callable(base[f.name].default_factory) else base[f.name].default
         if getattr(cfg, f.name) == default:
