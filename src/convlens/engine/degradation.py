@@ -43,7 +43,7 @@ def degradation_verdict(histories: dict[str, Sequence[dict[str, Any]]]) -> list[
         nets = sorted(((d, n) for n in histories if n.startswith(family) and (d := _depth(n))), key=lambda t: t[0])
         if len(nets) < 2:
             continue
-        (d0, shallow), (d1, deep) = nets[0], nets[-1]
+        (_d0, shallow), (_d1, deep) = nets[0], nets[-1]
         e0, e1 = final_training_error(histories[shallow]), final_training_error(histories[deep])
         if should_degrade:
             seen = "degrades: the deeper plain net trains worse" if e1 > e0 else "no degradation seen at this budget"
