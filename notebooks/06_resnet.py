@@ -98,7 +98,7 @@ fig = plot_prediction_grid(data.test.images[idx].float() / 255, data.test.labels
 from convlens import TrainConfig, train
 from convlens.engine.degradation import degradation_verdict, training_error_figure
 
-budget = dict(limit_train=300, epochs=1, val_size=50, limit_test=200) if SMOKE else dict(limit_train=5000, epochs=8, val_size=500)
+budget = {"limit_train": 300, "epochs": 1, "val_size": 50, "limit_test": 200} if SMOKE else {"limit_train": 5000, "epochs": 8, "val_size": 500}
 histories = {}
 for name in ["plain20", "plain56", "resnet20", "resnet56"]:
     cfg = TrainConfig(model=name, out="runs/notebooks", progress=not SMOKE, explicit=("epochs", "val_size"), **budget)
@@ -118,6 +118,6 @@ fig = training_error_figure(histories)
 
 # %%
 fast = TrainConfig(recipe="fast", out="runs/notebooks", progress=not SMOKE,
-                   **(dict(epochs=1, model_kwargs={"widths": "16,32,32", "tta": 2}, batch_size=100, lr=0.15) if SMOKE else {}))
+                   **({"epochs": 1, "model_kwargs": {"widths": "16,32,32", "tta": 2}, "batch_size": 100, "lr": 0.15} if SMOKE else {}))
 res = train(fast, data=data)
 print(f"fast recipe: test accuracy {res.test_acc:.2%} in {res.seconds:.0f} s")
