@@ -50,8 +50,10 @@ class Recipe:
 # ---- He et al. ------------------------------------------------------------------------------
 def _he_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
     cfg = module.cfg
+    from .module import fast_optimizer_kwargs
+
     opt = torch.optim.SGD([p for p in module.model.parameters() if p.requires_grad], lr=cfg.lr, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, nesterov=False)
+                          weight_decay=cfg.weight_decay, nesterov=False, **fast_optimizer_kwargs(module.model))
     milestones = (int(0.5 * total_steps), int(0.75 * total_steps))
     warm = 400 if getattr(module.model, "depth", 0) >= 110 else 0  # "0.01 until training error is below 80% (~400 iterations)"
 
@@ -97,7 +99,9 @@ def _fast_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
     # the BatchNorm shifts learn 64x faster; both groups shrink by the same lr * wd per step
     groups = [{"params": others, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
               {"params": biases, "lr": cfg.lr * s, "weight_decay": cfg.weight_decay / s}]
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    from .module import fast_optimizer_kwargs
+
+    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, **fast_optimizer_kwargs(model))
 
     def triangle(step: int) -> float:  # 0.2 -> 1 over the first 23% of steps, then down to 0.07
         t = step / max(1, total_steps)
