@@ -38,3 +38,11 @@ def fashion_small(fashion):
     from convlens.data import DatasetSplits
 
     return DatasetSplits(fashion.train.subset(tr), fashion.test.subset(te), "fashion-mnist-small")
+
+
+@pytest.fixture(scope="session")
+def cifar_small(shared_data):
+    """200 train + 200 test real CIFAR-10 images (the first 20 of each class and split of the shipped copy)."""
+    from convlens.data.cifar10 import read_archive
+
+    return read_archive(shared_data / "cifar10-images.tar.gz", per_class=20)

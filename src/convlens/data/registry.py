@@ -86,6 +86,14 @@ def _fashion(data_dir: str | None = None, download: bool = False, **_: Any) -> D
                          config={"mean": (0.2860,), "std": (0.3530,)})  # its training set's statistics
 
 
+@register_dataset("cifar10")
+def _cifar10(data_dir: str | None = None, download: bool = False, **_: Any) -> DatasetSplits:
+    from .cifar10 import load_cifar10
+
+    s = load_cifar10(data_dir, download)
+    return DatasetSplits(s["train"], s["test"], "cifar10")
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) -> DatasetSplits:
     """A registered name (``list_datasets()``) or a folder of class sub-folders.
 
@@ -97,6 +105,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kwargs:
     key = name.lower().replace("_", "-")
     if key in ("fashionmnist", "fmnist"):
         key = "fashion-mnist"
+    if key in ("cifar-10", "cifar"):
+        key = "cifar10"
     if key in _loaders:
         return _loaders[key](data_dir=data_dir, **kwargs)
     if Path(name).is_dir():

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
+from typing import Any
 
 from .. import argtypes as A
-from typing import Any
 
 
 def add_training_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -20,7 +21,10 @@ def config_from_args(args: argparse.Namespace, **over: Any):
     from ..options import from_args
     from .config import TrainConfig
 
-    return from_args(TrainConfig, args, **over)
+    given = tuple(sorted(f.name for f in fields(TrainConfig) if getattr(args, f.name, None) is not None))
+    if over.get("model_kwargs"):
+        given = tuple(sorted({*given, "model_kwargs"}))
+    return from_args(TrainConfig, args, explicit=given, **over)  # a recipe keeps what the user set (engine/recipes.py)
 
 
 def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
@@ -74,11 +78,15 @@ def _compare(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(models) < 2:
         raise ConvlensError(f"--models {args.models!r}: give at least two models separated by commas, e.g. dnn,cnn")
-    out = compare(cfg, models, name=args.name)
-    from .distributed import global_rank
+    if args.budget:  # a CPU-sized experiment: a seeded subset of N images for E epochs, 10% of it for validation
+        from dataclasses import replace
 
-    if global_rank() != 0:  # ddp: rank 0 prints the table once
-        return 0
+        from .degradation import parse_budget
+
+        n, e = parse_budget(args.budget)
+        cfg = replace(cfg, limit_train=n, epochs=e, val_size=min(cfg.val_size, n // 10),
+                      explicit=tuple(sorted({*cfg.explicit, "epochs", "val_size"})))
+    out = compare(cfg, models, name=args.name)
     for row in out["table"]:
         print(f"{row['model']:>14}: test accuracy {row['test accuracy']:.2%}, {row['parameters']:,} parameters, {row['train seconds']:.0f} s")
     print(f"report: {out['folder'] / 'report.html'}")
@@ -137,6 +145,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="train several models with one recipe and compare them",
                        description="e.g. convlens compare --data fashion-mnist --models dnn,cnn")
     p.add_argument("--models", required=True, help="comma-separated model names")
+    p.add_argument("--budget", default=None, metavar="IMAGESxEPOCHS",
+                   help="train on a seeded subset of IMAGES for EPOCHS (e.g. 5000x8: the degradation experiment on a CPU)")
     add_training_flags(p, skip=("model",))
     p.set_defaults(func=_compare)
 

@@ -1,9 +1,10 @@
 """``compare()``: several models, one recipe, one side-by-side report (the chapter's DNN vs CNN)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..reports import Report, plot_compare_curves
 from ..runs import RunDir, RunResult, atomic_write_json, default_run_name
@@ -40,6 +41,14 @@ def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None, li
                subtitle=f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}, seed {cfg.seed}")
     r.table(table)
     r.image(fig_path, "training loss and test accuracy per epoch")
+    histories = {m: res.history for m, res in results.items()}
+    if all(any("train_acc" in h for h in hist) for hist in histories.values()):
+        from .degradation import degradation_verdict, training_error_figure  # He et al.'s Figure 1/6
+
+        err_path = RunDir(folder).save_figure(training_error_figure(histories), "training_error")
+        r.image(err_path, "training error per epoch (on the fly, augmented batches): plain dashed, ResNets solid")
+        for line in degradation_verdict(histories):
+            r.note(line)
     for m, res in results.items():
         r.link(f"{m}/report.html", f"full report of {m}")
     r.write(folder / "report.html")

@@ -48,3 +48,12 @@ class TrainConfig(Options):
     pretrained: bool = opt(False, "start from the model's ImageNet weights (the data are fitted to them)")
     model_kwargs: dict[str, Any] = opt(help="arguments of the model's constructor", cli=False, factory=dict)
     progress: bool = opt(True, "no progress bar (logs, CI)")
+    recipe: str = opt("auto", "a whole way of training (engine/recipes.py); auto: he for resnet20..110/plain20..56; "
+                      "it fills every field left at its default", choices=("auto", "he", "fast", "none"))
+    explicit: tuple[str, ...] = opt((), "fields the user set: a recipe never overrides them", cli=False)
+
+    def __post_init__(self) -> None:
+        from .recipes import apply_recipe_defaults
+
+        apply_recipe_defaults(self)  # the recipe fills the fields left at their defaults, then every field is checked
+        super().__post_init__()

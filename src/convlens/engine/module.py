@@ -196,6 +196,12 @@ class ClassifierModule(L.LightningModule):
     # ---- optimisation -------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         cfg = self.cfg
+        from .recipes import resolve_recipe
+
+        recipe = resolve_recipe(cfg.recipe, cfg.model)
+        if recipe is not None and recipe.optimizer is not None and self.param_groups_fn is None:
+            return recipe.optimizer(self, int(self.steps_per_epoch * self.trainer.max_epochs if self.steps_per_epoch
+                                              else self.trainer.estimated_stepping_batches))
         if self.param_groups_fn is not None:
             groups = self.param_groups_fn(self.model, cfg.lr)
         else:

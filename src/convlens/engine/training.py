@@ -226,9 +226,15 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         listeners = [*listeners, TqdmBar()]
     recorder = RunRecorder(run, "val_acc" if len(splits["val"]) else "last", listeners)
 
+    from .recipes import resolve_recipe
+
+    recipe = resolve_recipe(cfg.recipe, cfg.model)
+    if recipe is not None and recipe.prepare is not None and ckpt_path is None:
+        recipe.prepare(model, splits["train"])  # e.g. a first layer set from the data (the fast recipe's whitening)
     eval_names = [n for n in ("val", "test") if len(splits[n])]
     module = ClassifierModule(model, cfg, meta, eval_names, param_groups)
     epoch_recorder = _lightning_recorder(recorder, len(splits["train"]))
+    recipe_callbacks = recipe.callbacks(cfg) if recipe is not None and recipe.callbacks else []
     group = steps_per_loader_batch(cfg.batch_size, tuple(splits["train"].images.shape))
     deterministic = True if device.type == "cpu" else "warn"
     with warnings.catch_warnings():
@@ -241,7 +247,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         # no Lightning logger: the run recorder's metrics.jsonl and events.jsonl are the one record;
         # the divergence guard comes first: it vets an epoch before the recorder saves it
         trainer = L.Trainer(max_epochs=cfg.epochs, logger=False,
-                            callbacks=[DivergenceGuard(cfg.lr), epoch_recorder], plugins=[epoch_recorder.io],
+                            callbacks=[DivergenceGuard(cfg.lr), epoch_recorder, *recipe_callbacks], plugins=[epoch_recorder.io],
                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                             num_sanity_val_steps=0, deterministic=deterministic, use_distributed_sampler=False,
                             default_root_dir=str(run.path), **_trainer_kwargs(cfg, device, launch))

@@ -52,7 +52,7 @@ def is_model(name: str) -> bool:
 
 def _ensure_builtin_models() -> None:
     # importing the modules runs their @register_model decorators
-    from . import fashion, pretrained  # noqa: F401
+    from . import cifar, fashion, pretrained  # noqa: F401
 
 
 def create_model(name: str, pretrained: bool = False, num_classes: int | None = None,
