@@ -21,9 +21,9 @@ def config_from_args(args: argparse.Namespace, **over: Any):
     from ..options import from_args
     from .config import TrainConfig
 
-    given = tuple(sorted(f.name for f in fields(TrainConfig) if getattr(args, f.name, None) is not None))
-    if over.get("model_kwargs"):
-        given = tuple(sorted({*given, "model_kwargs"}))
+    given = {f.name for f in fields(TrainConfig) if f.name != "model_kwargs" and getattr(args, f.name, None) is not None}
+    given |= {"model_kwargs"} if over.get("model_kwargs") else set()
+    given = tuple(sorted(given))
     return from_args(TrainConfig, args, explicit=given, **over)  # a recipe keeps what the user set (engine/recipes.py)
 
 

@@ -96,13 +96,14 @@ class CifarResNet(ClassifierHead, nn.Module):
     stage2 (B, 32, 16, 16) -> stage3 (B, 64, 8, 8)`` = ``forward_features``; then mean over
     the 8x8 map and ``fc``: ``(B, num_classes)``."""
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, shortcut: bool = True, widths: tuple[int, ...] = (16, 32, 64)):
+    def __init__(self, depth: int = 20, num_classes: int = 10, shortcut: bool = True, widths: tuple[int, ...] = (16, 32, 64),
+                 in_chans: int = 3, img_size: int = 32):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth {depth}: a CIFAR ResNet has 6n+2 layers (20, 32, 44, 56, 110, ...)")
         n = (depth - 2) // 6
         self.depth, self.num_classes = depth, num_classes
-        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         stages, c = [], widths[0]
         for i, w in enumerate(widths):
@@ -111,7 +112,7 @@ class CifarResNet(ClassifierHead, nn.Module):
             c = w
         self.layer1, self.layer2, self.layer3 = stages
         self.fc = nn.Linear(c, num_classes)
-        self.pretrained_cfg = {**CIFAR10_CFG, "num_classes": num_classes}
+        self.pretrained_cfg = {**CIFAR10_CFG, "num_classes": num_classes, "input_size": (in_chans, img_size, img_size)}
         for m in self.modules():  # He et al. initialise convolutions with their own He init
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -140,18 +141,19 @@ class CifarVGG(ClassifierHead, nn.Module):
     """
 
     def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256), tta: int = 0,
-                 scale: float = 1 / 9):
+                 scale: float = 1 / 9, in_chans: int = 3, img_size: int = 32):
         super().__init__()
         self.num_classes, self.tta, self.scale = num_classes, tta, scale
-        self.stem = nn.Conv2d(3, 24, 2, padding=0, bias=True)
-        c, blocks = 24, []
+        c = 2 * in_chans * 2 * 2  # every 2x2 patch direction, with its negative (patch_whitening)
+        self.stem = nn.Conv2d(in_chans, c, 2, padding=0, bias=True)
+        blocks = []
         for w in widths:
             conv1, bn1, act1 = _conv_bn(c, w)
             blocks.append(nn.Sequential(conv1, nn.MaxPool2d(2), bn1, act1, *_conv_bn(w, w)))
             c = w
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c, num_classes, bias=False)
-        self.pretrained_cfg = {**CIFAR10_CFG, "num_classes": num_classes}
+        self.pretrained_cfg = {**CIFAR10_CFG, "num_classes": num_classes, "input_size": (in_chans, img_size, img_size)}
         for m in self.blocks.modules():
             if isinstance(m, nn.BatchNorm2d):
                 # short runs: running statistics must follow the weights quickly (airbench: 0.6 in Keras terms)
