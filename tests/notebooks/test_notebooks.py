@@ -81,9 +81,22 @@ def gcn(o: Outputs) -> None:
     assert o.images == 4  # karate matrices and graph, Cora curves, Cora embedding
 
 
+def resnet(o: Outputs) -> None:
+    assert "resnet20: 269,722 parameters" in o.text and "resnet56: 853,018 parameters" in o.text
+    assert re.search(r"resnet20: 269,722 parameters, 40\.\dM multiply-adds per image", o.text), o.text[-2000:]
+    assert "tv/resnet18: 1.81 G multiply-adds" in o.text and "tv/resnet50: 4.09 G multiply-adds" in o.text
+    assert "option A" in o.text  # where a stage halves the map, the shortcut pads zero channels
+    assert "cifar10: 400 training and 400 test images" in o.text
+    for name in ("plain20", "plain56", "resnet20", "resnet56"):
+        assert re.search(rf"{name}: final training error [\d.]+%, test accuracy [\d.]+%", o.text)
+    # smoke: one epoch of a tiny airbench-style net on 400 images; 10 classes, so chance is 10%
+    assert o.percent(r"fast recipe: test accuracy ([\d.]+)%") > 0.15
+    assert o.images >= 2  # CIFAR-10 test images, training error per epoch
+
+
 EXPECT: dict[str, Callable[[Outputs], None]] = {
     "01_basics_shapes": basics, "02_dnn_vs_cnn": dnn_vs_cnn, "03_transfer_learning": transfer,
-    "04_explain": explain, "05_gcn": gcn,
+    "04_explain": explain, "05_gcn": gcn, "06_resnet": resnet,
 }
 
 
