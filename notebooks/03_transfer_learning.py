@@ -68,7 +68,7 @@ cfg = TransferConfig(data=str(CATANDDOG), strategy="feature-extract", epochs=4 i
                      out="runs/notebooks", progress=not SMOKE)  # a new run folder each time
 res = transfer(cfg)
 print(f"feature extraction: test accuracy {res.test_acc:.2%} on {res.summary['test_images']} photos "
-      f"(best epoch {res.best_epoch}, chosen on validation); {res.timings['total']:.1f} s")
+      f"(best epoch {res.best_epoch}, chosen on validation); {res.seconds:.1f} s")
 
 # %%
 from convlens.reports import plot_curves

@@ -70,7 +70,7 @@ for name in ["tv/resnet18", "tv/resnet34", "tv/resnet50", "tv/resnet101", "tv/re
 # %% [markdown]
 # ## CIFAR-10 (CIFAR-10 데이터)
 # The lecture's own copy, `cifar10-images.tar.gz` (50,000 + 10,000 JPEGs), decoded once into
-# a cache. Smoke mode reads 40 images per class and split straight from the archive.
+# a cache. Smoke mode reads 120 images per class and split straight from the archive.
 
 # %%
 from convlens.data import DatasetSplits, load_dataset
@@ -78,7 +78,7 @@ from convlens.data.cifar10 import read_archive, shared_data_dir
 from convlens.reports import plot_prediction_grid
 
 if SMOKE:
-    s = read_archive(shared_data_dir() / "cifar10-images.tar.gz", per_class=40)
+    s = read_archive(shared_data_dir() / "cifar10-images.tar.gz", per_class=120)
     data = DatasetSplits(s["train"], s["test"], "cifar10")
 else:
     data = load_dataset("cifar10")
@@ -114,10 +114,10 @@ fig = training_error_figure(histories)
 # airbench's tricks on a CPU: the first layer set to whiten 2x2 patches and frozen, BatchNorm
 # with frozen scales, label smoothing, Lookahead, alternating flips and 6-view test-time
 # augmentation. The full recipe (10 epochs) takes about half an hour on 2 cores; smoke mode
-# trains a tiny version for one epoch.
+# trains a tiny version for three epochs on 1,200 images.
 
 # %%
 fast = TrainConfig(recipe="fast", out="runs/notebooks", progress=not SMOKE,
-                   **({"epochs": 1, "model_kwargs": {"widths": "16,32,32", "tta": 2}, "batch_size": 100, "lr": 0.15} if SMOKE else {}))
+                   **({"epochs": 3, "model_kwargs": {"widths": "16,32,32", "tta": 2}, "batch_size": 50} if SMOKE else {}))
 res = train(fast, data=data)
 print(f"fast recipe: test accuracy {res.test_acc:.2%} in {res.seconds:.0f} s")

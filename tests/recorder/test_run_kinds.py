@@ -43,9 +43,9 @@ def test_one_class_is_refused_in_one_line_by_train_and_transfer(shared_data, tmp
     cats.mkdir(parents=True)
     for p in sorted((shared_data / "catanddog" / "train" / "Cat").glob("*.jpg"))[:6]:
         shutil.copyfile(p, cats / p.name)
-    with pytest.raises(ConvlensError, match="only 1 class .*Cat.*at least two"):
+    with pytest.raises(ConvlensError, match=r"at least two classes, found only \['Cat'\]"):
         train(TrainConfig(data=str(tmp_path / "cats"), model="cnn", epochs=1, val_size=0, out=str(tmp_path / "r"), progress=False))
-    with pytest.raises(ConvlensError, match="only 1 class .*Cat.*at least two"):
+    with pytest.raises(ConvlensError, match=r"at least two classes, found only \['Cat'\]"):
         transfer(TransferConfig(data=str(tmp_path / "cats"), out=str(tmp_path / "r"), progress=False), log=lambda m: None)
     assert not list((tmp_path / "r").glob("*/checkpoints/*.ckpt"))
 

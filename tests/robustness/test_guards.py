@@ -35,11 +35,13 @@ def test_sgd_at_lr_1e6_stops_in_one_line_and_leaves_nothing(tmp_path):
     assert not any((tmp_path / "runs").iterdir())  # no folder holding only its record
 
 
-def test_lr_inf_in_python_diverges_in_one_line(tmp_path):
-    from convlens.engine import train
+def test_lr_inf_in_python_is_refused_in_one_line_before_training(tmp_path):
+    from convlens.errors import ConvlensError
 
-    with pytest.raises(TrainingDiverged, match=r"epoch 1 .*lower --lr"):
-        train(_tiny_cfg(tmp_path, lr=math.inf))
+    # the config refuses it (options.opt: finite numbers only), so no run folder is ever made
+    with pytest.raises(ConvlensError, match=r"^--lr inf: must be a finite number$"):
+        _tiny_cfg(tmp_path, lr=math.inf)
+    assert not list(tmp_path.glob("**/config.json"))
 
 
 class BreaksInEpoch2(nn.Module):

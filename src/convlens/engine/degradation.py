@@ -55,9 +55,9 @@ def degradation_verdict(histories: dict[str, Sequence[dict[str, Any]]]) -> list[
 
 def training_error_figure(histories: dict[str, Sequence[dict[str, Any]]], title: str = "") -> Any:
     """Training error (%) per epoch, one line per model: plain nets dashed, ResNets solid."""
-    import matplotlib
+    from ..figures import headless_backend
 
-    matplotlib.use("Agg")
+    headless_backend()  # never force Agg: a notebook's inline backend must survive to show the figure
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))

@@ -24,9 +24,9 @@ from typing import Any, Callable
 import torch.nn as nn
 
 from ..data.folders import Preprocess
+from .config import DEFAULT_BACKBONE
 from ..errors import ConvlensError
 
-DEFAULT_BACKBONE = "efficientnet_lite0"
 
 
 @dataclass

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import output_dir
 from ..engine.config import AUGMENTS
 from ..engine.optim import OPTIMIZERS
 from ..errors import ConvlensError
-from ..argtypes import output_dir
 from ..options import Options, opt
 from ..runs import RunDir, RunResult, default_run_name
-from .backbones import DEFAULT_BACKBONE
+
+DEFAULT_BACKBONE = "efficientnet_lite0"  # offline ImageNet weights (models/pretrained.py)
 
 STRATEGIES = ("feature-extract", "fine-tune", "auto")
 HEADS = ("linear", "logreg")
