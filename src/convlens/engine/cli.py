@@ -22,6 +22,8 @@ def add_training_flags(p: argparse.ArgumentParser, epochs: int = 5, batch_size: 
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.add_argument("--precision", default="auto", choices=["auto", "32-true", "bf16-mixed", "16-mixed"],
                    help="auto: 16-mixed on CUDA, bf16-mixed on CPUs with native bf16, else 32-true")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the training forward/backward (Inductor); off by default, see docs/speed.md")
     p.set_defaults(default_epochs=epochs)
 
 
@@ -46,7 +48,8 @@ def config_from_args(args: argparse.Namespace, **over: Any):
                        label_smoothing=args.label_smoothing, augment=args.augment, seed=args.seed, device=args.device,
                        devices=args.devices, threads=args.threads, out=args.out, name=args.name, val_size=args.val_size,
                        data_dir=args.data_dir, download=args.download, limit_train=args.limit_train,
-                       limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision, **over)
+                       limit_test=args.limit_test, progress=not args.no_progress, precision=args.precision,
+                       compile=getattr(args, "compile", False), **over)
 
 
 def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:

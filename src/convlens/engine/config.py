@@ -42,6 +42,7 @@ class TrainConfig:
     pretrained: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    compile: bool = False          # torch.compile the training forward (engine/compiled.py; off: measured no faster on CPU)
 
     def __post_init__(self) -> None:
         from ..errors import ConvlensError

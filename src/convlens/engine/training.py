@@ -310,6 +310,10 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
 
     eval_names = [n for n in ("val", "test") if len(splits[n])]
     module = ClassifierModule(model, cfg, meta, eval_names, param_groups)
+    if cfg.compile:
+        from .compiled import compiled_forward
+
+        object.__setattr__(module, "train_forward", compiled_forward(module.model))
     recorder = _recorder_class()(run, has_val=len(splits["val"]) > 0, n_train=len(splits["train"]))
     callbacks: list[Any] = [recorder]
     group = steps_per_loader_batch(cfg.batch_size, tuple(splits["train"].images.shape))
