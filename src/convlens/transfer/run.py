@@ -191,6 +191,10 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
             feats = _features(cfg, backbone, train_src, test_src, device, log, views=cfg.views, already_split=True)
     if strategy == "feature-extract":
         res = _run_feature_extract(cfg, backbone, train_src, test_src, feats, decision, log)
+    elif decision is not None:  # auto chose fine-tuning: probe first, cost printed, the better kept (lpft.py)
+        from .lpft import probe_then_fine_tune
+
+        res = probe_then_fine_tune(cfg, backbone, train_src, test_src, feats, unfreeze, augment or "crop-flip", decision, log)
     else:
         res = _run_fine_tune(cfg, backbone, train_src, test_src, unfreeze, augment or "crop-flip", decision, log, feats)
     timings["total"] = time.perf_counter() - t0
