@@ -19,6 +19,7 @@ end below its own linear probe.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -119,7 +120,7 @@ def probe_then_fine_tune(cfg: Any, backbone: Any, train_src: Any, test_src: Any,
 
 
 def _pct(v: float | None) -> str:
-    return "n/a" if v is None or v != v else f"{v:.1%}"
+    return "n/a" if v is None or math.isnan(v) else f"{v:.1%}"
 
 
 __all__ = ["GPU_NOTE", "expected_fine_tune_seconds", "probe_then_fine_tune", "train_images_per_s"]
