@@ -1,9 +1,10 @@
 """``--strategy auto`` when it decides to fine-tune: weigh the gain against the time, and never
 end below its own linear probe.
 
-1. **Probe** (seconds, on the cached frozen features): a logistic-regression head, fitted on
-   the training part of the split, scored on the validation part: the feature-extraction
-   result that fine-tuning has to beat. It is a full run folder (``<name>-probe``).
+1. **Probe** (seconds, on the cached frozen features): exactly the ``--strategy
+   feature-extract`` run (same head, split, seed; its head trains at least
+   :data:`PROBE_EPOCHS`), scored on the validation part of the split: the result that
+   fine-tuning has to beat. It is a full run folder (``<name>-probe``).
 2. **Expected cost**: one timed training step of the whole network on a few real training
    images gives images/s; ``epochs x (train + (val + test) / 3) / images_per_s`` is printed
    before fine-tuning starts (evaluation is a forward pass, about a third of a training step).
@@ -29,6 +30,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+#: Epochs of the probe's head on cached features (feature extraction's default: seconds).
+PROBE_EPOCHS = 13
 
 #: What is said about a GPU: not measured here, so a range and a pointer, not a figure.
 GPU_NOTE = ("on a CUDA GPU (--device cuda, 16-mixed precision) a training step of this size is typically "
@@ -79,8 +83,10 @@ def probe_then_fine_tune(cfg: Any, backbone: Any, train_src: Any, test_src: Any,
     dataset = Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
     name = cfg.name or default_run_name(f"transfer-{cfg.backbone}-{dataset}".replace("/", "_"))
     t0 = time.perf_counter()
-    probe = _run_feature_extract(replace(cfg, head="logreg", name=f"{name}-probe"), backbone, train_src, test_src, feats,
-                                 decision, log)
+    # the probe is exactly what --strategy feature-extract would give (same head, split, seed and
+    # cached features; its head trains PROBE_EPOCHS on them whatever --epochs says for fine-tuning)
+    probe = _run_feature_extract(replace(cfg, name=f"{name}-probe", epochs=max(cfg.epochs, PROBE_EPOCHS)), backbone,
+                                 train_src, test_src, feats, decision, log)
     probe_s = time.perf_counter() - t0 + feats.get("seconds", 0.0)
     probe_val = _best_val(probe.history, probe.best_epoch)
     log(f"auto: linear probe on the frozen features: val {_pct(probe_val)}, test {_pct(probe.test_acc)} "
