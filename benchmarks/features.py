@@ -50,7 +50,7 @@ def main() -> int:
         except Exception:  # noqa: BLE001 - the folder holds a few unreadable files on purpose
             continue
     x = torch.stack(imgs)
-    flops = forward_flops(b.model.eval(), tuple(x.shape[1:]))
+    flops = forward_flops(b.model, tuple(x.shape[1:]), train=False)
     t0 = time.perf_counter()
     runners = {"PyTorch eager (before)": eager_runner(b)}
     runners["ONNX Runtime (transfer/fast.py)"] = onnx_runner(b, cache_root=None)

@@ -142,7 +142,7 @@ def catdog(a: argparse.Namespace, cache: str, out: str) -> list[tuple[str, ...]]
     from convlens.hardware import forward_flops, last_peak, share_of_peak
     from convlens.models import create_model
 
-    flops = forward_flops(create_model("efficientnet_lite0").eval(), (3, 224, 224))
+    flops = forward_flops(create_model("efficientnet_lite0"), (3, 224, 224), train=False)
     print(f"convlens feature-extract, empty cache: {cold_s:.1f} s, test accuracy {cold['test_acc']:.2%} "
           f"(features {cold['features_seconds']:.1f} s for {cold['features_computed']} images: "
           f"{share_of_peak(flops * cold['features_computed'], cold['features_seconds'], last_peak())}, decoding included)")

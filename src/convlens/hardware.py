@@ -114,11 +114,23 @@ def hardware_line(precision: str = "fp32", measure_peak: bool = True) -> str:
     return " | ".join(parts)
 
 
-def forward_flops(model: object, input_shape: tuple[int, ...] | None = None) -> float:
-    """FLOPs (2 x multiply-adds) of one image's forward pass, from convlens' own layer table."""
-    from .shapes.table import layer_table
+def forward_flops(model: "object", input_shape: tuple[int, ...] | None = None, train: bool = True) -> float:
+    """FLOPs (2 x multiply-adds, fvcore's count) of one image's forward pass in training mode
+    (``train=True``: no test-time augmentation such as ``fashion_vgg``'s flip TTA, which the
+    eval-mode layer table counts twice) or in eval mode."""
+    import torch
+    from fvcore.nn import FlopCountAnalysis
 
-    return float(layer_table(model, input_shape).totals["flops"])
+    shape = tuple(input_shape or model.pretrained_cfg["input_size"])
+    was = model.training
+    model.train(train)
+    try:
+        fca = FlopCountAnalysis(model, torch.zeros(2, *shape))  # batch 2: BatchNorm in train mode needs > 1 value
+        fca.unsupported_ops_warnings(False)
+        fca.uncalled_modules_warnings(False)
+        return 2.0 * fca.total() / 2
+    finally:
+        model.train(was)
 
 
 def share_of_peak(flops: float, seconds: float, peak_gflops: float) -> str:
