@@ -96,6 +96,9 @@ def main(argv=None) -> int:
 
     tune_allocator()
     threads = set_threads()
+    from convlens.hardware import hardware_line
+
+    print(hardware_line(), flush=True)
     import matplotlib
 
     matplotlib.use("Agg")

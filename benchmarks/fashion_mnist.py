@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/fashion_mnist.py                 # dnn + cnn + best recipe (~25 min)
     .venv/bin/python benchmarks/fashion_mnist.py --only dnn,cnn  # the chapter's two models
     .venv/bin/python benchmarks/fashion_mnist.py --only best     # convlens' best recipe alone
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 \
+      .venv/bin/python benchmarks/fashion_mnist.py --only cnn --reference tuned --compile no,yes  # AVX2, eager and compiled
 
 The chapter's loop is reproduced as written (section 5.2), minus its periodic evaluation: the
 "one evaluation at the end" column of issue #2 — torchvision's FashionMNIST with a per-image
@@ -27,11 +29,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from convlens._runtime import set_threads, tune_allocator
 from convlens.data.fashion_mnist import find_fashion_mnist
 from convlens.engine import TrainConfig, train
+from convlens.hardware import forward_flops, hardware_line, last_peak, share_of_peak
 from convlens.models import create_model
 
 
@@ -90,8 +93,11 @@ def convlens_run(model: str, epochs: int, out: Path, **kw) -> dict:
         print(f"  epoch {r['epoch']}: test {r.get('test_acc', float('nan')):.2%}, {r.get('images_per_s')} images/s", flush=True)
     wall = time.perf_counter() - t0
     s = res.run.summary()
+    flops = 3 * forward_flops(res.model) * s["train_images"] * s["epochs"]  # training: 3x the forward pass
+    share = share_of_peak(flops, s["train_seconds"], last_peak())
+    print(f"  training: {share} ({s.get('precision')})", flush=True)
     return {"acc": res.test_acc, "wall_s": wall, "images_per_s": s["train_images"] * s["epochs"] / s["train_seconds"],
-            "precision": s.get("precision")}
+            "precision": s.get("precision"), "share_of_peak": share}
 
 
 BEST = dict(model="fashion_vgg", model_kwargs={"width": 48, "flip_tta": True}, epochs=11, batch_size=256, lr=6e-3,
@@ -102,9 +108,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="dnn,cnn,best")
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--best-epochs", type=int, default=None, help="train the best recipe this many epochs (default 11)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--reference", default="both", choices=["both", "as-written", "tuned"],
                     help="which run(s) of the chapter's loop to compare with (default both)")
+    ap.add_argument("--precision", default=None, choices=["auto", "32-true", "bf16-mixed"],
+                    help="convlens' precision (default: the engine's auto = bf16-mixed only on CPUs with native bf16)")
+    ap.add_argument("--compile", default="no", help="convlens' --compile: no, yes, or both runs: no,yes")
     ap.add_argument("--chapter-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.chapter_child:  # the child of chapter_loop_as_written: no allocator tuning here
@@ -116,13 +126,20 @@ def main() -> int:
     raw = find_fashion_mnist()
     out = Path(tempfile.mkdtemp(prefix="convlens-bench-"))
     rows = []
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    extra = {"precision": args.precision} if args.precision else {}
+    from convlens._runtime import resolve_precision
+
+    prec = resolve_precision(TrainConfig().precision if args.precision is None else args.precision, torch.device("cpu"))
+    print(f"torch {torch.__version__}; {hardware_line(prec)}", flush=True)
     for name in args.only.split(","):
         if name == "best":
-            ours = convlens_run(**{**BEST, "epochs": BEST["epochs"]}, out=out)
-            rows.append({"model": "fashion_vgg (best recipe)", "convlens": ours})
-            print(f"best recipe {BEST}: test accuracy {ours['acc']:.2%} in {ours['wall_s']:.0f} s "
-                  f"({ours['images_per_s']:.0f} images/s); target >= 93.0% in <= 600 s", flush=True)
+            for comp in args.compile.split(","):
+                ours = convlens_run(**{**BEST, "epochs": args.best_epochs or BEST["epochs"], "name": f"best-{comp}"}, out=out,
+                                    compile=comp == "yes", **extra)
+                rows.append({"model": "fashion_vgg (best recipe)", "compile": comp, "convlens": ours})
+                print(f"best recipe {BEST} (epochs {args.best_epochs or BEST['epochs']}, compile {comp}): test accuracy "
+                      f"{ours['acc']:.2%} in {ours['wall_s']:.0f} s ({ours['images_per_s']:.0f} images/s); "
+                      f"target >= 93.0% in <= 600 s for 11 epochs", flush=True)
             continue
         refs = {}
         if args.reference in ("both", "as-written"):
@@ -131,11 +148,13 @@ def main() -> int:
             refs["allocator tuned"] = chapter_loop(name, raw, args.epochs)
         for label, ref in refs.items():
             print(f"{name} chapter loop ({label}): {ref['acc']:.2%} in {ref['wall_s']:.1f} s ({ref['images_per_s']:.0f} images/s)", flush=True)
-        ours = convlens_run(name, args.epochs, out)
-        ratios = {label: ref["wall_s"] / ours["wall_s"] for label, ref in refs.items()}
-        print(f"{name} convlens: {ours['acc']:.2%} in {ours['wall_s']:.1f} s ({ours['images_per_s']:.0f} images/s) -> "
-              + ", ".join(f"{r:.2f}x faster than the chapter's loop {label}" for label, r in ratios.items()), flush=True)
-        rows.append({"model": name, "chapter": refs, "convlens": ours, "speedup": ratios})
+        for comp in args.compile.split(","):
+            ours = convlens_run(name, args.epochs, out, compile=comp == "yes", name=f"{name}-{comp}", **extra)
+            ratios = {label: ref["wall_s"] / ours["wall_s"] for label, ref in refs.items()}
+            print(f"{name} convlens (compile {comp}, {ours['precision']}): {ours['acc']:.2%} in {ours['wall_s']:.1f} s "
+                  f"({ours['images_per_s']:.0f} images/s) -> "
+                  + ", ".join(f"{r:.2f}x faster than the chapter's loop {label}" for label, r in ratios.items()), flush=True)
+            rows.append({"model": name, "compile": comp, "chapter": refs, "convlens": ours, "speedup": ratios})
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     shutil.rmtree(out, ignore_errors=True)

@@ -131,6 +131,9 @@ def main(argv=None) -> int:
 
     only = set(args.only.split(","))
     set_threads(1)
+    from convlens.hardware import hardware_line
+
+    print(hardware_line(), flush=True)
     rows: list = []
     if "threads" in only:  # why graph verbs default to one thread
         from convlens.graph.datasets import load_planetoid

@@ -28,6 +28,9 @@ def main() -> None:
 
     tune_allocator()  # as the CLI does; without it glibc page-faults every big activation back in
     torch.set_num_threads(args.threads)
+    from convlens.hardware import hardware_line
+
+    print(hardware_line(), flush=True)
     warnings.simplefilter("ignore")
     import torchinfo
     from fvcore.nn import FlopCountAnalysis

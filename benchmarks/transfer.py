@@ -106,6 +106,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     os.environ["CONVLENS_THREADS"] = str(a.threads)
+    import torch
+
+    from convlens.hardware import hardware_line
+
+    torch.set_num_threads(a.threads)
+    print(hardware_line(), flush=True)
     work = Path(tempfile.mkdtemp(prefix="convlens-bench-transfer-"))
     cache, out = str(work / "cache"), str(work / "runs")
     rows = []
@@ -133,8 +139,13 @@ def catdog(a: argparse.Namespace, cache: str, out: str) -> list[tuple[str, ...]]
     base = ["--data", str(DATA), "--backbone", "efficientnet_lite0", "--strategy", "feature-extract", "--cache-dir", cache, "--out", out]
     cold_s, cold = convlens_cmd(base + ["--name", "cold"])
     warm_s, warm = convlens_cmd(base + ["--name", "warm"])
+    from convlens.hardware import forward_flops, last_peak, share_of_peak
+    from convlens.models import create_model
+
+    flops = forward_flops(create_model("efficientnet_lite0"), (3, 224, 224), train=False)
     print(f"convlens feature-extract, empty cache: {cold_s:.1f} s, test accuracy {cold['test_acc']:.2%} "
-          f"(features {cold['features_seconds']:.1f} s for {cold['features_computed']} images)")
+          f"(features {cold['features_seconds']:.1f} s for {cold['features_computed']} images: "
+          f"{share_of_peak(flops * cold['features_computed'], cold['features_seconds'], last_peak())}, decoding included)")
     print(f"convlens feature-extract, warm cache: {warm_s:.1f} s, test accuracy {warm['test_acc']:.2%} "
           f"({warm['features_cached']} features from the cache)")
     return [("cat/dog feature-extract test accuracy", f"{cold['test_acc']:.2%}", "97% target (chapter: 93.9% ResNet18)",

@@ -72,9 +72,29 @@ def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float 
     return 2 * size**3 / best / 1e9
 
 
+_last_peak: float | None = None
+
+
+def machine_label() -> str:
+    """How figures of this process are labelled: ``"AVX2 (emulated by ISA cap on AMD EPYC)"``
+    under a cap to AVX2, else the CPU's best ISA named in :data:`ISA_FLAGS`."""
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("ATEN_CPU_CAPABILITY") or "").upper()
+    if cap.startswith("AVX2"):
+        return f"AVX2 (emulated by ISA cap on {cpu_model()})"
+    names = isa_names()
+    return f"{names[-1] if names else 'unknown ISA'} ({cpu_model()})"
+
+
+def last_peak() -> float:
+    """The fp32 matmul peak the last :func:`hardware_line` measured (measured now if none)."""
+    return _last_peak if _last_peak is not None else matmul_peak_gflops()
+
+
 def hardware_line(precision: str = "fp32", measure_peak: bool = True) -> str:
     """One line naming CPU, ISA, torch threads, precision and (optionally) the fp32 matmul peak."""
     import torch
+
+    global _last_peak
 
     parts = [
         f"CPU: {cpu_model()} ({os.cpu_count()} cores)",
@@ -85,9 +105,39 @@ def hardware_line(precision: str = "fp32", measure_peak: bool = True) -> str:
     ]
     cap = isa_cap()
     if cap:
-        parts.append(f"capped: {cap}")
+        parts.append(f"capped: {cap} = {machine_label()}")
     if measure_peak:
-        parts.append(f"fp32 matmul peak: {matmul_peak_gflops():.0f} GFLOP/s")
+        _last_peak = matmul_peak_gflops()
+        parts.append(f"fp32 matmul peak: {_last_peak:.0f} GFLOP/s")
     if torch.cuda.is_available():
         parts.append(f"GPU: {torch.cuda.get_device_name()}")
     return " | ".join(parts)
+
+
+def forward_flops(model: "object", input_shape: tuple[int, ...] | None = None, train: bool = True) -> float:
+    """FLOPs (2 x multiply-adds, fvcore's count) of one image's forward pass in training mode
+    (``train=True``: no test-time augmentation such as ``fashion_vgg``'s flip TTA, which the
+    eval-mode layer table counts twice) or in eval mode."""
+    import torch
+    from fvcore.nn import FlopCountAnalysis
+
+    shape = tuple(input_shape or model.pretrained_cfg["input_size"])
+    was = model.training
+    model.train(train)
+    try:
+        fca = FlopCountAnalysis(model, torch.zeros(2, *shape))  # batch 2: BatchNorm in train mode needs > 1 value
+        fca.unsupported_ops_warnings(False)
+        fca.uncalled_modules_warnings(False)
+        return 2.0 * fca.total() / 2
+    finally:
+        model.train(was)
+
+
+def share_of_peak(flops: float, seconds: float, peak_gflops: float) -> str:
+    """``"34 GFLOP/s = 21% of the fp32 matmul peak"`` for ``flops`` done in ``seconds``.
+
+    Training counts 3x the forward FLOPs (forward, gradient of the inputs, gradient of the
+    weights): the usual estimate, exact for convolutions and linear layers.
+    """
+    gflops = flops / max(seconds, 1e-12) / 1e9
+    return f"{gflops:.0f} GFLOP/s = {gflops / peak_gflops:.0%} of the fp32 matmul peak"

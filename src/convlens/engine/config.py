@@ -51,6 +51,7 @@ class TrainConfig(Options):
     recipe: str = opt("auto", "a whole way of training (engine/recipes.py); auto: he for resnet20..110/plain20..56; "
                       "it fills every field left at its default", choices=("auto", "he", "fast", "none"))
     explicit: tuple[str, ...] = opt((), "fields the user set: a recipe never overrides them", cli=False)
+    compile: bool = opt(False, "torch.compile the training forward/backward (Inductor; engine/compiled.py): off, measured no faster on CPU (docs/speed.md)")
 
     def __post_init__(self) -> None:
         from .recipes import apply_recipe_defaults

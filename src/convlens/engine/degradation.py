@@ -59,6 +59,7 @@ def training_error_figure(histories: dict[str, Sequence[dict[str, Any]]], title:
 
     headless_backend()  # never force Agg: a notebook's inline backend must survive to show the figure
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, hist in histories.items():

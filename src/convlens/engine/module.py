@@ -70,6 +70,9 @@ class ClassifierModule(L.LightningModule):
         self.channels_last = wants_channels_last(model)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        # the training forward, compiled or not (engine/compiled.py); set outside nn.Module's
+        # registry so the state dict keeps the model's keys only
+        object.__setattr__(self, "train_forward", self.model)
         self.prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), cfg.augment, self.channels_last)
         self._sums: dict[str, torch.Tensor] = {}
         self._epoch_start = 0.0
@@ -126,7 +129,7 @@ class ClassifierModule(L.LightningModule):
         for xb, yb in zip(x.split(size), y.split(size)):
             if self.drop_last and len(yb) < size:
                 break  # only the epoch's last batch can be short: what DataLoader(drop_last=True) drops
-            logits = self.model(xb if whole else self.prep(xb, train=True))
+            logits = self.train_forward(xb if whole else self.prep(xb, train=True))
             loss = F.cross_entropy(logits, yb, label_smoothing=self.cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)

@@ -235,6 +235,10 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     module = ClassifierModule(model, cfg, meta, eval_names, param_groups)
     epoch_recorder = _lightning_recorder(recorder, len(splits["train"]))
     recipe_callbacks = recipe.callbacks(cfg) if recipe is not None and recipe.callbacks else []
+    if cfg.compile:
+        from .compiled import compiled_forward
+
+        object.__setattr__(module, "train_forward", compiled_forward(module.model))
     group = steps_per_loader_batch(cfg.batch_size, tuple(splits["train"].images.shape))
     deterministic = True if device.type == "cpu" else "warn"
     with warnings.catch_warnings():

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from .backbones import load_backbone
-from .config import HEADS, STRATEGIES, TransferConfig, TransferResult, val_size
+from .config import HEADS, STRATEGIES, TransferConfig, TransferResult
 from .feature_extract import extract, run_feature_extract
 from .fine_tune import param_groups_fn, prepare_fine_tune, probe_init, readable_split, resume as resume_fine_tune, run_fine_tune
 from .sources import Source, folder_sources, named_sources
@@ -86,11 +86,12 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
             feats = extract(cfg, backbone, train_src, test_src, device, log, views=cfg.views, already_split=True)
     if strategy == "feature-extract":
         return run_feature_extract(cfg, backbone, train_src, test_src, feats, decision, log, t0, listeners)
+    if decision is not None:  # auto chose fine-tuning: probe first, cost printed, the better kept (lpft.py)
+        from .lpft import probe_then_fine_tune
+
+        return probe_then_fine_tune(cfg, backbone, train_src, test_src, feats, unfreeze, augment or "crop-flip", decision,
+                                    log, listeners)
     return run_fine_tune(cfg, backbone, train_src, test_src, unfreeze, augment or "crop-flip", decision, log, feats, listeners)
-
-
-# the names transfer/run.py had before the split (transfer/lpft.py of the speed work calls them)
-_run_feature_extract, _run_fine_tune, _val_size = run_feature_extract, run_fine_tune, val_size
 
 __all__ = ["HEADS", "STRATEGIES", "Source", "TransferConfig", "TransferResult", "param_groups_fn", "prepare_fine_tune",
            "probe_init", "transfer"]
