@@ -69,7 +69,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from ..errors import ConvlensError
-    from .distributed import check_devices
+    from .distributed import check_devices, global_rank
 
     cfg = config_from_args(args)
     check_devices(cfg.devices, cfg.device, cfg.num_nodes)  # ddp: before any process, data or model
@@ -87,6 +87,8 @@ def _compare(args: argparse.Namespace) -> int:
         cfg = replace(cfg, limit_train=n, epochs=e, val_size=min(cfg.val_size, n // 10),
                       explicit=tuple(sorted({*cfg.explicit, "epochs", "val_size"})))
     out = compare(cfg, models, name=args.name)
+    if global_rank() != 0:  # ddp: rank 0 prints the table once
+        return 0
     for row in out["table"]:
         print(f"{row['model']:>14}: test accuracy {row['test accuracy']:.2%}, {row['parameters']:,} parameters, {row['train seconds']:.0f} s")
     print(f"report: {out['folder'] / 'report.html'}")
