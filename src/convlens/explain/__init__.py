@@ -24,6 +24,8 @@ One concern per file over a small base, in pytorch-grad-cam's style:
 """
 from __future__ import annotations
 
+from .._lazy import lazy_exports
+
 _LAZY = {
     "Explainable": "base", "PreparedImage": "base", "from_module": "base", "load_model": "base",
     "prepare_image": "base", "resolve_class": "base",
@@ -43,13 +45,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'convlens.explain' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

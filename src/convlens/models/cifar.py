@@ -30,29 +30,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.cifar10 import DATA_CFG
+from .fashion import ClassifierMixin
 from .registry import register_model
 
 CIFAR10_CFG = {k: DATA_CFG[k] for k in ("input_size", "mean", "std", "num_classes", "interpolation", "crop_pct")}
 CIFAR10_CFG["dataset"] = "cifar10"
 
 
-class ClassifierHead:
+class ClassifierHead(ClassifierMixin):
     """timm's interface over a model whose last layer is ``fc`` after global average pooling."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = x.mean((2, 3))
         return x if pre_logits else self.fc(x)
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.fc.in_features, num_classes)
-        self.pretrained_cfg = {**self.pretrained_cfg, "num_classes": num_classes}
 
 
 class PadShortcut(nn.Module):

@@ -20,19 +20,12 @@ Safe by default: binds 127.0.0.1, uploads are size- and pixel-capped images deco
 """
 from __future__ import annotations
 
+from .._lazy import lazy_exports
+
 _LAZY = {"create_app": "app", "serve": "app", "safe_path": "files", "decode_image": "uploads",
          "UploadError": "uploads", "RECIPES": "runview"}
 
 __all__ = ["RECIPES", "UploadError", "create_app", "decode_image", "safe_path", "serve"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'convlens.serve' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

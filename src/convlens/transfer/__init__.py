@@ -8,8 +8,8 @@ Names are imported lazily (PEP 562) so ``convlens --help`` does not pay for torc
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
+
 
 _EXPORTS = {
     "AutoDecision": "auto", "decide": "auto", "logme": "auto", "probe_accuracy": "auto",
@@ -24,8 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        mod = _EXPORTS[name]  # predict lives beside evaluate in the engine
-        return getattr(importlib.import_module(mod if mod.startswith("convlens.") else f".{mod}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
