@@ -90,29 +90,6 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110, tight: bool =
     return atomic_write_bytes(path, figure_png(fig, dpi, tight))
 
 
-def atomic_copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Copy ``src`` to ``dst`` through a temporary file beside ``dst`` + ``os.replace``, with the
-    permissions every other run file gets (``0666 & ~umask``; a bare ``mkstemp`` copy is 0600)."""
-    dst = Path(dst)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, dst)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and exc.filename is None:
-            raise OSError(exc.errno, exc.strerror, str(dst)) from exc
-        raise
-    return dst
-
-
 def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
