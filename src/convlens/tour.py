@@ -177,7 +177,7 @@ def run_tour(out: str | os.PathLike = "runs/tour", quick: bool = False, shared_d
     print(f"\nopen {index.resolve()} in a browser")
     runs_root = Path(out).parent if Path(out).name == "tour" else Path(out)
     print(f"explore these runs, your own images, layers and graphs in the browser:\n"
-          f"    convlens serve {runs_root}    (then open http://127.0.0.1:8000)")
+          f"    convlens serve {runs_root}/    (then open http://127.0.0.1:8000)")
     failed = [s["title"] for s in tour.steps if s["status"] == "failed"]
     if failed:
         raise RuntimeError(f"tour steps failed: {', '.join(failed)} (see above)")
