@@ -2,16 +2,18 @@
 parsed, in one line, before torch or Lightning is imported (an argument error costs the parse,
 not the 10 s of start-up a training verb pays).
 
-Each checker is a plain function ``(text) -> value`` raising :class:`argparse.ArgumentTypeError`,
-so the same functions validate dataclass fields when flags are derived from them. argparse
+Each checker is a plain function ``(text) -> value`` raising :class:`argparse.ArgumentTypeError`;
+the numeric ones are :func:`convlens.options.checker`, the rule that config dataclass fields use too. argparse
 prints ``convlens <verb>: error: argument --x: <message>`` and exits 2.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+
+from .options import checker
 
 __all__ = [
     "at_least",
@@ -26,88 +28,20 @@ __all__ = [
 ]
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+# The numeric checkers are options.checker with opt()'s bounds: one rule for what a number may be,
+# whether a flag comes from a config dataclass (train, transfer) or is declared by hand (explain, graph).
+positive_int = checker(int, low=1)            # epochs, sizes, counts
+non_negative_int = checker(int, low=0)        # 0 meaning 'none', e.g. --val-size 0
+finite_float = checker(float)                 # any finite number
+finite_positive_float = checker(float, above=0)       # learning rates, ratios
+finite_non_negative_float = checker(float, low=0)     # weight decay, label smoothing
+probability = checker(float, low=0, below=1)  # dropout: p = 1 drops every unit and nothing is learned
+fraction = checker(float, above=0, below=1)   # a share of the data held out
 
 
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        # inf/nan parse as floats but train nothing: an lr of inf made an all-NaN model that
-        # still "reported" 13% accuracy
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """An integer >= 1 (epochs, sizes, counts)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0 (0 meaning 'none', e.g. --val-size 0)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
-
-
-def at_least(low: int):
+def at_least(low: int) -> Callable[[str], int]:
     """A checker for integers >= ``low`` (``--folds`` needs 2)."""
-    def check(text: str) -> int:
-        value = _int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} must be at least {low}")
-        return value
-
-    check.__name__ = f"int>={low}"
-    return check
-
-
-def finite_float(text: str) -> float:
-    """Any finite number (a seed-like offset, a temperature)."""
-    return _float(text)
-
-
-def finite_positive_float(text: str) -> float:
-    """A finite number > 0 (learning rates, ratios)."""
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
-
-
-def finite_non_negative_float(text: str) -> float:
-    """A finite number >= 0 (weight decay, label smoothing)."""
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
-
-
-def probability(text: str) -> float:
-    """A number in [0, 1) -- dropout: p = 1 drops every unit and nothing is learned."""
-    value = _float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be in [0, 1)")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number in (0, 1) -- a share of the data held out."""
-    value = _float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1 (exclusive)")
-    return value
+    return checker(int, low=low)
 
 
 def output_dir(text: str) -> str:

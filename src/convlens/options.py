@@ -67,6 +67,13 @@ class Options:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def checker(kind: type, **bounds: float) -> Callable[[str], Any]:
+    """An argparse ``type=`` parsing ``kind`` (``int`` or ``float``) and refusing what :func:`problem`
+    refuses under ``bounds`` (``low``/``high``/``above``/``below``, as in :func:`opt`): a flag declared
+    by hand is checked by the same rule as a dataclass field."""
+    return _parser_type(kind, bounds)
+
+
 def _parser_type(kind: type, meta: dict[str, Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
