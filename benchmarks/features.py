@@ -5,9 +5,11 @@ fast path of ``convlens.transfer.fast`` (ONNX Runtime), same images, same proces
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 flock /tmp/convlens-cpu.lock .venv/bin/python benchmarks/features.py
 
 EfficientNet-Lite0 (ImageNet weights) on the cat/dog photos (decoded and resized once, not
-timed: both paths share that step). Each engine computes the features of every image in
-batches of 32; the passes alternate (eager, runtime, eager, runtime, ...) so a load change on
-a shared machine hits both, and the best pass of each counts. Prints images/s, GFLOP/s as a
+timed: all paths share that step). Each path computes the features of every image, handed
+over in batches of 32 as ``extract_features`` does: PyTorch eager as before issue 15 (one call
+per batch), eager in chunks of ``EAGER_CHUNK`` and ONNX Runtime in chunks of ``ONNX_CHUNK``
+(today's default). The passes alternate so a load change on a shared machine hits all, and
+the best pass of each counts. Prints images/s, GFLOP/s as a
 share of the fp32 matmul peak, the ratio, and the largest feature difference.
 Note: the ISA cap binds PyTorch/oneDNN only; ONNX Runtime's MLAS picks its kernels itself.
 """
@@ -28,14 +30,16 @@ DATA = Path(os.environ.get("CONVLENS_SHARED_DATA", REPO.parent / "shared" / "dat
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="use the first N photos (default all train + test)")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--end-to-end", action="store_true",
+                    help="also time extract_features (decode, resize, network; cache off): before vs today")
     a = ap.parse_args()
     from convlens._runtime import set_threads, tune_allocator
     from convlens.data.folders import open_image
     from convlens.hardware import forward_flops, hardware_line, last_peak, share_of_peak
     from convlens.transfer.backbones import load_backbone
-    from convlens.transfer.fast import eager_runner, onnx_runner
+    from convlens.transfer.fast import EAGER_CHUNK, ONNX_CHUNK, eager_runner, onnx_runner
 
     tune_allocator()
     set_threads()
@@ -52,8 +56,10 @@ def main() -> int:
     x = torch.stack(imgs)
     flops = forward_flops(b.model, tuple(x.shape[1:]), train=False)
     t0 = time.perf_counter()
-    runners = {"PyTorch eager (before)": eager_runner(b)}
-    runners["ONNX Runtime (transfer/fast.py)"] = onnx_runner(b, cache_root=None)
+    before = "PyTorch eager, batch 32 (before)"
+    runners = {before: eager_runner(b, chunk=None),
+               f"PyTorch eager, chunks of {EAGER_CHUNK}": eager_runner(b),
+               f"ONNX Runtime, chunks of {ONNX_CHUNK}": onnx_runner(b, cache_root=None)}
     print(f"{len(x)} photos at {tuple(x.shape[1:])}; {flops / 1e9:.2f} GFLOP each; set-up incl. ONNX export "
           f"{time.perf_counter() - t0:.1f} s (once per backbone: cached on disk afterwards)", flush=True)
     best = {k: float("inf") for k in runners}
@@ -64,12 +70,39 @@ def main() -> int:
             out[k] = torch.cat([run(x[i:i + a.batch_size]) for i in range(0, len(x), a.batch_size)])
             best[k] = min(best[k], time.perf_counter() - t0)
     for k, s in best.items():
-        print(f"{k:32s} {len(x) / s:6.1f} images/s ({s:.1f} s; {share_of_peak(flops * len(x), s, last_peak())})", flush=True)
-    (ref, fast) = (out[k] for k in runners)
-    ratio = best["PyTorch eager (before)"] / best["ONNX Runtime (transfer/fast.py)"]
-    print(f"speed-up {ratio:.2f}x (target >= 2x); largest feature difference {(fast - ref).abs().max().item():.2e} "
-          f"(features up to {ref.abs().max().item():.1f})")
+        print(f"{k:36s} {len(x) / s:6.1f} images/s ({s:.1f} s; {share_of_peak(flops * len(x), s, last_peak())})", flush=True)
+    (ref, eager, fast) = (out[k] for k in runners)
+    (t_before, t_eager, t_fast) = best.values()
+    print(f"speed-up over the eager path before issue 15: {t_before / t_fast:.2f}x (target >= 2x); "
+          f"over eager in chunks of {EAGER_CHUNK}: {t_eager / t_fast:.2f}x; eager chunked vs before: {t_before / t_eager:.2f}x")
+    print(f"largest feature difference from the batch-32 eager features: ONNX Runtime {(fast - ref).abs().max().item():.2e}, "
+          f"eager chunked {(eager - ref).abs().max().item():.2e} (features up to {ref.abs().max().item():.1f})")
+    if a.end_to_end:
+        end_to_end(b, files, a.rounds)
     return 0
+
+
+def end_to_end(backbone, files: list, rounds: int) -> None:
+    """The whole ``extract_features`` call, cache off: the eager path before issue 15 (batch-32 calls)
+    against today's default (ONNX Runtime in chunks), alternating, best of ``rounds``."""
+    from convlens.transfer import fast
+    from convlens.transfer.features import extract_features
+
+    eager = fast.eager_runner
+    paths = {"before (PyTorch eager, batch 32)": ("torch", None), f"today (ONNX Runtime, chunks of {fast.ONNX_CHUNK})": ("onnxruntime", fast.EAGER_CHUNK)}
+    best = {k: float("inf") for k in paths}
+    for _ in range(rounds):
+        for k, (engine, chunk) in paths.items():
+            os.environ["CONVLENS_FEATURES_ENGINE"] = engine
+            fast.eager_runner = lambda bb, device="cpu", chunk=chunk: eager(bb, device, chunk=chunk)
+            t0 = time.perf_counter()
+            extract_features(backbone, files, cache_dir=None, progress=False)
+            best[k] = min(best[k], time.perf_counter() - t0)
+    fast.eager_runner = eager
+    for k, s in best.items():
+        print(f"end to end, {k:40s} {len(files) / s:6.1f} images/s ({s:.1f} s)")
+    (before, today) = best.values()
+    print(f"end-to-end speed-up {before / today:.2f}x (decoding and resizing are the same in both)")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,15 @@ def test_engine_choice_and_fallback(lite0, monkeypatch: pytest.MonkeyPatch) -> N
     assert feature_runner(lite0).engine == "torch"  # auto falls back to PyTorch
     with pytest.raises(RuntimeError):
         feature_runner(lite0, engine="onnxruntime")
+
+
+def test_chunked_runners_give_the_whole_batch_features(lite0, small_catdog: Path, tmp_path: Path) -> None:
+    """Chunks are a speed choice only: the same features, in order, for a batch that is not a multiple."""
+    x = _photos(small_catdog, lite0)[:5]
+    whole = eager_runner(lite0, chunk=None)(x)
+    # eval mode: images do not mix; oneDNN may pick another kernel for another batch size (rounding only)
+    assert (eager_runner(lite0, chunk=2)(x) - whole).abs().max().item() <= ATOL
+    by_one = onnx_runner(lite0, cache_root=tmp_path, chunk=1)(x)
+    by_all = onnx_runner(lite0, cache_root=tmp_path, chunk=None)(x)
+    assert by_one.shape == (5, 1280) and (by_one - by_all).abs().max().item() <= ATOL
+    assert (by_one - whole).abs().max().item() <= ATOL
