@@ -2,10 +2,13 @@
 
 A pretrained backbone expects 224x224; fine-tuning 8x8 digits at 224 px pays for 784x the pixels.
 This script fine-tunes EfficientNet-Lite0 (the last 2 stages, LP-FT head start) on sklearn's 8x8
-digits, written once as a 32x32 image folder (400 train + 200 test, a dissimilar data set), at each
-``--sizes`` value, and prints test accuracy and wall time of each whole run, with the hardware line::
+digits, written once as a 32x32 image folder (400 train + 200 test, a dissimilar data set), or on
+a seeded subset of Fashion-MNIST (28x28), at each ``--sizes`` value, and prints test accuracy and
+wall time of each whole run, with the hardware line::
 
     flock /tmp/convlens-cpu.lock .venv/bin/python benchmarks/input_size.py --sizes 32,64,96,128,224
+    flock /tmp/convlens-cpu.lock .venv/bin/python benchmarks/input_size.py --data fashion-mnist --sizes 64,96,128,224
+    flock /tmp/convlens-cpu.lock .venv/bin/python benchmarks/input_size.py --data fashion-mnist --strategy feature-extract
 
 Every run sees the same images, split, seed and recipe; only ``--image-size`` changes.
 """
@@ -40,6 +43,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--train", type=int, default=400)
     ap.add_argument("--test", type=int, default=200)
+    ap.add_argument("--data", default="digits", choices=["digits", "fashion-mnist"])
+    ap.add_argument("--strategy", default="fine-tune", choices=["fine-tune", "feature-extract"])
     args = ap.parse_args()
 
     from convlens.hardware import hardware_line
@@ -47,13 +52,17 @@ def main() -> None:
 
     print(hardware_line("auto (bf16-mixed where native)"), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        data = digits_folder(Path(tmp) / "digits", args.train, args.test)
+        if args.data == "digits":
+            data = dict(data=str(digits_folder(Path(tmp) / "digits", args.train, args.test)))
+        else:
+            data = dict(data="fashion-mnist", limit_train=args.train, limit_test=args.test)
+        recipe = dict(strategy="fine-tune", unfreeze=2, epochs=args.epochs) if args.strategy == "fine-tune" else {}
         rows = []
         for size in [int(s) for s in args.sizes.split(",")]:
             t0 = time.perf_counter()
-            res = transfer(TransferConfig(data=str(data), strategy="fine-tune", unfreeze=2, epochs=args.epochs,
-                                          image_size=size, out=str(Path(tmp) / "runs"), name=f"digits-{size}px",
-                                          cache_dir=str(Path(tmp) / "cache"), progress=False), log=lambda m: None)
+            res = transfer(TransferConfig(**data, **recipe, image_size=size, out=str(Path(tmp) / "runs"),
+                                          name=f"{args.data}-{size}px", cache_dir=str(Path(tmp) / "cache"), progress=False),
+                           log=lambda m: None)
             secs = time.perf_counter() - t0
             rows.append((size, res.test_acc, secs))
             print(f"{size:4d} px: test accuracy {res.test_acc:6.2%}  in {secs:6.1f} s "

@@ -37,6 +37,21 @@ class Source:
     def is_files(self) -> bool:
         return not isinstance(self.items, torch.Tensor)
 
+    def native_px(self, sample: int = 8) -> int | None:
+        """The larger side of the split's images (of the first ``sample`` files; None when unreadable)."""
+        if not self.is_files:
+            return max(self.items.shape[-2:]) if len(self.items) else None
+        from PIL import Image
+
+        sizes = []
+        for path in self.items[:sample]:
+            try:
+                with Image.open(path) as im:  # the header only: no pixels decoded
+                    sizes.append(max(im.size))
+            except Exception:  # noqa: BLE001 - an unreadable file is skipped later, with its reason
+                continue
+        return max(sizes, default=None)
+
     def subset(self, index: torch.Tensor | Sequence[int]) -> "Source":
         index = torch.as_tensor(index, dtype=torch.int64)
         items = self.items[index] if not self.is_files else [self.items[i] for i in index.tolist()]
