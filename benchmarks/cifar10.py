@@ -64,6 +64,9 @@ def run_fast(args: argparse.Namespace, peak: float | None) -> None:
     from convlens.models import create_model
 
     kw = {} if args.epochs is None else {"epochs": args.epochs}
+    widths = args.widths or FAST_WIDTHS
+    if args.widths:
+        kw["model_kwargs"] = {"widths": widths, "tta": 2}
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         res = train(TrainConfig(recipe="fast", out=out, name="fast", progress=False, limit_train=args.limit_train, **kw))
@@ -71,9 +74,9 @@ def run_fast(args: argparse.Namespace, peak: float | None) -> None:
         s = res.run.summary()
     n = s["train_images"] * s["epochs"]
     ips = n / s["train_seconds"]
-    gflops = train_flops_per_image(create_model("cifar_vgg", widths=FAST_WIDTHS)) * ips / 1e9
+    gflops = train_flops_per_image(create_model("cifar_vgg", widths=widths)) * ips / 1e9
     share = f", {gflops / peak:.0%} of the measured ceiling" if peak else ""
-    print(f"fast recipe: test accuracy {res.test_acc:.2%} (6-view TTA; {s['test_images']:,} test images) in {wall:.0f} s wall "
+    print(f"fast recipe (cifar_vgg widths {widths}): test accuracy {res.test_acc:.2%} (6-view TTA; {s['test_images']:,} test images) in {wall:.0f} s wall "
           f"({wall / 60:.1f} min; training {s['train_seconds']:.0f} s, {s['epochs']} epochs of {s['train_images']:,})")
     print(f"fast recipe: {ips:,.0f} training images/s, {gflops:.0f} GFLOP/s reached{share}")
     ok_acc, ok_time = res.test_acc >= 0.9125, wall <= 1800
@@ -130,6 +133,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="peak,fast,throughput", help="comma-separated parts: peak, fast, throughput")
     ap.add_argument("--epochs", type=int, default=None, help="fast: epochs (default: the recipe's)")
+    ap.add_argument("--widths", default=None, help="fast: cifar_vgg widths, e.g. 64,256,256 (airbench94's; default the recipe's)")
     ap.add_argument("--limit-train", type=int, default=None, help="fast: train on N images (a rehearsal)")
     ap.add_argument("--throughput-images", type=int, default=5000)
     args = ap.parse_args()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Re-measure every row of the README's benchmark table, one job at a time under the CPU lock,
+# each script timing its own reference in the same run. Logs go to $OUT (default /tmp/convlens-readme-<time>).
+#   bash benchmarks/readme.sh            # all rows (~25 min on the 2-core machines; the CIFAR-10 fast recipe adds ~15)
+#   bash benchmarks/readme.sh graph cnn  # the rows whose name is given
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+OUT=${OUT:-/tmp/convlens-readme-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+AVX2=(env ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
+declare -A ROWS=(
+  [fashion]="$PY benchmarks/fashion_mnist.py --only dnn,cnn"
+  [cnn-avx2]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only cnn --reference tuned --compile no --precision 32-true"
+  [best]="$PY benchmarks/fashion_mnist.py --only best"
+  [transfer]="$PY benchmarks/transfer.py --skip-fashion"
+  [transfer-fashion]="$PY benchmarks/transfer.py --only-fashion"
+  [features]="$PY benchmarks/features.py --rounds 5 --end-to-end"
+  [features-avx2]="${AVX2[*]} $PY benchmarks/features.py --rounds 5"
+  [explain]="env CONVLENS_THREADS=1 $PY benchmarks/explain.py --repeats 5"
+  [graph]="$PY benchmarks/graph.py --only cora,citeseer,karate,mutag"
+  [cifar-throughput]="$PY benchmarks/cifar10.py --only throughput --throughput-images 3000"
+  [cifar-fast]="$PY benchmarks/cifar10.py --only peak,fast"
+  [shapes]="$PY benchmarks/shapes_table.py --model tv/resnet18"
+)
+ORDER=(fashion cnn-avx2 best transfer transfer-fashion features features-avx2 explain graph cifar-throughput shapes)
+[ $# -gt 0 ] && ORDER=("$@")
+for row in "${ORDER[@]}"; do
+  cmd=${ROWS[$row]:?"no row named $row (rows: ${!ROWS[*]})"}
+  echo "== $row: $cmd" | tee "$OUT/$row.log"
+  start=$(date +%s)
+  flock /tmp/convlens-cpu.lock $cmd 2>&1 | grep -v -e USDT -e cpp_extension -e 'warnings.warn' | tee -a "$OUT/$row.log"
+  echo "== $row: $(( $(date +%s) - start )) s" | tee -a "$OUT/$row.log"
+done
+echo "logs: $OUT"
