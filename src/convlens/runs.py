@@ -372,6 +372,15 @@ class RunResult:
     model_: Any = field(default=None, repr=False)
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     members: dict[str, "RunResult"] = field(default_factory=dict, repr=False)  # compare: one result per model
+    report_: Any = field(default=None, repr=False)  # summary -> figures: the run's report writer
+
+    def amend(self, **entries: Any) -> None:
+        """Add ``entries`` to the summary after the run (``auto``'s verdict over two runs), then
+        write ``summary.json`` and the report again, so the page shows what the summary says."""
+        self.summary.update(entries)
+        self.run.write_summary(self.summary)
+        if self.report_ is not None:
+            self.figures = self.report_(self.summary) or self.figures
 
     @property
     def test_acc(self) -> float:
@@ -478,7 +487,7 @@ class RunRecorder:
         self.run.write_summary(summary)
         figures = report(summary) if report is not None else {}
         self.emit("run_end", message="ok", metrics={k: float(v) for k, v in summary.items() if _finite(v)})
-        return RunResult(self.run, self.run.metrics(), summary, figures or {}, model_=model)
+        return RunResult(self.run, self.run.metrics(), summary, figures or {}, model_=model, report_=report)
 
     def fail(self, exc: BaseException) -> None:
         self.emit("run_end", message=f"failed: {exc}")

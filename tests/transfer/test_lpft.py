@@ -3,6 +3,7 @@ image folder): it probes first, prints the expected cost, fine-tunes from the pr
 and its result is never below feature extraction on the same split."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,10 @@ def test_auto_probes_first_and_never_ends_below_feature_extraction(digits_folder
     assert out["probe_test_acc"] == pytest.approx(fe.test_acc)  # the probe is the feature-extraction run
     assert out["fine_tune_seconds"] > 0 and out["probe_seconds"] > 0 and out["train_images_per_s"] > 0
     assert Path(out["probe_run"]).is_dir() and Path(out["fine_tune_run"]).is_dir()
+    for run in (out["probe_run"], out["fine_tune_run"]):  # both reports were written after the verdict
+        page = (Path(run) / "report.html").read_text()
+        assert "auto outcome" in page and f">{out['kept']}<" in page
+        assert json.loads((Path(run) / "summary.json").read_text())["auto_outcome"] == out
 
 
 def test_expected_cost_formula() -> None:

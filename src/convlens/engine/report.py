@@ -50,6 +50,10 @@ def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: 
     r.table([{"what": k, "value": v} for k, v in summary.items() if not isinstance(v, (dict, list))])
     for n in notes or []:
         r.note(n)
+    for key, value in summary.items():  # a verdict recorded as a mapping (auto's decision and outcome)
+        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
+            r.heading(key.replace("_", " "))
+            r.table([{"what": k, "value": v} for k, v in value.items()])
     r.heading("Learning curves")
     r.image(figs["curves"], "loss and accuracy per epoch (the best epoch is chosen on validation; test is only reported)")
     r.heading("Per-epoch metrics")

@@ -122,8 +122,7 @@ def probe_then_fine_tune(cfg: Any, backbone: Any, train_src: Any, test_src: Any,
         f"probe's time) -> keeping the {'fine-tuned model' if keep_ft else 'probe (fine-tuning did not beat it on validation)'}: "
         f"{kept.run.path}")
     for res in (kept, other):
-        res.summary["auto_outcome"] = outcome
-        res.run.write_summary(res.summary)
+        res.amend(auto_outcome=outcome)
     return kept
 
 
