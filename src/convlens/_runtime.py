@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import ConvlensError
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _allocator_tuned = False
@@ -59,12 +61,8 @@ def select_device(device: str | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        from .errors import ConvlensError
-
         raise ConvlensError(f"--device {device!r} is not a device torch knows: use auto, cpu, cuda, cuda:N or mps") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from .errors import ConvlensError
-
         raise ConvlensError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
     return dev
 
@@ -120,18 +118,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def versions() -> dict[str, Any]:
-    """Versions of everything that can change a result, for the run record."""
+def dist_version(dist: str) -> str | None:
+    """An installed distribution's version from its metadata (importing Lightning or PyG just
+    for a string costs seconds); ``None`` when it is not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
-    # read from package metadata: importing Lightning or PyG just for a string costs seconds
-    for dist in ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "grad-cam", "numpy"):
-        try:
-            out[dist.replace("-", "_")] = version(dist)
-        except PackageNotFoundError:
-            continue
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, Any]:
+    """Versions of everything that can change a result, for the run record."""
     from . import __version__
+
+    out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    dists = ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "grad-cam", "numpy")
+    out.update({d.replace("-", "_"): v for d in dists if (v := dist_version(d))})
 
     out["convlens"] = __version__
     out["torch_threads"] = torch.get_num_threads()

@@ -48,15 +48,12 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def shared_data_dir() -> Path | None:
-    """The project's read-only data folder (``$CONVLENS_SHARED_DATA`` or ``<repo>/../shared/data``)."""
+    """The project's read-only data folder: ``$CONVLENS_SHARED_DATA``, ``../shared/data`` from
+    the current folder, or beside the source checkout (``<repo>/../shared/data``)."""
     env = os.environ.get("CONVLENS_SHARED_DATA")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [p.parent / "shared" / "data" for p in here.parents[:5]]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return None
+    candidates = ([Path(env)] if env else []) + [Path.cwd().parent / "shared" / "data"]
+    candidates += [p.parent / "shared" / "data" for p in Path(__file__).resolve().parents[:5]]
+    return next((c for c in candidates if c.is_dir()), None)
 
 
 def _link_raw(src_dir: Path, dst_dir: Path, names: Sequence[str]) -> None:

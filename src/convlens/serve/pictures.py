@@ -49,8 +49,7 @@ def cam_overlay_png(image: Any, heatmap: np.ndarray) -> bytes:
 
 
 def input_png(image: Any) -> bytes:
-    return png(image.pixels.permute(1, 2, 0).squeeze(-1).numpy() if image.pixels.shape[0] == 1
-               else image.pixels.permute(1, 2, 0).numpy(), min_side=224)
+    return thumbnail_png(image.pixels, min_side=224)
 
 
 def feature_grid_png(fm: Any, k: int = 8, ncols: int = 8) -> bytes:
@@ -63,16 +62,6 @@ def feature_grid_png(fm: Any, k: int = 8, ncols: int = 8) -> bytes:
     w = tiles.shape[-1]
     m = mosaic(tiles, min(ncols, len(top)), gap=max(1, w // 16))
     return png(colour(m, vmin=float(tiles.min()), vmax=float(tiles.max())), min_side=96)
-
-
-def figure_png(fig: Any, dpi: int = 90) -> bytes:
-    """A matplotlib figure -> PNG bytes (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def thumbnail_png(pixels: Any, min_side: int = 56) -> bytes:

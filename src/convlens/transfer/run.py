@@ -40,13 +40,11 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     (``cfg`` is then ignored); ``epochs``: with ``resume``, train up to this many in all.
     ``listeners``: progress listeners (:mod:`convlens.events`) besides ``events.jsonl``.
     """
-    import sys
-
     from .._runtime import seed_everything, select_device, set_threads, tune_allocator
-    from ..data.prepare import require_two_classes, warn_missing_classes
+    from ..data.prepare import notice, require_two_classes, warn_missing_classes
     from .features import resolve_cache_dir
 
-    log = log or (lambda m: print(m, file=sys.stderr))
+    log = log or notice
     t0 = time.perf_counter()
     tune_allocator()
     set_threads()
