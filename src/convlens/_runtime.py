@@ -41,10 +41,10 @@ def tune_allocator() -> bool:
     return ok
 
 
-def set_threads(num_threads: int | None = None) -> int:
-    """Use one torch thread per core unless told otherwise (never more: oversubscription
-    made an OpenMP op 400x slower on the project's machines)."""
-    n = num_threads or int(os.environ.get("CONVLENS_THREADS") or 0) or (os.cpu_count() or 1)
+def set_threads(num_threads: int | None = None, default: int | None = None) -> int:
+    """``num_threads``, else ``$CONVLENS_THREADS``, else ``default``, else one torch thread per
+    core (never more: oversubscription made an OpenMP op 400x slower on the project's machines)."""
+    n = num_threads or int(os.environ.get("CONVLENS_THREADS") or 0) or default or (os.cpu_count() or 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

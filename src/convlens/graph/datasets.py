@@ -17,7 +17,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -89,11 +89,6 @@ def _find_raw(data_dir: str | os.PathLike | None, default_sub: str, names: Seque
     return None
 
 
-def _quiet_pyg():
-    # PyG prints "Processing..." and warns about torch.jit on first use; not the user's business.
-    return warnings.catch_warnings()
-
-
 # ---------------------------------------------------------------------------------------------
 # no file convlens reads can run code: raw pickles through a restricted unpickler, processed
 # caches with torch.load(weights_only=True), caches keyed on the raw files they came from
@@ -132,6 +127,27 @@ def vet_processed(processed_dir: Path) -> None:
             torch.load(data, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - anything not plainly tensors is rebuilt from raw, never run
             shutil.rmtree(processed_dir, ignore_errors=True)
+
+
+def _pyg_dataset(kind: str, pyg_name: str, files: list[str], data_dir: str | os.PathLike | None,
+                 cache_dir: str | os.PathLike | None, make: Any, hint: str) -> Any:
+    """``make(root)``: a PyG data set processed in ``<cache>/<kind>/<raw identity>/`` from the raw
+    ``files`` (``data_dir``, the shared data folder, or PyG's download), its cache vetted first."""
+    src = _find_raw(data_dir, f"{kind}/raw" if kind == "planetoid" else f"{kind}/{pyg_name}/raw", files, pyg_name)
+    root = cache_root(cache_dir) / kind / raw_identity(src, files)
+    if src is not None:
+        _link_raw(src, root / pyg_name / "raw", files)
+    with warnings.catch_warnings():  # PyG prints "Processing..." and warns about torch.jit on first use
+        warnings.simplefilter("ignore")
+        vet_processed(root / pyg_name / "processed")
+        try:
+            return make(str(root))
+        except DataError:
+            raise
+        except Exception as exc:  # a truncated raw file or no internet for the download
+            what = "Planetoid" if kind == "planetoid" else kind.upper()
+            raise DataError(f"{pyg_name}: could not read or download the {what} files into {root} ({exc}); "
+                            f"pass --data-dir with the {hint}") from exc
 
 
 def _planetoid_part(folder: Path, key: str, part: str) -> torch.Tensor | dict:
@@ -216,21 +232,8 @@ def load_planetoid(name: str, data_dir: str | os.PathLike | None = None,
     if key not in PLANETOID_NAMES:
         raise DataError(f"unknown Planetoid data set {name!r}; use one of {', '.join(PLANETOID_NAMES)}")
     pyg_name = PLANETOID_NAMES[key]
-    files = [f"ind.{key}.{p}" for p in _PLANETOID_PARTS]
-    src = _find_raw(data_dir, "planetoid/raw", files, pyg_name)
-    root = cache_root(cache_dir) / "planetoid" / raw_identity(src, files)
-    if src is not None:
-        _link_raw(src, root / pyg_name / "raw", files)
-    with _quiet_pyg():
-        warnings.simplefilter("ignore")
-        vet_processed(root / pyg_name / "processed")
-        try:
-            ds = _safe_planetoid_class()(str(root), pyg_name, split="public")
-        except DataError:
-            raise
-        except Exception as exc:  # a truncated raw file or no internet for the download
-            raise DataError(f"{pyg_name}: could not read or download the Planetoid files into {root} ({exc}); "
-                            f"pass --data-dir with the ind.{key}.* files") from exc
+    ds = _pyg_dataset("planetoid", pyg_name, [f"ind.{key}.{p}" for p in _PLANETOID_PARTS], data_dir, cache_dir,
+                      lambda root: _safe_planetoid_class()(root, pyg_name, split="public"), f"ind.{key}.* files")
     data = ds[0]
     data.name = key
     data.class_names = CORA_CLASSES if key == "cora" else CITESEER_CLASSES
@@ -267,18 +270,8 @@ def load_mutag(data_dir: str | os.PathLike | None = None,
     from torch_geometric.datasets import TUDataset
 
     files = [f"MUTAG_{p}.txt" for p in ("A", "graph_indicator", "graph_labels", "node_labels", "edge_labels")]
-    src = _find_raw(data_dir, "tu/MUTAG/raw", files, "MUTAG")
-    root = cache_root(cache_dir) / "tu" / raw_identity(src, files)
-    if src is not None:
-        _link_raw(src, root / "MUTAG" / "raw", files)
-    with _quiet_pyg():
-        warnings.simplefilter("ignore")
-        vet_processed(root / "MUTAG" / "processed")
-        try:
-            ds = TUDataset(str(root), "MUTAG", use_edge_attr=True)
-        except Exception as exc:
-            raise DataError(f"MUTAG: could not read or download the TU files into {root} ({exc}); "
-                            f"pass --data-dir with the MUTAG_*.txt files") from exc
+    ds = _pyg_dataset("tu", "MUTAG", files, data_dir, cache_dir, lambda root: TUDataset(root, "MUTAG", use_edge_attr=True),
+                      "MUTAG_*.txt files")
     ds.class_names = MUTAG_CLASSES
     ds.atom_names = MUTAG_ATOMS
     ds.bond_names = MUTAG_BONDS
