@@ -6,11 +6,12 @@ colour map and encoded by PIL: no figure is laid out, so an image costs millisec
 """
 from __future__ import annotations
 
-import base64
 import io
 from typing import Any
 
 import numpy as np
+
+from ..reports.html import png_data_uri as data_uri  # noqa: F401 - the page's pictures are inlined as the reports' are
 
 
 def png(rgb: np.ndarray, min_side: int = 0) -> bytes:
@@ -24,10 +25,6 @@ def png(rgb: np.ndarray, min_side: int = 0) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=1)  # level 1: 5x faster than the default, a little larger
     return buf.getvalue()
-
-
-def data_uri(png_bytes: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
 
 
 def colour(a: np.ndarray, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
