@@ -6,6 +6,7 @@ import os
 import platform
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,23 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cpu" and cpu_has_native_bf16():
         return "bf16-mixed"
     return "32-true"
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where processed data sets and caches live: ``cache_dir``, ``$CONVLENS_CACHE`` or ``~/.cache/convlens``."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("CONVLENS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "convlens"
+
+
+def shared_data_dir() -> Path | None:
+    """The project's read-only data folder: ``$CONVLENS_SHARED_DATA``, ``../shared/data`` from
+    the current folder, or beside the source checkout (``<repo>/../shared/data``)."""
+    env = os.environ.get("CONVLENS_SHARED_DATA")
+    candidates = ([Path(env)] if env else []) + [Path.cwd().parent / "shared" / "data"]
+    candidates += [p.parent / "shared" / "data" for p in Path(__file__).resolve().parents[:5]]
+    return next((c for c in candidates if c.is_dir()), None)
 
 
 def seed_everything(seed: int) -> None:

@@ -23,8 +23,8 @@ from .errors import ConvlensError
 
 
 def find_shared_data(explicit: str | None = None) -> Path | None:
-    """The chapter's data folder: ``--shared-data``, else :func:`~convlens.graph.datasets.shared_data_dir`."""
-    from .graph.datasets import shared_data_dir
+    """The chapter's data folder: ``--shared-data``, else :func:`~convlens._runtime.shared_data_dir`."""
+    from ._runtime import shared_data_dir
 
     return Path(explicit) if explicit and Path(explicit).is_dir() else shared_data_dir()
 

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import torch
 
+from .._runtime import cache_root, shared_data_dir
 from ..errors import DataError
 
 # Planetoid's label order, recovered from the class sizes (each size is unique in the original
@@ -37,23 +38,6 @@ PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer"}
 NODE_DATASETS = ("karate", "cora", "citeseer")
 GRAPH_DATASETS = ("mutag",)
 _PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where processed data sets live: ``cache_dir``, ``$CONVLENS_CACHE`` or ``~/.cache/convlens``."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("CONVLENS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "convlens"
-
-
-def shared_data_dir() -> Path | None:
-    """The project's read-only data folder: ``$CONVLENS_SHARED_DATA``, ``../shared/data`` from
-    the current folder, or beside the source checkout (``<repo>/../shared/data``)."""
-    env = os.environ.get("CONVLENS_SHARED_DATA")
-    candidates = ([Path(env)] if env else []) + [Path.cwd().parent / "shared" / "data"]
-    candidates += [p.parent / "shared" / "data" for p in Path(__file__).resolve().parents[:5]]
-    return next((c for c in candidates if c.is_dir()), None)
 
 
 def _link_raw(src_dir: Path, dst_dir: Path, names: Sequence[str]) -> None:

@@ -212,7 +212,7 @@ class TrainLauncher:
             raise ConvlensError(f"recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
         args, _ = RECIPES[recipe]
         if any("{shared}" in a for a in args):
-            from ..graph.datasets import shared_data_dir
+            from .._runtime import shared_data_dir
 
             shared = shared_data_dir()
             if shared is None:

@@ -27,6 +27,7 @@ import torch.nn as nn
 
 from ..errors import DataError
 from ..engine.preprocess import normalise
+from .._runtime import cache_root
 from ..runs import atomic_torch_save
 from .backbones import Backbone
 
@@ -34,7 +35,7 @@ AUGMENT_SPEC = "rrc(scale=0.5-1,ratio=3/4-4/3)+hflip"
 
 
 def cache_dir_default() -> Path:
-    return Path(os.environ.get("CONVLENS_CACHE", Path.home() / ".cache" / "convlens")) / "features"
+    return cache_root() / "features"
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
