@@ -82,10 +82,9 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     history: list[dict[str, Any]] = []
     rule = BestBy("val_acc" if has_val else "last")  # the run recorder's rule: val accuracy, ties to the lower val loss
     best, best_state, best_epoch = None, None, 0
-    it = range(epochs)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc=f"gcn on {getattr(data, 'name', 'graph')}", unit="epoch", leave=False)
+    from tqdm import tqdm
+
+    it = tqdm(range(epochs), desc=f"gcn on {getattr(data, 'name', 'graph')}", unit="epoch", leave=False, disable=not progress)
     t0 = time.perf_counter()
     for epoch in it:
         model.train()

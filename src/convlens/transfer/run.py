@@ -24,8 +24,7 @@ def _load_sources(cfg: TransferConfig, log: Callable[[str], None]) -> tuple[Sour
 
     key = cfg.data.lower().replace("_", "-")
     if key in list_datasets() or key in ("fashionmnist", "fmnist"):
-        train, test = named_sources(cfg.data, cfg.data_dir)
-        return train, test
+        return named_sources(cfg.data, cfg.data_dir)
     train, test, warns = folder_sources(cfg.data, cfg.test_fraction)
     for w in warns:
         log(f"warning: {w}")
