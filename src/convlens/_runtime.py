@@ -6,10 +6,13 @@ import os
 import platform
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from .errors import ConvlensError
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -39,10 +42,10 @@ def tune_allocator() -> bool:
     return ok
 
 
-def set_threads(num_threads: int | None = None) -> int:
-    """Use one torch thread per core unless told otherwise (never more: oversubscription
-    made an OpenMP op 400x slower on the project's machines)."""
-    n = num_threads or int(os.environ.get("CONVLENS_THREADS") or 0) or (os.cpu_count() or 1)
+def set_threads(num_threads: int | None = None, default: int | None = None) -> int:
+    """``num_threads``, else ``$CONVLENS_THREADS``, else ``default``, else one torch thread per
+    core (never more: oversubscription made an OpenMP op 400x slower on the project's machines)."""
+    n = num_threads or int(os.environ.get("CONVLENS_THREADS") or 0) or default or (os.cpu_count() or 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -59,12 +62,8 @@ def select_device(device: str | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        from .errors import ConvlensError
-
         raise ConvlensError(f"--device {device!r} is not a device torch knows: use auto, cpu, cuda, cuda:N or mps") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from .errors import ConvlensError
-
         raise ConvlensError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
     return dev
 
@@ -113,6 +112,23 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "32-true"
 
 
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where processed data sets and caches live: ``cache_dir``, ``$CONVLENS_CACHE`` or ``~/.cache/convlens``."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("CONVLENS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "convlens"
+
+
+def shared_data_dir() -> Path | None:
+    """The project's read-only data folder: ``$CONVLENS_SHARED_DATA``, ``../shared/data`` from
+    the current folder, or beside the source checkout (``<repo>/../shared/data``)."""
+    env = os.environ.get("CONVLENS_SHARED_DATA")
+    candidates = ([Path(env)] if env else []) + [Path.cwd().parent / "shared" / "data"]
+    candidates += [p.parent / "shared" / "data" for p in Path(__file__).resolve().parents[:5]]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     random.seed(seed)
@@ -120,18 +136,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def versions() -> dict[str, Any]:
-    """Versions of everything that can change a result, for the run record."""
+def dist_version(dist: str) -> str | None:
+    """An installed distribution's version from its metadata (importing Lightning or PyG just
+    for a string costs seconds); ``None`` when it is not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
-    # read from package metadata: importing Lightning or PyG just for a string costs seconds
-    for dist in ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "grad-cam", "numpy"):
-        try:
-            out[dist.replace("-", "_")] = version(dist)
-        except PackageNotFoundError:
-            continue
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, Any]:
+    """Versions of everything that can change a result, for the run record."""
     from . import __version__
+
+    out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    dists = ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "grad-cam", "numpy")
+    out.update({d.replace("-", "_"): v for d in dists if (v := dist_version(d))})
 
     out["convlens"] = __version__
     out["torch_threads"] = torch.get_num_threads()

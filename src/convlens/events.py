@@ -19,10 +19,10 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Callable, Iterable, Literal, get_args
 
 EventKind = Literal["run_start", "epoch_start", "epoch_end", "step", "message", "run_end"]
-EVENT_KINDS: tuple[str, ...] = ("run_start", "epoch_start", "epoch_end", "step", "message", "run_end")
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 
 #: File in a run folder holding one JSON event per line (steps thinned, see :class:`EventLog`).
 EVENTS_FILE = "events.jsonl"

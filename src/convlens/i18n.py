@@ -89,14 +89,19 @@ def current_lang() -> str:
     return lang if lang in LANGS else "en"
 
 
-def set_lang(lang: str | None) -> None:
-    """Choose the language for reports, figures and the explorer (``None``: back to the default)."""
+def check_lang(lang: str | None) -> str | None:
+    """``lang`` if it is one of :data:`LANGS` (or ``None``), else one line saying which are."""
     from .errors import ConvlensError
 
     if lang is not None and lang not in LANGS:
         raise ConvlensError(f"--lang {lang}: unknown language; choose one of {', '.join(LANGS)}")
+    return lang
+
+
+def set_lang(lang: str | None) -> None:
+    """Choose the language for reports, figures and the explorer (``None``: back to the default)."""
     global _current
-    _current = lang
+    _current = check_lang(lang)
 
 
 def t(key: str, lang: str | None = None, **fields: object) -> str:

@@ -67,14 +67,10 @@ class Options:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def checker(kind: type, **bounds: float) -> Callable[[str], Any]:
+def checker(kind: type, **meta: Any) -> Callable[[str], Any]:
     """An argparse ``type=`` parsing ``kind`` (``int`` or ``float``) and refusing what :func:`problem`
-    refuses under ``bounds`` (``low``/``high``/``above``/``below``, as in :func:`opt`): a flag declared
-    by hand is checked by the same rule as a dataclass field."""
-    return _parser_type(kind, bounds)
-
-
-def _parser_type(kind: type, meta: dict[str, Any]) -> Callable[[str], Any]:
+    refuses under ``meta``'s bounds (``low``/``high``/``above``/``below``, as in :func:`opt`): a flag
+    declared by hand is checked by the same rule as a dataclass field."""
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -110,7 +106,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] 
             if meta.get("choices"):
                 kw["choices"] = list(meta["choices"])
             elif kind is not str:
-                kw["type"] = _parser_type(kind, meta)
+                kw["type"] = checker(kind, **meta)
             if default is not None:
                 kw["help"] = f"{kw['help']} (default {default})".strip()
         kw.update(overrides.get(f.name, {}))

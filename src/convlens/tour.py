@@ -23,14 +23,10 @@ from .errors import ConvlensError
 
 
 def find_shared_data(explicit: str | None = None) -> Path | None:
-    """The chapter's data folder: ``--shared-data``, ``$CONVLENS_SHARED_DATA``, ``../shared/data``
-    from the current folder, or beside the source checkout."""
-    cands = [explicit, os.environ.get("CONVLENS_SHARED_DATA"), Path.cwd().parent / "shared" / "data",
-             Path(__file__).resolve().parents[3] / "shared" / "data"]
-    for c in cands:
-        if c and Path(c).is_dir():
-            return Path(c)
-    return None
+    """The chapter's data folder: ``--shared-data``, else :func:`~convlens._runtime.shared_data_dir`."""
+    from ._runtime import shared_data_dir
+
+    return Path(explicit) if explicit and Path(explicit).is_dir() else shared_data_dir()
 
 
 class Tour:

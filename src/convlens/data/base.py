@@ -110,8 +110,7 @@ class EpochSeededSampler(Sampler[int]):
         return iter(order.tolist())
 
     def __len__(self) -> int:
-        rank, world = self._rank_world()
-        return -(-self.n // world)
+        return -(-self.n // self._rank_world()[1])
 
 
 def _identity(batch: Any) -> Any:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._runtime import cache_root, shared_data_dir
 from ..errors import DataError
 from .base import ImageTensors
 
@@ -44,20 +45,6 @@ SHARED_ARCHIVE = "cifar10-images.tar.gz"
 PICKLE_DIR = "cifar-10-batches-py"
 _TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm")
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("CONVLENS_CACHE", Path.home() / ".cache" / "convlens")).expanduser()
-
-
-def shared_data_dir() -> Path | None:
-    """The project's read-only data folder: ``$CONVLENS_SHARED_DATA``, else ``../shared/data`` seen
-    from the working directory or from this package's checkout."""
-    env = os.environ.get("CONVLENS_SHARED_DATA")
-    cands = [Path(env)] if env else []
-    cands.append(Path.cwd().parent / "shared" / "data")
-    cands += [p.parent / "shared" / "data" for p in Path(__file__).resolve().parents[:5]]
-    return next((c for c in cands if c.is_dir()), None)
 
 
 # ---- decoding -----------------------------------------------------------------------------

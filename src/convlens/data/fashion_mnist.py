@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._runtime import cache_root
 from ..errors import DataError
 from .base import ImageTensors
 from .idx import read_idx
@@ -20,10 +21,6 @@ _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("CONVLENS_CACHE", Path.home() / ".cache" / "convlens"))
 
 
 def _find(folder: Path, stem: str) -> Path | None:

@@ -7,22 +7,9 @@ the model's preprocessing asks for (timm's eval transform: resize the short side
 ``floor(image_size / crop_pct)``, centre-crop ``image_size``); normalisation happens later,
 on the batch, with the mean/std of the model's weights.
 
-What real folders hold, and what happens to it:
-
-=============================  ==========================================================
-file                           handling
-=============================  ==========================================================
-extension lies (BMP as .jpg)   read by content (PIL sniffs the header), never by the name
-grayscale / 16-bit             16-bit values are scaled to 8 bits (/257), not clipped
-RGBA, LA, palette+alpha        composited on white (dropping alpha shows black junk)
-CMYK                           converted to RGB
-EXIF orientation               applied (phone photos are stored sideways)
-truncated / corrupt            skipped, reported by name with PIL's reason
-not an image (txt, .DS_Store)  skipped, reported by name
-empty class folder             dropped with a warning (it cannot be learnt)
-one-image class                kept (train only), warned about
-imbalanced classes             warned about (largest / smallest class > 5)
-=============================  ==========================================================
+What real folders hold (an extension that lies, 16-bit or grey images, alpha, CMYK, EXIF
+orientation, corrupt or non-image files, empty, one-image or imbalanced classes) and how each is
+handled: docs/transfer.md, "Image folders as users have them". Files are read by content, never by their name.
 
 ``strict=True`` turns any skipped file into a :class:`~convlens.errors.DataError`.
 """
@@ -40,6 +27,7 @@ import torch
 
 from ..errors import DataError
 from .base import ImageTensors
+from .prepare import notice
 
 TEST_DIR_NAMES = ("test", "val", "validation", "valid")
 IMBALANCE_RATIO = 5.0
@@ -191,7 +179,7 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
     """
     root = Path(root)
     pp = preprocess or Preprocess()
-    log = log or _stderr
+    log = log or notice
     found, files, skipped, warns = class_files(root, classes)
     transform = pp.transform()
     images: list[torch.Tensor] = []
@@ -275,7 +263,7 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | No
     from .registry import DatasetSplits
 
     root = Path(path)
-    log = log or _stderr
+    log = log or notice
     if preprocess is None and pretrained_cfg and image_size is None:
         preprocess = Preprocess.from_config(pretrained_cfg)
     if preprocess is None and image_size == "native":
@@ -319,10 +307,6 @@ def native_preprocess(root: str | os.PathLike) -> Preprocess:
         except OSError:
             continue
     raise DataError(f"{root}: no readable image among its first files; give a folder with one sub-folder of images per class")
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 def _progress(items: Sequence[Any], enabled: bool, desc: str, least: int = 50):

@@ -55,7 +55,7 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
 def _inflate_key(path: Path) -> Path | None:
     import hashlib
 
-    from .fashion_mnist import cache_root
+    from .._runtime import cache_root
 
     try:
         st = path.stat()

@@ -83,7 +83,8 @@ def fit_to_input(split: ImageTensors, input_size: tuple[int, ...] | None) -> Ima
     return ImageTensors(x, split.labels, split.classes, split.name, split.source, split.paths, dict(split.meta))
 
 
-def _notice(msg: str) -> None:
+def notice(msg: str) -> None:
+    """The default ``log`` of the data and training verbs: one line on stderr."""
     print(msg, file=sys.stderr)
 
 

@@ -1,36 +1,18 @@
-"""Training on many devices: DistributedDataParallel (DDP) through Lightning.
+"""Training on many devices: DistributedDataParallel (DDP) through Lightning; docs/distributed.md
+has the launchers, what differs from one device and the measurements.
 
-The chapter's multi-GPU note wraps the model in ``nn.DataParallel``: one process drives every
-GPU, scatters each batch, gathers the outputs on GPU 0 and replicates the weights there on
-every step (GPU 0 does more work and the Python GIL serialises the rest). DDP runs one process
-per device instead; each holds its own copy of the model, takes its own share of every global
-batch, and after ``backward`` the gradients are averaged by an all-reduce, so every copy takes
-the same optimizer step. With ``W`` processes of per-device batch ``B``, one DDP step is one
-step of a single process on the global batch of ``W*B`` images (``g = (1/W) sum_r g_r`` with
-``g_r`` the mean gradient of rank r's ``B`` images):
+One process per device, each with its own copy of the model; after ``backward`` the gradients
+are averaged by an all-reduce. With ``W`` processes of per-device batch ``B``, one DDP step is
+one step of a single process on the global batch of ``W*B`` images (``g = (1/W) sum_r g_r``
+with ``g_r`` the mean gradient of rank r's ``B`` images):
 
     rank r sees positions r, r+W, r+2W, ... of the epoch's (seeded) order, in groups of B,
     so its step k covers positions kWB + r + W*i (i < B): together, positions [kWB, (k+1)WB),
     exactly the k-th batch of one process with batch WB.
 
-Three ways to start the processes, one code path (Lightning's DDP strategy; gloo on CPU,
-NCCL on CUDA):
-
-* ``convlens train --devices N``: this process becomes rank 0 and Lightning re-runs the same
-  command line N-1 times with ``LOCAL_RANK`` set.
-* ``torchrun --nproc-per-node N [--nnodes M ...] -m convlens train ...``: torchrun starts
-  every rank (``RANK``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``WORLD_SIZE``); ``--devices``
-  and ``--num-nodes`` are read from it.
-* ``srun`` under SLURM (``SLURM_NTASKS > 1``, ``SLURM_PROCID``...): the same, from SLURM's env.
-
-Only rank 0 touches the run folder (config, metrics, checkpoints, summary, report); the other
-ranks learn its path and the result from a broadcast at the end, so every rank's
-:class:`~convlens.engine.training.TrainResult` says the same.
-
-Evaluation under DDP: the engine's sampler pads each rank's share to ``ceil(n/W)`` (equal
-shares keep the ranks in step); the repeated images at the end are left out of the metrics
-(:func:`real_in_batch`) and the per-rank test predictions are put back in test order
-(:func:`interleave`), so ``val_acc``/``test_acc`` count each image once, as one process would.
+Only rank 0 touches the run folder; the others get the result by broadcast. Evaluation leaves
+the sampler's padding out (:func:`real_in_batch`) and puts the per-rank test predictions back
+in test order (:func:`interleave`), so every image counts once.
 """
 from __future__ import annotations
 

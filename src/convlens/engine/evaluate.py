@@ -108,14 +108,11 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
         raise ConvlensError(f"{run.path}: no epoch checkpoints in {run.checkpoints_dir} to evaluate")
     dev = select_device(device)
     precision = run.summary().get("precision") or resolve_precision(run.config.get("precision", "32-true"), dev)
+    from tqdm import tqdm
+
     rows: list[dict[str, Any]] = []
     splits = None
-    iterator = ckpts
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(ckpts, desc=f"evaluating {run.name}", unit="ckpt")
-    for epoch, path in iterator:
+    for epoch, path in tqdm(ckpts, desc=f"evaluating {run.name}", unit="ckpt", disable=not progress):
         model, meta = model_from_checkpoint(read_checkpoint(path), str(path))
         if splits is None:
             splits = data if data is not None else prepare_data(run.config, model, meta=meta)

@@ -22,7 +22,7 @@ import torch.nn as nn
 
 from .._runtime import resolve_precision, seed_everything, select_device, set_threads, skip_nvml_probe_without_cuda, tune_allocator
 from ..data.base import ImageTensors, tensor_loader
-from ..data.prepare import prepare_data
+from ..data.prepare import notice, prepare_data
 from ..data.registry import DatasetSplits
 from ..errors import ConvlensError
 from ..events import Listener
@@ -209,7 +209,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
 
         data = data or load_run_data(config)
         model = create_model_for_data(cfg.model, {**data.data_config(), "name": data.name}, **cfg.model_kwargs)
-    splits = prepare_data(config, model, data=data, log=_notice)
+    splits = prepare_data(config, model, data=data, log=notice)
     classes = splits["classes"]
     if getattr(model, "num_classes", len(classes)) != len(classes):
         model.reset_classifier(len(classes))
@@ -321,8 +321,3 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     res.meta = meta
     return res
 
-
-def _notice(msg: str) -> None:
-    import sys
-
-    print(msg, file=sys.stderr)

@@ -73,30 +73,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=_sanity)
 
 
-def _single_image_threads() -> int:
-    """One torch thread unless CONVLENS_THREADS says otherwise: a single image is too small a
-    job for a second OpenMP thread, and on a busy 2-core machine that thread waits for a
-    descheduled partner (benchmarks/explain.py: compute 0.06-0.09 s with 1 thread, 0.9-2.3 s
-    with 2 under other people's load)."""
-    import os
-
-    from .._runtime import set_threads
-
-    return set_threads(int(os.environ.get("CONVLENS_THREADS", 0) or 0) or 1)
-
-
 def _load(args: argparse.Namespace) -> Any:
-    from .._runtime import tune_allocator
+    from .._runtime import set_threads, tune_allocator
+    from .base import load_model
 
     tune_allocator()
-    _single_image_threads()
-    from .base import load_model
+    # one thread: a single image is too small a job for a second OpenMP thread, which on a busy 2-core
+    # machine waits for a descheduled partner (benchmarks/explain.py: 0.06-0.09 s with 1, 0.9-2.3 s with 2)
+    set_threads(default=1)
 
     return load_model(args.model, which=args.which, device=args.device)
 
 
 def _save(fig: Any, path: Path) -> Path:
-
     from ..runs import save_figure
 
     return save_figure(fig, path, dpi=100, tight=False)

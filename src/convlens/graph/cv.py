@@ -157,10 +157,10 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
                degree_features=degree_features, **(model_kw or {}))
     t0 = time.perf_counter()
     packed = PackedGraphs(dataset, degree_features)
-    it = enumerate(splits)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, total=folds, desc=f"{model}+{readout} {folds}-fold CV", unit="fold", leave=False)
+    from tqdm import tqdm
+
+    it = tqdm(enumerate(splits), total=folds, desc=f"{model}+{readout} {folds}-fold CV", unit="fold", leave=False,
+              disable=not progress)
     curves, losses = [], []
     for k, (tr, te) in it:
         c, l = _fold(packed, dataset, tr, te, model, readout, epochs, batch_size, lr, hidden, layers, dropout,

@@ -17,10 +17,11 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
+from .._runtime import cache_root, shared_data_dir
 from ..errors import DataError
 
 # Planetoid's label order, recovered from the class sizes (each size is unique in the original
@@ -37,26 +38,6 @@ PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer"}
 NODE_DATASETS = ("karate", "cora", "citeseer")
 GRAPH_DATASETS = ("mutag",)
 _PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where processed data sets live: ``cache_dir``, ``$CONVLENS_CACHE`` or ``~/.cache/convlens``."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("CONVLENS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "convlens"
-
-
-def shared_data_dir() -> Path | None:
-    """The project's read-only data folder (``$CONVLENS_SHARED_DATA`` or ``<repo>/../shared/data``)."""
-    env = os.environ.get("CONVLENS_SHARED_DATA")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [p.parent / "shared" / "data" for p in here.parents[:5]]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return None
 
 
 def _link_raw(src_dir: Path, dst_dir: Path, names: Sequence[str]) -> None:
@@ -90,11 +71,6 @@ def _find_raw(data_dir: str | os.PathLike | None, default_sub: str, names: Seque
     if shared is not None and all((shared / default_sub / n).is_file() for n in names):
         return shared / default_sub
     return None
-
-
-def _quiet_pyg():
-    # PyG prints "Processing..." and warns about torch.jit on first use; not the user's business.
-    return warnings.catch_warnings()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,6 +111,27 @@ def vet_processed(processed_dir: Path) -> None:
             torch.load(data, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - anything not plainly tensors is rebuilt from raw, never run
             shutil.rmtree(processed_dir, ignore_errors=True)
+
+
+def _pyg_dataset(kind: str, pyg_name: str, files: list[str], data_dir: str | os.PathLike | None,
+                 cache_dir: str | os.PathLike | None, make: Any, hint: str) -> Any:
+    """``make(root)``: a PyG data set processed in ``<cache>/<kind>/<raw identity>/`` from the raw
+    ``files`` (``data_dir``, the shared data folder, or PyG's download), its cache vetted first."""
+    src = _find_raw(data_dir, f"{kind}/raw" if kind == "planetoid" else f"{kind}/{pyg_name}/raw", files, pyg_name)
+    root = cache_root(cache_dir) / kind / raw_identity(src, files)
+    if src is not None:
+        _link_raw(src, root / pyg_name / "raw", files)
+    with warnings.catch_warnings():  # PyG prints "Processing..." and warns about torch.jit on first use
+        warnings.simplefilter("ignore")
+        vet_processed(root / pyg_name / "processed")
+        try:
+            return make(str(root))
+        except DataError:
+            raise
+        except Exception as exc:  # a truncated raw file or no internet for the download
+            what = "Planetoid" if kind == "planetoid" else kind.upper()
+            raise DataError(f"{pyg_name}: could not read or download the {what} files into {root} ({exc}); "
+                            f"pass --data-dir with the {hint}") from exc
 
 
 def _planetoid_part(folder: Path, key: str, part: str) -> torch.Tensor | dict:
@@ -219,21 +216,8 @@ def load_planetoid(name: str, data_dir: str | os.PathLike | None = None,
     if key not in PLANETOID_NAMES:
         raise DataError(f"unknown Planetoid data set {name!r}; use one of {', '.join(PLANETOID_NAMES)}")
     pyg_name = PLANETOID_NAMES[key]
-    files = [f"ind.{key}.{p}" for p in _PLANETOID_PARTS]
-    src = _find_raw(data_dir, "planetoid/raw", files, pyg_name)
-    root = cache_root(cache_dir) / "planetoid" / raw_identity(src, files)
-    if src is not None:
-        _link_raw(src, root / pyg_name / "raw", files)
-    with _quiet_pyg():
-        warnings.simplefilter("ignore")
-        vet_processed(root / pyg_name / "processed")
-        try:
-            ds = _safe_planetoid_class()(str(root), pyg_name, split="public")
-        except DataError:
-            raise
-        except Exception as exc:  # a truncated raw file or no internet for the download
-            raise DataError(f"{pyg_name}: could not read or download the Planetoid files into {root} ({exc}); "
-                            f"pass --data-dir with the ind.{key}.* files") from exc
+    ds = _pyg_dataset("planetoid", pyg_name, [f"ind.{key}.{p}" for p in _PLANETOID_PARTS], data_dir, cache_dir,
+                      lambda root: _safe_planetoid_class()(root, pyg_name, split="public"), f"ind.{key}.* files")
     data = ds[0]
     data.name = key
     data.class_names = CORA_CLASSES if key == "cora" else CITESEER_CLASSES
@@ -270,18 +254,8 @@ def load_mutag(data_dir: str | os.PathLike | None = None,
     from torch_geometric.datasets import TUDataset
 
     files = [f"MUTAG_{p}.txt" for p in ("A", "graph_indicator", "graph_labels", "node_labels", "edge_labels")]
-    src = _find_raw(data_dir, "tu/MUTAG/raw", files, "MUTAG")
-    root = cache_root(cache_dir) / "tu" / raw_identity(src, files)
-    if src is not None:
-        _link_raw(src, root / "MUTAG" / "raw", files)
-    with _quiet_pyg():
-        warnings.simplefilter("ignore")
-        vet_processed(root / "MUTAG" / "processed")
-        try:
-            ds = TUDataset(str(root), "MUTAG", use_edge_attr=True)
-        except Exception as exc:
-            raise DataError(f"MUTAG: could not read or download the TU files into {root} ({exc}); "
-                            f"pass --data-dir with the MUTAG_*.txt files") from exc
+    ds = _pyg_dataset("tu", "MUTAG", files, data_dir, cache_dir, lambda root: TUDataset(root, "MUTAG", use_edge_attr=True),
+                      "MUTAG_*.txt files")
     ds.class_names = MUTAG_CLASSES
     ds.atom_names = MUTAG_ATOMS
     ds.bond_names = MUTAG_BONDS

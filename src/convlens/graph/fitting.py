@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
 from ..errors import ConvlensError
+from ..runs import BestBy
 from .models import GCN
 from .sparse import SparseFeatures
 
@@ -79,12 +80,11 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     has_val = bool(data.val_mask.any())
     val_mask = data.val_mask if has_val else data.train_mask
     history: list[dict[str, Any]] = []
-    best = (-1.0, float("inf"))
-    best_state, best_epoch = None, 0
-    it = range(epochs)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc=f"gcn on {getattr(data, 'name', 'graph')}", unit="epoch", leave=False)
+    rule = BestBy("val_acc" if has_val else "last")  # the run recorder's rule: val accuracy, ties to the lower val loss
+    best, best_state, best_epoch = None, None, 0
+    from tqdm import tqdm
+
+    it = tqdm(range(epochs), desc=f"gcn on {getattr(data, 'name', 'graph')}", unit="epoch", leave=False, disable=not progress)
     t0 = time.perf_counter()
     for epoch in it:
         model.train()
@@ -103,9 +103,9 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
         history.append(row)
         # a non-finite loss or weight never recovers (and t-SNE of NaN features segfaulted)
         check_divergence(row["train_loss"], epoch + 1, lr, model=model, num_classes=num_classes)
-        key = (row["val_acc"], -val_loss) if has_val else (float(epoch), 0.0)
-        if key > (best[0], -best[1]):  # best val accuracy, ties broken by lower val loss
-            best, best_epoch = (key[0], val_loss), epoch
+        score = rule.score(row)
+        if score is not None and (best is None or score > best):
+            best, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
     seconds = time.perf_counter() - t0
     final_test = history[-1]["test_acc"]

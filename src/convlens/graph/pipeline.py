@@ -213,7 +213,7 @@ def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: st
     """
     # One thread unless asked: every op here is small (Cora: 2,708 x 16 activations), and a second
     # OpenMP thread on a busy 2-core machine made a 2 s Cora run take 50 s (tests/graph timings).
-    set_threads(threads or int(os.environ.get("CONVLENS_THREADS", 0)) or 1)
+    set_threads(threads, default=1)
     name = Path(str(data)).stem if str(data).endswith(".csv") else str(data).lower()
     out = out or Path("runs") / default_run_name(f"graph-{name}-{model}")
     if str(data).lower() in GRAPH_DATASETS:

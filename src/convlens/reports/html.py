@@ -27,8 +27,8 @@ code,pre{background:#f4f4f8;padding:.1em .3em} .muted{color:#777;font-size:.9em}
 """
 
 
-def _png_data_uri(src: Any) -> str:
-    """``src`` is a PNG path, PNG bytes or a matplotlib figure."""
+def png_data_uri(src: Any) -> str:
+    """``src`` is a PNG path, PNG bytes or a matplotlib figure: a ``data:`` URI to inline it."""
     if isinstance(src, (str, os.PathLike)):
         data = Path(src).read_bytes()
     elif isinstance(src, (bytes, bytearray)):
@@ -91,7 +91,7 @@ class Report:
         w = f" style='width:{width}px'" if width else ""
         caption = tr(caption) if caption else caption
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._parts.append(f"<figure><img src='{_png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
+        self._parts.append(f"<figure><img src='{png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
         return self
 
     def link(self, href: str, text: str) -> "Report":

@@ -41,7 +41,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import ConvlensError
-from ..i18n import LANGS, current_lang
+from ..i18n import LANGS, check_lang, current_lang
+from ..runs import _json_default
 from . import messages  # noqa: F401 - registers the UI strings
 from .files import media_type, safe_path
 from .models import PRETRAINED, Busy, ModelCache
@@ -49,12 +50,6 @@ from .runview import finite
 from .uploads import MAX_BYTES, MAX_PIXELS, UploadError, check_image, check_size, decode_image
 
 STATIC = Path(__file__).parent / "static"
-
-
-def _json_default(o: Any) -> Any:
-    from ..runs import _json_default as d
-
-    return d(o)
 
 
 class JSON(JSONResponse):
@@ -103,9 +98,7 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
 
     root = Path(runs_dir).expanduser().absolute()
     root.mkdir(parents=True, exist_ok=True)
-    if lang is not None and lang not in LANGS:
-        raise ConvlensError(f"--lang {lang}: unknown language; choose one of {', '.join(LANGS)}")
-    default_lang = lang or current_lang()
+    default_lang = check_lang(lang) or current_lang()
     models = ModelCache(root, max_waiting=max_waiting)
     preds = PredictionCache()
     launcher = TrainLauncher(root)
@@ -212,32 +205,22 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
         await run_in_threadpool(check_image, data, name, max_pixels, lang)  # a bad file is refused at once
         return data, name
 
-    def decoded(fn: Callable[..., dict[str, Any]], lang: str) -> Callable[..., dict[str, Any]]:
-        """``fn(loaded, image, ...)`` on the upload's bytes decoded just before use."""
-        def run(loaded: Any, data: bytes, name: str, *args: Any) -> dict[str, Any]:
-            return fn(loaded, decode_image(data, name, max_pixels, lang), *args)
-        return run
+    async def image_ep(request: Request, explaining: bool) -> dict[str, Any]:
+        """``image.explain`` or ``image.predict`` in the model's worker, on the upload decoded just before use."""
+        from .image import explain, predict
 
-    async def explain_ep(request: Request) -> dict[str, Any]:
-        from .image import explain
-
-        key = param(request, "model")
+        key, lang = param(request, "model"), req_lang(request)
         data, name = await read_upload(request)
         loaded = await run_in_threadpool(models.get, key)
         layer = request.query_params.get("layer") or None
-        if layer is not None and layer not in loaded.layers:
+        if explaining and layer is not None and layer not in loaded.layers:
             raise ConvlensError(f"layer {layer!r}: not a layer with a feature map of {key}; pick one from the list")
-        out = await asyncio.wrap_future(models.submit(loaded, decoded(explain, req_lang(request)), loaded, data, name, layer))
-        out["image_name"] = name
-        return out
 
-    async def predict_ep(request: Request) -> dict[str, Any]:
-        from .image import predict
+        def run() -> dict[str, Any]:
+            image = decode_image(data, name, max_pixels, lang)
+            return explain(loaded, image, layer) if explaining else predict(loaded, image)
 
-        key = param(request, "model")
-        data, name = await read_upload(request)
-        loaded = await run_in_threadpool(models.get, key)
-        out = await asyncio.wrap_future(models.submit(loaded, decoded(predict, req_lang(request)), loaded, data, name))
+        out = await asyncio.wrap_future(models.submit(loaded, run))
         out["image_name"] = name
         return out
 
@@ -357,8 +340,8 @@ def create_app(runs_dir: str | os.PathLike = "runs", lang: str | None = None, ma
         Route("/api/messages", api(msgs)),
         Route("/api/models", api(threaded(model_list))),
         Route("/api/models/layers", api(model_layers)),
-        Route("/api/explain", api(explain_ep), methods=["POST"]),
-        Route("/api/predict", api(predict_ep), methods=["POST"]),
+        Route("/api/explain", api(lambda r: image_ep(r, True)), methods=["POST"]),
+        Route("/api/predict", api(lambda r: image_ep(r, False)), methods=["POST"]),
         Route("/api/runs", api(threaded(runs_ep))),
         Route("/api/runs/detail", api(threaded(run_detail_ep))),
         Route("/api/runs/curves.png", api(threaded(curves_ep))),

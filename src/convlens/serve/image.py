@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from .models import Loaded
-from .pictures import cam_overlay_png, data_uri, feature_grid_png, figure_png, input_png
+from ..runs import figure_png
+from .pictures import cam_overlay_png, data_uri, feature_grid_png, input_png
 
 #: matplotlib's pyplot is not thread-safe; figures are made one at a time.
 PLOT_LOCK = threading.Lock()

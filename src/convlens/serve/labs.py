@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConvlensError
+from ..runs import figure_png
 from .image import PLOT_LOCK
-from .pictures import data_uri, figure_png
+from .pictures import data_uri
 
 _NAME = re.compile(r"^[A-Za-z0-9_./-]{1,80}$")
 MAX_PICTURE = 24  # padded inputs wider than this get the numbers but no grid picture
@@ -63,29 +64,30 @@ def sliding_window_png(w: int, f: int, s: int, p: int, out: int) -> bytes:
         grid = np.ones((n, n))
         grid[p:p + w, p:p + w] = 0.0
         ax.imshow(grid, cmap="Greys", vmin=0, vmax=2.5, extent=(0, n, n, 0))
-        for i in range(n + 1):
-            ax.plot([i, i], [0, n], color="#999", lw=0.5)
-            ax.plot([0, n], [i, i], color="#999", lw=0.5)
+        _grid_lines(ax, n)
         colours = plt.get_cmap("tab10")
         for j in range(min(out, 10)):
             ax.add_patch(Rectangle((j * s + 0.08, 0.08 + 0.06 * (j % 3)), f - 0.16, f - 0.16, fill=False,
                                    ec=colours(j), lw=2))
         ax.set_title(f"input {w} + 2x{p} padding = {n}; {f}x{f} window, stride {s}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
         o = np.zeros((out, out))
         o[0, :min(out, 10)] = 1
         ax2.imshow(o, cmap="Blues", vmin=0, vmax=2, extent=(0, out, out, 0))
         for j in range(min(out, 10)):
             ax2.add_patch(Rectangle((j + 0.1, 0.1), 0.8, 0.8, fill=False, ec=colours(j), lw=2))
-        for i in range(out + 1):
-            ax2.plot([i, i], [0, out], color="#999", lw=0.5)
-            ax2.plot([0, out], [i, i], color="#999", lw=0.5)
+        _grid_lines(ax2, out)
         ax2.set_title(f"output {out} x {out}", fontsize=9)
-        ax2.set_xticks([])
-        ax2.set_yticks([])
         fig.tight_layout()
         return figure_png(fig, dpi=80)
+
+
+def _grid_lines(ax: Any, n: int) -> None:
+    """An n x n grid of cell borders, without ticks."""
+    for i in range(n + 1):
+        ax.plot([i, i], [0, n], color="#999", lw=0.5)
+        ax.plot([0, n], [i, i], color="#999", lw=0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 # ---- graphs ----------------------------------------------------------------------------------

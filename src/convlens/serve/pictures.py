@@ -6,11 +6,12 @@ colour map and encoded by PIL: no figure is laid out, so an image costs millisec
 """
 from __future__ import annotations
 
-import base64
 import io
 from typing import Any
 
 import numpy as np
+
+from ..reports.html import png_data_uri as data_uri  # noqa: F401 - the page's pictures are inlined as the reports' are
 
 
 def png(rgb: np.ndarray, min_side: int = 0) -> bytes:
@@ -24,10 +25,6 @@ def png(rgb: np.ndarray, min_side: int = 0) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=1)  # level 1: 5x faster than the default, a little larger
     return buf.getvalue()
-
-
-def data_uri(png_bytes: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
 
 
 def colour(a: np.ndarray, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
@@ -49,8 +46,7 @@ def cam_overlay_png(image: Any, heatmap: np.ndarray) -> bytes:
 
 
 def input_png(image: Any) -> bytes:
-    return png(image.pixels.permute(1, 2, 0).squeeze(-1).numpy() if image.pixels.shape[0] == 1
-               else image.pixels.permute(1, 2, 0).numpy(), min_side=224)
+    return thumbnail_png(image.pixels, min_side=224)
 
 
 def feature_grid_png(fm: Any, k: int = 8, ncols: int = 8) -> bytes:
@@ -63,16 +59,6 @@ def feature_grid_png(fm: Any, k: int = 8, ncols: int = 8) -> bytes:
     w = tiles.shape[-1]
     m = mosaic(tiles, min(ncols, len(top)), gap=max(1, w // 16))
     return png(colour(m, vmin=float(tiles.min()), vmax=float(tiles.max())), min_side=96)
-
-
-def figure_png(fig: Any, dpi: int = 90) -> bytes:
-    """A matplotlib figure -> PNG bytes (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def thumbnail_png(pixels: Any, min_side: int = 56) -> bytes:

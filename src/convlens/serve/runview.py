@@ -119,7 +119,7 @@ def run_detail(root: Path, name: str) -> dict[str, Any]:
 def curves_png(root: Path, name: str) -> bytes | None:
     from ..reports.plots import plot_curves
     from .image import PLOT_LOCK
-    from .pictures import figure_png
+    from ..runs import figure_png
 
     run = open_run(root, name)
     rows = run.metrics()
@@ -172,12 +172,10 @@ class PredictionCache:
 
 
 def predictions_summary(p: Predictions) -> dict[str, Any]:
+    from ..engine.evaluate import confusion_matrix
     from .pictures import data_uri, thumbnail_png
 
-    k = len(p.classes)
-    cm = [[0] * k for _ in range(k)]
-    for t_, y in zip(p.targets.tolist(), p.preds.tolist()):
-        cm[t_][y] += 1
+    cm = confusion_matrix(p.targets, p.preds, len(p.classes)).tolist()
     wrong = [{"index": i, "true": p.classes[int(p.targets[i])], "pred": p.classes[int(p.preds[i])],
               "prob": float(p.probs[i, p.preds[i]]), "png": data_uri(thumbnail_png(p.images[i]))} for i in p.wrong]
     return {"classes": p.classes, "confusion": cm, "accuracy": p.acc, "n": len(p.targets), "wrong": wrong,
@@ -191,10 +189,9 @@ def cell_images(p: Predictions, true: int, pred: int, limit: int = 48) -> dict[s
     if not (0 <= true < k and 0 <= pred < k):
         raise ConvlensError(f"cell ({true}, {pred}): classes are 0-{k - 1}")
     idx = ((p.targets == true) & (p.preds == pred)).nonzero().flatten()
-    conf = p.probs[idx, pred]
-    idx = idx[conf.argsort(descending=True)][:limit]
-    return {"true": p.classes[true], "pred": p.classes[pred],
-            "count": int(((p.targets == true) & (p.preds == pred)).sum()),
+    count = len(idx)
+    idx = idx[p.probs[idx, pred].argsort(descending=True)][:limit]
+    return {"true": p.classes[true], "pred": p.classes[pred], "count": count,
             "images": [{"index": int(i), "prob": float(p.probs[i, pred]), "png": data_uri(thumbnail_png(p.images[i]))}
                        for i in idx.tolist()]}
 
@@ -215,7 +212,7 @@ class TrainLauncher:
             raise ConvlensError(f"recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
         args, _ = RECIPES[recipe]
         if any("{shared}" in a for a in args):
-            from ..graph.datasets import shared_data_dir
+            from .._runtime import shared_data_dir
 
             shared = shared_data_dir()
             if shared is None:

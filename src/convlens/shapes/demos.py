@@ -150,17 +150,13 @@ def _synthetic_colour_image(size: int = 64) -> torch.Tensor:
 
 
 def _read_image(path: str | os.PathLike, size: int = 128) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+    import numpy as np
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((size, size))
-            import numpy as np
+    from ..data.folders import open_image
 
-            return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
-    except (OSError, UnidentifiedImageError) as exc:
-        raise ConvlensError(f"--image {path}: not a readable image ({exc})") from exc
+    im = open_image(path, channels=3)
+    im.thumbnail((size, size))
+    return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
 
 
 def demo_3d(image: str | os.PathLike | None = None, seed: int = 0) -> dict[str, Any]:

@@ -109,23 +109,19 @@ def _propagate(name: str, args: tuple, kwargs: dict, out: Any, protected: frozen
             k = tuple(args[1].shape[2:])
             s = _tup(_arg(args, kwargs, 3, "stride", 1), nd)
             d = _tup(_arg(args, kwargs, 7 if name in _CONV_T else 5, "dilation", 1), nd)
-            if name in _CONV_T:  # the output grid is s times finer
-                jump = tuple(j / si for j, si in zip(jump, s))
-                rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
-            else:
-                rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
-                jump = tuple(j * si for j, si in zip(jump, s))
         elif name in _POOL:
             k = _tup(_arg(args, kwargs, 1, "kernel_size"), nd)
             s = _tup(_arg(args, kwargs, 2, "stride"), nd) or k
             d = _tup(_arg(args, kwargs, 4, "dilation", 1), nd) if name.startswith("max") else (1,) * nd
-            rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
-            jump = tuple(j * si for j, si in zip(jump, s))
         else:  # adaptive: windows of ceil(n/o), stride n//o
             osz = tuple(o.shape[-nd:])
             k = tuple(-(-n // m) for n, m in zip(spatial, osz))
             s = tuple(max(n // m, 1) for n, m in zip(spatial, osz))
-            rf = tuple(r + (ki - 1) * j for r, ki, j in zip(rf, k, jump))
+            d = (1,) * nd
+        if name in _CONV_T:  # the output grid is s times finer, and the kernel's taps lie on it
+            jump = tuple(j / si for j, si in zip(jump, s))
+        rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
+        if name not in _CONV_T:
             jump = tuple(j * si for j, si in zip(jump, s))
         meta = (rf, jump, tuple(o.shape[-nd:]))
     else:
@@ -317,10 +313,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
         rec["bytes"] = 0 if inplace else sum(t.numel() * t.element_size() for t in _tensors(out))
         rec["in"] = None
 
-    handles = []
-    for m in model.modules():
-        handles.append(m.register_forward_pre_hook(pre))
-        handles.append(m.register_forward_hook(post))
+    handles = [h for m in model.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     was_training = model.training
     try:
         param = next(model.parameters(), None)
@@ -391,9 +384,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
     n_params = sum(p.numel() for p in all_params)
     n_train = sum(p.numel() for p in all_params if p.requires_grad)
     param_bytes = sum(p.numel() * p.element_size() for p in all_params)
-    ops: Counter = Counter()
-    for r in rows:
-        ops.update(r["ops"])
+    ops = sum((Counter(r["ops"]) for r in rows), Counter())
     totals = {
         "params": n_params, "trainable": n_train, "frozen": n_params - n_train,
         "params_in_forward": sum(r["params"] for r in rows),
@@ -424,7 +415,8 @@ def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
     Only what the library covers is compared. The result is also stored in ``table.checks``.
     """
     checks: list[dict[str, Any]] = []
-    x = torch.zeros(1, *table.input_shape, device=next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu")
+    param = next(model.parameters(), None)
+    x = torch.zeros(1, *table.input_shape, device=param.device if param is not None else "cpu")
     was_training = model.training
     model.eval()
     try:
@@ -437,9 +429,7 @@ def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
         for info in stats.summary_list:
             if info.is_leaf_layer and isinstance(info.output_size, (list, tuple)) and info.output_size:
                 ref.setdefault(id(info.module), list(info.output_size[1:]))
-        ours = {}
-        for mod_name, mod in model.named_modules():
-            ours[id(mod)] = mod_name
+        ours = {id(mod): mod_name for mod_name, mod in model.named_modules()}
         by_name = {r["name"]: r["output_shape"] for r in table.rows}
         compared = [(ours[k], by_name[ours[k]], v) for k, v in ref.items() if ours.get(k) in by_name]
         bad = [c for c in compared if list(c[1]) != list(c[2])]

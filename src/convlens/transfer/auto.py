@@ -1,29 +1,14 @@
-"""``--strategy auto``: the chapter's four cases, decided from measurements.
+"""``--strategy auto``: the chapter's four cases (docs/transfer.md has the table and the runs),
+decided from measurements on the cached features of the training split, never the test split.
 
-The chapter's table::
+*Size*: the median number of training images per class (``large`` when >= 1000).
 
-                      similar to ImageNet            dissimilar
-    large data set    later blocks + head            whole network (pretrained at lr/10)
-    small data set    head only (feature extraction) some blocks + head, with augmentation
-
-*Size* is the median number of training images per class (``large`` when >= 1000, the
-order at which fine-tuning a whole ImageNet network stops overfitting; configurable).
-
-*Similarity* is measured on the frozen backbone's pooled features of the training images
-(already computed and cached for feature extraction, so this costs a second):
-
-* **probe**: held-out accuracy of simple classifiers on the features, on the training split
-  only (never the test split): an L2 logistic regression by stratified 5-fold
-  cross-validation, and the nearest class mean by leave-one-out (reliable with a handful of
-  images per class); the better of the two, rescaled so that chance is 0 and perfect is 1:
-  ``s = (acc - 1/K) / (1 - 1/K)``. ImageNet features that already
-  separate the classes linearly mean the task is "similar": a new head is enough.
-* **LogME** (You et al., ICML 2021): the log marginal evidence per sample of a Bayesian
-  linear model from features to one-hot labels, averaged over classes; higher = more
-  transferable. Computed exactly from one SVD of the (N, D) feature matrix; reported as
-  supporting evidence (its scale depends on D and K, so it is not thresholded).
-
-``similar`` when ``s >= 0.90`` (configurable). Both numbers are printed with the choice.
+*Similarity*: the better held-out accuracy of two simple classifiers on the frozen features (L2
+logistic regression by stratified 5-fold cross-validation, nearest class mean by leave-one-out),
+rescaled so that chance is 0 and perfect is 1: ``s = (acc - 1/K) / (1 - 1/K)``; ``similar`` when
+``s >= 0.90``. **LogME** (You et al., ICML 2021), the log marginal evidence per sample of a
+Bayesian linear model from features to one-hot labels, computed exactly from one SVD of the
+(N, D) feature matrix, is reported beside it (its scale depends on D and K: not thresholded).
 """
 from __future__ import annotations
 

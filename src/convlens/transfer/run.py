@@ -24,8 +24,7 @@ def _load_sources(cfg: TransferConfig, log: Callable[[str], None]) -> tuple[Sour
 
     key = cfg.data.lower().replace("_", "-")
     if key in list_datasets() or key in ("fashionmnist", "fmnist"):
-        train, test = named_sources(cfg.data, cfg.data_dir)
-        return train, test
+        return named_sources(cfg.data, cfg.data_dir)
     train, test, warns = folder_sources(cfg.data, cfg.test_fraction)
     for w in warns:
         log(f"warning: {w}")
@@ -40,13 +39,11 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     (``cfg`` is then ignored); ``epochs``: with ``resume``, train up to this many in all.
     ``listeners``: progress listeners (:mod:`convlens.events`) besides ``events.jsonl``.
     """
-    import sys
-
     from .._runtime import seed_everything, select_device, set_threads, tune_allocator
-    from ..data.prepare import require_two_classes, warn_missing_classes
+    from ..data.prepare import notice, require_two_classes, warn_missing_classes
     from .features import resolve_cache_dir
 
-    log = log or (lambda m: print(m, file=sys.stderr))
+    log = log or notice
     t0 = time.perf_counter()
     tune_allocator()
     set_threads()
