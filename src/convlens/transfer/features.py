@@ -180,7 +180,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     if strict and skipped:
         raise DataError(f"{skipped[0]} (--strict)")
     # only when something is left to compute: a fully cached run never builds the network;
-    # ONNX Runtime when available (transfer/fast.py: 2.4-2.7x PyTorch here), else PyTorch
+    # ONNX Runtime when available (transfer/fast.py: 2.8x PyTorch here), else PyTorch
     from .fast import feature_runner
 
     runner = feature_runner(backbone, device, root) if todo else None
