@@ -27,7 +27,7 @@ import torch
 
 from ..errors import DataError
 from .base import ImageTensors
-from .prepare import notice
+from .prepare import holdout_indices, notice
 
 TEST_DIR_NAMES = ("test", "val", "validation", "valid")
 IMBALANCE_RATIO = 5.0
@@ -223,22 +223,6 @@ def class_balance_warnings(data: ImageTensors) -> list[str]:
         out.append(f"classes are imbalanced in {data.source}: {big!r} has {counts[big]} images, {small!r} {counts[small]} "
                    f"({max(present) / min(present):.0f}x); accuracy will flatter the large class, look at per-class accuracy")
     return out
-
-
-def holdout_indices(labels: torch.Tensor, num_classes: int, fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded, class-stratified (keep, hold) index split: ``round(fraction * n_c)`` of each
-    class held out, at least one of every class with >= 2 images, never a class's last one."""
-    g = torch.Generator().manual_seed(seed)
-    held: list[torch.Tensor] = []
-    for c in range(num_classes):
-        idx = (labels == c).nonzero().flatten()
-        n = len(idx)
-        k = 0 if n < 2 or fraction <= 0 else min(n - 1, max(1, int(round(fraction * n))))
-        held.append(idx[torch.randperm(n, generator=g)][:k])
-    hold = torch.cat(held).sort().values if held else torch.zeros(0, dtype=torch.int64)
-    mask = torch.ones(len(labels), dtype=torch.bool)
-    mask[hold] = False
-    return mask.nonzero().flatten(), hold
 
 
 def stratified_holdout(data: ImageTensors, fraction: float, seed: int = 0) -> tuple[ImageTensors, ImageTensors]:

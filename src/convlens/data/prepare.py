@@ -31,27 +31,38 @@ def limit(split: ImageTensors, n: int | None, seed: int) -> ImageTensors:
 
 
 def stratified_split(labels: torch.Tensor, num_classes: int, n_holdout: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded, class-stratified ``(keep, hold)`` indices with exactly ``n_holdout`` held out.
-
-    Class ``c`` with ``n_c`` of ``N`` images gives ``floor(n_holdout * n_c / N)`` places; the
-    largest remainders take the leftover places. ``hold`` is sorted; ``keep`` in index order.
-    """
+    """Seeded, class-stratified ``(keep, hold)`` indices with exactly ``n_holdout`` held out (the
+    validation split). Class ``c`` with ``n_c`` of ``N`` images gives ``floor(n_holdout * n_c / N)``
+    places; the largest remainders take the leftover places."""
     if n_holdout <= 0:
         return torch.arange(len(labels)), torch.zeros(0, dtype=torch.int64)
-    g = torch.Generator().manual_seed(seed)
     counts = torch.bincount(labels, minlength=num_classes).double()
     share = counts * (n_holdout / len(labels))
     quota = share.floor().long()
-    leftover = n_holdout - int(quota.sum())
-    quota[(share - quota).argsort(descending=True)[:leftover]] += 1
-    hold = []
-    for c in range(num_classes):
-        idx = (labels == c).nonzero().flatten()
-        hold.append(idx[torch.randperm(len(idx), generator=g)][: int(quota[c])])
-    held = torch.cat(hold)
+    quota[(share - quota).argsort(descending=True)[:n_holdout - int(quota.sum())]] += 1
+    return hold_per_class(labels, quota.tolist(), seed)
+
+
+def holdout_indices(labels: torch.Tensor, num_classes: int, fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded, class-stratified ``(keep, hold)`` indices holding out ``round(fraction * n_c)`` of
+    each class (a test split cut from a folder without ``test/``): at least one of every class
+    with >= 2 images, never a class's last one, so every class is both trained and tested."""
+    counts = torch.bincount(labels, minlength=num_classes).tolist()
+    quota = [0 if n < 2 or fraction <= 0 else min(n - 1, max(1, int(round(fraction * n)))) for n in counts]
+    return hold_per_class(labels, quota, seed)
+
+
+def hold_per_class(labels: torch.Tensor, quota: Sequence[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one stratified selection under both quota rules above: ``quota[c]`` images of class
+    ``c``, the first of a randperm per class from one generator seeded by ``seed``; ``hold``
+    sorted, ``keep`` in index order."""
+    g = torch.Generator().manual_seed(seed)
+    held = [idx[torch.randperm(len(idx), generator=g)][:k]
+            for c, k in enumerate(quota) for idx in [(labels == c).nonzero().flatten()]]
+    hold = torch.cat(held).sort().values if held else torch.zeros(0, dtype=torch.int64)
     mask = torch.ones(len(labels), dtype=torch.bool)
-    mask[held] = False
-    return mask.nonzero().flatten(), held.sort().values
+    mask[hold] = False
+    return mask.nonzero().flatten(), hold
 
 
 def fit_images(x: torch.Tensor, channels: int, size: tuple[int, int] | int, what: str = "images") -> torch.Tensor:

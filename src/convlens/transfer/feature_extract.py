@@ -25,7 +25,7 @@ BODY_CHECKPOINT = "backbone.ckpt"
 def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source | None, device: torch.device,
             log: Callable[[str], None], views: int, already_split: bool = False) -> dict[str, Any]:
     """Features of every readable image; splits cut afterwards (unreadable files are known then)."""
-    from ..data.folders import holdout_indices
+    from ..data.prepare import holdout_indices
     from .features import extract_features
 
     t0 = time.perf_counter()
