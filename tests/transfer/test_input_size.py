@@ -11,12 +11,12 @@ from convlens.transfer.config import SMALL_IMAGE_INPUT_PX, with_input_size
 def test_the_rule_fine_tune_only_small_only_unless_given() -> None:
     said: list[str] = []
     cfg = TransferConfig(strategy="fine-tune")
-    assert with_input_size(cfg, 28, said.append).image_size == SMALL_IMAGE_INPUT_PX
+    assert with_input_size(cfg, lambda: 28, said.append).image_size == SMALL_IMAGE_INPUT_PX
     assert len(said) == 1 and "28-pixel images" in said[0] and "--image-size 224" in said[0]
-    assert with_input_size(cfg, 500, said.append).image_size is None  # photos keep the weights' size
-    assert with_input_size(TransferConfig(strategy="fine-tune", image_size=224), 28, said.append).image_size == 224
-    assert with_input_size(TransferConfig(strategy="feature-extract"), 28, said.append).image_size is None
-    assert with_input_size(TransferConfig(strategy="auto"), 28, said.append).image_size is None
+    assert with_input_size(cfg, lambda: 500, said.append).image_size is None  # photos keep the weights' size
+    assert with_input_size(TransferConfig(strategy="fine-tune", image_size=224), lambda: 28, said.append).image_size == 224
+    assert with_input_size(TransferConfig(strategy="feature-extract"), lambda: 28, said.append).image_size is None
+    assert with_input_size(TransferConfig(strategy="auto"), lambda: 28, said.append).image_size is None
     assert len(said) == 1
 
 

@@ -72,12 +72,16 @@ class TransferConfig(Options):
             raise ConvlensError("--unfreeze and --unfreeze-from: give one of them")
 
 
-def with_input_size(cfg: TransferConfig, native_px: int | None, log: Callable[[str], None]) -> TransferConfig:
+def with_input_size(cfg: TransferConfig, native_px: Callable[[], int | None], log: Callable[[str], None]) -> TransferConfig:
     """``cfg`` with ``image_size`` = :data:`SMALL_IMAGE_INPUT_PX` when it fine-tunes images of at
-    most :data:`SMALL_IMAGE_PX` pixels and ``--image-size`` was not given (said in one line)."""
-    if cfg.image_size is not None or cfg.strategy != "fine-tune" or not native_px or native_px > SMALL_IMAGE_PX:
+    most :data:`SMALL_IMAGE_PX` pixels and ``--image-size`` was not given (said in one line).
+    ``native_px`` reads the images' size, only when the answer matters."""
+    if cfg.image_size is not None or cfg.strategy != "fine-tune":
         return cfg
-    log(f"{native_px}-pixel images: fine-tuning the backbone at {SMALL_IMAGE_INPUT_PX} px instead of its weights' size "
+    native = native_px()
+    if not native or native > SMALL_IMAGE_PX:
+        return cfg
+    log(f"{native}-pixel images: fine-tuning the backbone at {SMALL_IMAGE_INPUT_PX} px instead of its weights' size "
         f"(as accurate here, a fraction of the time; --image-size 224 keeps the weights' size)")
     return replace(cfg, image_size=SMALL_IMAGE_INPUT_PX)
 

@@ -58,7 +58,7 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     train_src, test_src = _load_sources(cfg, log)
     classes = train_src.classes
     require_two_classes(classes, cfg.data)  # one class: '100% accuracy' and nothing learned
-    cfg = with_input_size(cfg, train_src.native_px(), log)
+    cfg = with_input_size(cfg, train_src.native_px, log)
     # with a feature cache, a backbone seen before comes as a card: its network is built only if needed
     card_cache = resolve_cache_dir(cfg.cache_dir) if cfg.strategy in ("feature-extract", "auto") else None
     backbone = load_backbone(cfg.backbone, num_classes=len(classes), weights=cfg.weights, image_size=cfg.image_size,
