@@ -1,0 +1,72 @@
+"""conv_bn_train and FashionCNN's training path against the plain modules (the oracle)."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+from convlens.models import create_model
+from convlens.models.fashion import conv_bn_train
+
+
+def _pair(seed: int = 0, cin: int = 1, bias: bool = True):
+    torch.manual_seed(seed)
+    conv, bn = nn.Conv2d(cin, 8, 3, padding=1, bias=bias), nn.BatchNorm2d(8)
+    nn.init.normal_(bn.weight, 1.0, 0.5)  # some negative scales too
+    nn.init.normal_(bn.bias)
+    return conv, bn
+
+
+@pytest.mark.parametrize("cin,bias", [(1, True), (3, False)])
+def test_conv_bn_train_equals_bn_of_conv(cin, bias):
+    conv, bn = _pair(cin=cin, bias=bias)
+    ref_conv, ref_bn = copy.deepcopy(conv), copy.deepcopy(bn)
+    x = torch.randn(6, cin, 10, 10) * 2 + 0.7
+    out, ref = conv_bn_train(conv, bn, x), ref_bn(ref_conv(x))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(ref)
+    out.backward(grad)
+    ref.backward(grad)
+    for a, b in [(conv.weight, ref_conv.weight), (bn.weight, ref_bn.weight), (bn.bias, ref_bn.bias)]:
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4)
+    if bias:  # BatchNorm cancels a bias: its gradient is zero both ways
+        torch.testing.assert_close(conv.bias.grad, ref_conv.bias.grad, atol=1e-4, rtol=0)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(bn, name), getattr(ref_bn, name), atol=1e-6, rtol=1e-5)
+
+
+def test_fashion_cnn_training_path_matches_the_layers():
+    torch.manual_seed(1)
+    fast = create_model("cnn").train()
+    ref = copy.deepcopy(fast)
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    torch.manual_seed(2)
+    loss = nn.functional.cross_entropy(fast(x), y)
+    torch.manual_seed(2)  # the same dropout mask
+    ref_loss = nn.functional.cross_entropy(ref.forward_head(ref.layer2(ref.layer1(x))), y)
+    torch.testing.assert_close(loss, ref_loss, atol=1e-5, rtol=1e-5)
+    loss.backward()
+    ref_loss.backward()
+    for (name, a), b in zip(fast.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    torch.testing.assert_close(fast.layer1[1].running_var, ref.layer1[1].running_var)
+
+
+def test_hooks_see_the_plain_layers():
+    model = create_model("cnn").train()
+    seen = []
+    model.layer1[2].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    model(torch.randn(2, 1, 28, 28))
+    assert seen == [torch.Size([2, 32, 28, 28])]
+
+
+def test_statistics_stay_float32_under_bf16_autocast():
+    conv, bn = _pair()
+    ref_conv, ref_bn = copy.deepcopy(conv), copy.deepcopy(bn)
+    x = torch.randn(8, 1, 12, 12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv_bn_train(conv, bn, x)
+    ref = ref_bn(ref_conv(x))  # float32 all through
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, atol=0.05, rtol=0.02)  # bf16 rounding of the output only
+    torch.testing.assert_close(bn.running_var, ref_bn.running_var, atol=1e-6, rtol=1e-5)  # statistics exact
