@@ -32,3 +32,16 @@ def test_verdict_reads_the_last_two_epochs():
     lines = fig.axes[0].get_lines()
     assert [ln.get_linestyle() for ln in lines] == ["--", "--", "-", "-"]
     assert list(lines[1].get_ydata()) == pytest.approx([90, 50, 50])
+
+
+def test_compare_passes_model_kwargs_to_every_model(tmp_path, capsys):
+    import json
+
+    from convlens.cli import main
+
+    assert main(["compare", "--data", "fashion-mnist", "--models", "resnet20,plain20", "--budget", "200x1", "--limit-test", "100",
+                 "--model-kwargs", "zero_init_residual=true", "--out", str(tmp_path), "--name", "zi", "--no-progress"]) == 0
+    for model in ("resnet20", "plain20"):
+        config = json.loads((tmp_path / "zi" / model / "config.json").read_text())["config"]
+        assert config["model_kwargs"] == {"zero_init_residual": True} and config["epochs"] == 1
+    assert "report:" in capsys.readouterr().out

@@ -73,3 +73,16 @@ def test_vgg_patch_whitening_whitens_real_patches(cifar_small):
     assert cov.diag()[6:].min() > 0.9 and cov.diag().max() < 1.01
     m.eval().tta = 2
     assert m(x[:3]).shape == (3, 10)
+
+
+def test_zero_init_residual_starts_each_block_as_its_shortcut():
+    torch.manual_seed(0)
+    res, plain = create_model("resnet56", zero_init_residual=True), create_model("plain56", zero_init_residual=True)
+    x = torch.relu(torch.randn(2, 16, 32, 32))  # a block's input follows a ReLU
+    for blk in res.layer1:
+        assert torch.count_nonzero(blk.bn2.weight) == 0
+        torch.testing.assert_close(blk(x), x)  # relu(0 + x) = x: the block is the identity
+    # a plain block has no shortcut to start as: it keeps He's init (zeroing it would cut the signal)
+    assert all(torch.count_nonzero(blk.bn2.weight) == blk.bn2.weight.numel() for blk in plain.layer1)
+    default = create_model("resnet20")
+    assert torch.count_nonzero(default.layer1[0].bn2.weight) == 16

@@ -71,7 +71,7 @@ def _compare(args: argparse.Namespace) -> int:
     from ..errors import ConvlensError
     from .distributed import check_devices, global_rank
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))
     check_devices(cfg.devices, cfg.device, cfg.num_nodes)  # ddp: before any process, data or model
     from .comparison import compare
 
@@ -136,11 +136,15 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_kwargs_flag(p: argparse.ArgumentParser, more: str = "") -> None:
+    p.add_argument("--model-kwargs", nargs="+", default=[], metavar="KEY=VALUE",
+                   help=f"arguments of the model's constructor, e.g. width=48 flip_tta=true (see `convlens models`){more}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an image classifier (Fashion-MNIST or an image folder)",
                        description="Train a model; writes runs/<name>/ with config, metrics, checkpoints, plots and report.html.")
-    p.add_argument("--model-kwargs", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="arguments of the model's constructor, e.g. width=48 flip_tta=true (see `convlens models`)")
+    _model_kwargs_flag(p)
     add_training_flags(p)
     p.set_defaults(func=_train)
 
@@ -149,6 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", required=True, help="comma-separated model names")
     p.add_argument("--budget", default=None, metavar="IMAGESxEPOCHS",
                    help="train on a seeded subset of IMAGES for EPOCHS (e.g. 5000x8: the degradation experiment on a CPU)")
+    _model_kwargs_flag(p, "; every model gets them, e.g. zero_init_residual=true")
     add_training_flags(p, skip=("model",))
     p.set_defaults(func=_compare)
 

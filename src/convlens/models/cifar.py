@@ -87,7 +87,7 @@ class CifarResNet(ClassifierHead, nn.Module):
     the 8x8 map and ``fc``: ``(B, num_classes)``."""
 
     def __init__(self, depth: int = 20, num_classes: int = 10, shortcut: bool = True, widths: tuple[int, ...] = (16, 32, 64),
-                 in_chans: int = 3, img_size: int = 32):
+                 in_chans: int = 3, img_size: int = 32, zero_init_residual: bool = False):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth {depth}: a CIFAR ResNet has 6n+2 layers (20, 32, 44, 56, 110, ...)")
@@ -106,6 +106,10 @@ class CifarResNet(ClassifierHead, nn.Module):
         for m in self.modules():  # He et al. initialise convolutions with their own He init
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if zero_init_residual:  # Goyal et al. 2017 (torchvision's flag): each block starts as its shortcut;
+            for m in self.modules():  # a plain block has none to start as, so plain nets keep He's init
+                if isinstance(m, BasicBlock) and m.shortcut is not None:
+                    nn.init.zeros_(m.bn2.weight)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
