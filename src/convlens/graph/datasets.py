@@ -367,20 +367,20 @@ def load_csv_graph(nodes_csv: str | os.PathLike, edges_csv: str | os.PathLike,
 
 
 def _stratified_masks(data, seed: int, fractions: tuple[float, float] = (0.6, 0.2)) -> None:
-    """train/val/test masks, the same share of every class in each (at least one train node per class)."""
-    g = torch.Generator().manual_seed(seed)
-    n = data.num_nodes
-    masks = {k: torch.zeros(n, dtype=torch.bool) for k in ("train_mask", "val_mask", "test_mask")}
-    for c in torch.unique(data.y):
-        idx = (data.y == c).nonzero().view(-1)
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        ntr = max(1, round(fractions[0] * len(idx)))
-        nva = round(fractions[1] * len(idx))
-        masks["train_mask"][idx[:ntr]] = True
-        masks["val_mask"][idx[ntr:ntr + nva]] = True
-        masks["test_mask"][idx[ntr + nva:]] = True
-    for k, m in masks.items():
-        setattr(data, k, m)
+    """train/val/test masks, the same share of every class in each (at least one train node per class).
+
+    :func:`convlens.data.prepare.hold_per_class` taken twice with one seed draws the same
+    permutation per class: its first ``n_train`` nodes train, the next ``n_val`` validate."""
+    from torch_geometric.utils import index_to_mask
+
+    from ..data.prepare import hold_per_class
+
+    counts = torch.bincount(data.y).tolist()
+    n_train = [max(1, round(fractions[0] * n)) for n in counts]
+    train = hold_per_class(data.y, n_train, seed)[1]
+    test, train_val = hold_per_class(data.y, [t + round(fractions[1] * n) for t, n in zip(n_train, counts)], seed)
+    data.train_mask, data.val_mask, data.test_mask = (index_to_mask(i, data.num_nodes) for i in (train, train_val, test))
+    data.val_mask[train] = False
 
 
 def load_node_data(name: str, data_dir: str | os.PathLike | None = None,
