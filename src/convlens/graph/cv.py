@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
+from ..engine.optim import make_optimizer
 from .models import create_graph_model
 
 
@@ -111,7 +112,7 @@ def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_n
     model = create_graph_model(model_name, packed.x.size(1), dataset.num_classes, readout=readout,
                                edge_dim=edge_dim, hidden_channels=hidden, num_layers=layers, dropout=dropout,
                                **(model_kw or {}))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = make_optimizer("adam", model.parameters(), lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)  # GIN paper: halve every 50 epochs
     test_batch = packed.batch(te)
     curve, losses = [], []

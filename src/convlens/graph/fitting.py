@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
+from ..engine.optim import make_optimizer
 from ..errors import ConvlensError
 from ..runs import BestBy
 from .models import GCN
@@ -50,6 +51,12 @@ def prepare_features(x: torch.Tensor, normalize: bool = True, sparse: bool | Non
     return SparseFeatures(x) if sparse else x
 
 
+def gcn_optimizer(model: GCN, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam, weight decay on the first layer only (Kipf & Welling; PyG's example does the same)."""
+    return make_optimizer("adam", [{"params": model.convs[0].parameters(), "weight_decay": weight_decay},
+                                   {"params": [p for c in model.convs[1:] for p in c.parameters()]}], lr)
+
+
 def _acc(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> float | None:
     return float((pred[mask] == y[mask]).float().mean()) if bool(mask.any()) else None
 
@@ -59,7 +66,7 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
              sparse_features: bool | None = None, layers: int = 2, progress: bool = False) -> NodeFit:
     """Train :class:`GCN` full-batch on ``data.train_mask``; select the epoch on ``val_mask``.
 
-    Weight decay applies to the first layer only (Kipf & Welling; PyG's example does the same).
+    Weight decay applies to the first layer only (:func:`gcn_optimizer`).
     Returns the model restored to its best-validation weights and one history row per epoch.
     Without validation nodes (karate) there is nothing to select on: the last epoch is kept.
     """
@@ -73,10 +80,7 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     ei = data.edge_index
     num_classes = int(y.max()) + 1
     model = GCN(x.size(1), hidden, num_classes, num_layers=layers, dropout=dropout, cached=True)
-    opt = torch.optim.Adam([
-        {"params": model.convs[0].parameters(), "weight_decay": weight_decay},
-        {"params": [p for c in model.convs[1:] for p in c.parameters()], "weight_decay": 0.0},
-    ], lr=lr)
+    opt = gcn_optimizer(model, lr, weight_decay)
     has_val = bool(data.val_mask.any())
     val_mask = data.val_mask if has_val else data.train_mask
     history: list[dict[str, Any]] = []
