@@ -125,13 +125,12 @@ def _shapes(args: argparse.Namespace) -> int:
 
             _save_fig(plot_alexnet(res), args.plot)
         return 0
-    from .table import load_model, model_table
+    from .residual import print_residual_blocks, residual_blocks  # where shortcuts add and pad (ResNets)
+    from .table import model_table
 
     table = model_table(target, args.input, batch_size=args.batch_size, check=not args.no_check, which=args.which)
     print_layer_table(table, max_rows=args.max_rows)
-    from .residual import print_residual_blocks, residual_blocks  # where shortcuts add and pad (ResNets)
-
-    print_residual_blocks(residual_blocks(load_model(target, args.which)[0], table.input_shape))
+    print_residual_blocks(residual_blocks(table.model, table.input_shape))
     if args.csv:
         table.write_csv(args.csv)
     if args.json:

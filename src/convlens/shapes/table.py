@@ -215,7 +215,7 @@ class LayerTable:
     """One row per layer call, in execution order, and the model's totals.
 
     ``rows`` are plain dicts (see :data:`COLUMNS`); ``totals`` a dict; ``checks`` the
-    cross-checks against torchinfo/fvcore (:func:`cross_check`).
+    cross-checks against torchinfo/fvcore (:func:`cross_check`); ``model`` the module measured.
     """
 
     model_name: str
@@ -224,10 +224,11 @@ class LayerTable:
     rows: list[dict[str, Any]]
     totals: dict[str, Any]
     checks: list[dict[str, Any]] = field(default_factory=list)
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model_name, "input_shape": list(self.input_shape), "batch_size": self.batch_size,
-                "rows": [{k: r[k] for k in COLUMNS} for r in self.rows], "totals": self.totals, "checks": self.checks}
+                "rows": self.to_records(), "totals": self.totals, "checks": self.checks}
 
     def to_records(self) -> list[dict[str, Any]]:
         return [{k: r[k] for k in COLUMNS} for r in self.rows]
@@ -403,7 +404,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
                                  math.prod(r["output_shape"][-len(r["jump"]):]) > 1), None),
     }
     label = model_name or getattr(model, "convlens_name", None) or type(model).__name__
-    return LayerTable(label, input_shape, batch_size, rows, totals)
+    return LayerTable(label, input_shape, batch_size, rows, totals, model=model)
 
 
 # ---- cross-checks ----------------------------------------------------------------------------------
