@@ -14,6 +14,7 @@ matcher (torchvision) get one stage per top-level child that holds parameters.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -220,9 +221,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
     if weights is not None and not Path(weights).is_file():
         raise ConvlensError(f"--weights {weights}: no such file")
 
-    def build() -> Backbone:
-        return _build_backbone(name, num_classes, weights, pretrained, image_size)
-
+    build = functools.partial(_build_backbone, name, num_classes, weights, pretrained, image_size)
     if cache_dir is None or not pretrained:
         return build()
     card_path = _card_path(cache_dir, name, weights, image_size)
@@ -317,10 +316,6 @@ def head_parameter_names(model: nn.Module) -> list[str]:
     return [n for n, p in model.named_parameters() if id(p) in ids]
 
 
-def stage_names(stages: list[tuple[str, list[str]]]) -> list[str]:
-    return [s for s, _ in stages]
-
-
 def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfreeze: int | None = None,
                      unfreeze_from: str | None = None) -> list[str]:
     """Names of parameters to train: the head, plus the last ``unfreeze`` stages, or every
@@ -335,9 +330,8 @@ def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfr
         pat = re.compile(rf"^{re.escape(unfreeze_from)}(\.|$)")
         first = next((i for i, n in enumerate(names) if pat.match(n)), None)
         if first is None:
-            modules = stage_names(body)
             raise ConvlensError(f"--unfreeze-from {unfreeze_from!r}: no such layer in {getattr(model, 'convlens_name', '')}; "
-                                f"stages are {', '.join(modules)} (any module name, e.g. blocks.5.0, works)")
+                                f"stages are {', '.join(s for s, _ in body)} (any module name, e.g. blocks.5.0, works)")
         chosen = set(names[first:])
     else:
         n = len(body) if unfreeze is None or unfreeze < 0 else min(unfreeze, len(body))
@@ -352,7 +346,3 @@ def freeze_except(model: nn.Module, trainable: list[str]) -> tuple[int, int]:
     for n, p in model.named_parameters():
         p.requires_grad_(n in keep)
     return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
-
-
-__all__ = ["Backbone", "DEFAULT_BACKBONE", "body_meta", "data_config_of", "file_sha256", "freeze_except", "head_parameter_names",
-           "load_backbone", "model_stages", "resolve_unfreeze", "stage_names"]

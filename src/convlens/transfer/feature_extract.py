@@ -29,13 +29,11 @@ def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src
     from .features import extract_features
 
     t0 = time.perf_counter()
-    if not train_src.is_files and not already_split:
+    limit_first = not train_src.is_files and not already_split
+    if limit_first:
         # in-memory data sets have no unreadable images: limit first, never embed 60,000 images to keep 300
         train_src = train_src.subset(seeded_limit(len(train_src), cfg.limit_train, cfg.seed))
         test_src = test_src.subset(seeded_limit(len(test_src), cfg.limit_test, cfg.seed)) if test_src is not None else None
-        already_limited = True
-    else:
-        already_limited = already_split
     kw = dict(cache_dir=cfg.cache_dir, batch_size=max(cfg.batch_size, 32), device=device, progress=cfg.progress, strict=cfg.strict)
     ftr = extract_features(backbone, train_src.items, views=views, seed=cfg.seed, desc="train features", **kw)
     tr_src = train_src.subset(ftr.index)
@@ -51,7 +49,7 @@ def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src
         te_src = test_src.subset(fte.index)
         te_src.skipped = list(test_src.skipped) + fte.skipped
         Xte = fte.features
-    if not already_limited:
+    if not (limit_first or already_split):
         lim = seeded_limit(len(tr_src), cfg.limit_train, cfg.seed)
         tr_src, Xtr, Vtr = tr_src.subset(lim), Xtr[lim], (Vtr[lim] if Vtr is not None else None)
         lim_t = seeded_limit(len(te_src), cfg.limit_test, cfg.seed)

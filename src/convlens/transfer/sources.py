@@ -133,6 +133,3 @@ def named_sources(name: str, data_dir: str | None = None, download: bool = False
     splits = load_dataset(name, data_dir=data_dir, download=download)
     return (Source(splits.train.images, splits.train.labels, splits.classes, splits.train.name or f"{name}-train"),
             Source(splits.test.images, splits.test.labels, splits.classes, splits.test.name or f"{name}-test"))
-
-
-__all__ = ["LazyTestImages", "Source", "folder_sources", "holdout_test", "named_sources"]
