@@ -35,7 +35,6 @@ MUTAG_CLASSES = ["non-mutagenic", "mutagenic"]
 KARATE_CLASSES = ["Mr. Hi", "Officer"]
 
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer"}
-NODE_DATASETS = ("karate", "cora", "citeseer")
 GRAPH_DATASETS = ("mutag",)
 _PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
@@ -57,11 +56,9 @@ def _link_raw(src_dir: Path, dst_dir: Path, names: Sequence[str]) -> None:
 
 def _find_raw(data_dir: str | os.PathLike | None, default_sub: str, names: Sequence[str], what: str) -> Path | None:
     """The folder holding all ``names``; ``None`` means "download" (no folder given, none at hand)."""
-    tries = []
     if data_dir is not None:
         d = Path(data_dir).expanduser()
-        tries = [d, d / "raw"]
-        for t in tries:
+        for t in (d, d / "raw"):
             if all((t / n).is_file() for n in names):
                 return t
         missing = [n for n in names if not (d / n).is_file()]
@@ -175,11 +172,7 @@ def read_planetoid(folder: Path, key: str) -> "torch_geometric.data.Data":
     if key == "citeseer":
         # isolated test nodes have no row in tx/ty: zero rows keep the ids contiguous
         span = int(test_index.max() - test_index.min()) + 1
-        tx_ext = torch.zeros(span, tx.size(1), dtype=tx.dtype)
-        tx_ext[sorted_test - test_index.min(), :] = tx
-        ty_ext = torch.zeros(span, ty.size(1), dtype=ty.dtype)
-        ty_ext[sorted_test - test_index.min(), :] = ty
-        tx, ty = tx_ext, ty_ext
+        tx, ty = (torch.zeros(span, t.size(1), dtype=t.dtype).index_copy_(0, sorted_test - test_index.min(), t) for t in (tx, ty))
     feats = torch.cat([allx, tx], dim=0)
     feats[test_index] = feats[sorted_test]
     labels = torch.cat([ally, ty], dim=0).max(dim=1)[1]
@@ -257,8 +250,6 @@ def load_mutag(data_dir: str | os.PathLike | None = None,
     ds = _pyg_dataset("tu", "MUTAG", files, data_dir, cache_dir, lambda root: TUDataset(root, "MUTAG", use_edge_attr=True),
                       "MUTAG_*.txt files")
     ds.class_names = MUTAG_CLASSES
-    ds.atom_names = MUTAG_ATOMS
-    ds.bond_names = MUTAG_BONDS
     return ds
 
 

@@ -82,7 +82,6 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     model = GCN(x.size(1), hidden, num_classes, num_layers=layers, dropout=dropout, cached=True)
     opt = gcn_optimizer(model, lr, weight_decay)
     has_val = bool(data.val_mask.any())
-    val_mask = data.val_mask if has_val else data.train_mask
     history: list[dict[str, Any]] = []
     rule = BestBy("val_acc" if has_val else "last")  # the run recorder's rule: val accuracy, ties to the lower val loss
     best, best_state, best_epoch = None, None, 0
@@ -101,9 +100,9 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
         with torch.no_grad():
             out = model(x, ei)
             pred = out.argmax(dim=1)
-            val_loss = float(F.cross_entropy(out[val_mask], y[val_mask]))
+            val_loss = float(F.cross_entropy(out[data.val_mask], y[data.val_mask])) if has_val else None
         row = {"epoch": epoch, "train_loss": loss.item(), "train_acc": _acc(pred, y, data.train_mask),
-               "val_loss": val_loss if has_val else None, "val_acc": _acc(pred, y, data.val_mask), "test_acc": _acc(pred, y, data.test_mask)}
+               "val_loss": val_loss, "val_acc": _acc(pred, y, data.val_mask), "test_acc": _acc(pred, y, data.test_mask)}
         history.append(row)
         # a non-finite loss or weight never recovers (and t-SNE of NaN features segfaulted)
         check_divergence(row["train_loss"], epoch + 1, lr, model=model, num_classes=num_classes)
@@ -112,10 +111,9 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
             best, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
     seconds = time.perf_counter() - t0
-    final_test = history[-1]["test_acc"]
     model.load_state_dict(best_state)
     return NodeFit(model=model, history=history, best_epoch=best_epoch, val_acc=history[best_epoch]["val_acc"],
-                   test_acc=history[best_epoch]["test_acc"] or 0.0, final_test_acc=final_test or 0.0, seconds=seconds,
+                   test_acc=history[best_epoch]["test_acc"] or 0.0, final_test_acc=history[-1]["test_acc"] or 0.0, seconds=seconds,
                    extra={"features": "sparse" if isinstance(x, SparseFeatures) else "dense", "x": x, "adj": ei})
 
 

@@ -216,13 +216,10 @@ def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: st
     set_threads(threads, default=1)
     name = Path(str(data)).stem if str(data).endswith(".csv") else str(data).lower()
     out = out or Path("runs") / default_run_name(f"graph-{name}-{model}")
+    kw = dict(seed=seed, progress=progress, listeners=listeners, epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers)
     if str(data).lower() in GRAPH_DATASETS:
-        ds = load_mutag(data_dir, cache_dir)
-        return train_graphs(ds, out, model=model, readout=readout, folds=folds, seed=seed, progress=progress,
-                            use_edge_attr=use_edge_attr, epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers,
-                            degree_features=degree_features, listeners=listeners)
+        return train_graphs(load_mutag(data_dir, cache_dir), out, model=model, readout=readout, folds=folds,
+                            use_edge_attr=use_edge_attr, degree_features=degree_features, **kw)
     if model != "gcn":
         raise ConvlensError(f"--model {model!r}: node classification uses gcn (gin is for graph classification: --data mutag)")
-    g = load_node_data(data, data_dir, cache_dir, edges, label_column)
-    return train_nodes(g, out, seed=seed, embedding=embedding, progress=progress,
-                       epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers, listeners=listeners)
+    return train_nodes(load_node_data(data, data_dir, cache_dir, edges, label_column), out, embedding=embedding, **kw)

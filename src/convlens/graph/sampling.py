@@ -19,17 +19,12 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch_geometric.sampler import NeighborSampler
 
 from .._runtime import seed_everything
 
 
-def _sampler_base():
-    from torch_geometric.sampler import NeighborSampler
-
-    return NeighborSampler
-
-
-class TorchNeighborSampler(_sampler_base()):
+class TorchNeighborSampler(NeighborSampler):
     """``NeighborSampler`` whose homogeneous sampling runs in plain torch (no pyg-lib needed)."""
 
     def __init__(self, data, num_neighbors: Sequence[int], **kw):

@@ -93,8 +93,7 @@ class SparseFeatures:
         """X W: (N, F) @ (F, out) -> (N, out); differentiable in W."""
         return _SpMM.apply(self.values, w, self._s)
 
-    def __matmul__(self, w: torch.Tensor) -> torch.Tensor:
-        return self.matmul(w)
+    __matmul__ = matmul
 
 
 class _SpMM(torch.autograd.Function):
