@@ -24,6 +24,8 @@ Counting conventions (one image, ``N`` = batch size):
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 from collections import Counter
@@ -238,8 +240,6 @@ class LayerTable:
         return as_dataframe(self.to_records())
 
     def write_csv(self, path: str | os.PathLike) -> Path:
-        from .export import write_csv
-
         return write_csv(path, self.to_records())
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -252,6 +252,28 @@ class LayerTable:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return "x".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return ";".join(f"{k}={x}" for k, x in v.items())
+    return "" if v is None else v
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> Path:
+    """One line per row, atomically (a crash never leaves half a file); shapes are written
+    ``CxHxW`` (lists joined with ``x``)."""
+    from ..runs import atomic_write_text
+
+    buf = io.StringIO()
+    fields = list(rows[0]) if rows else []
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _cell(r.get(k)) for k in fields})
+    return atomic_write_text(path, buf.getvalue())
 
 
 def as_dataframe(rows: Sequence[dict[str, Any]]) -> Any:
@@ -269,8 +291,7 @@ COLUMNS = ("index", "name", "type", "input_shape", "output_shape", "formula_shap
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
-    ts = _tensors(obj)
-    return ts[0] if ts else None
+    return next(iter(_tensors(obj)), None)
 
 
 def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batch_size: int = 1,
