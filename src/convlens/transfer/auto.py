@@ -64,6 +64,11 @@ class AutoDecision:
                 f"similar >= {self.similar_threshold:.2f}; LogME {self.logme:.3f}) -> {what}: {self.reason}")
 
 
+def decision_notes(decision: dict[str, Any] | None) -> list[str]:
+    """A report's line on what ``auto`` decided and why (none when it decided nothing)."""
+    return [AutoDecision(**decision).explain()] if decision else []
+
+
 def logme(features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, num_classes: int | None = None,
           max_iter: int = 100, tol: float = 1e-3) -> float:
     """LogME score (You et al. 2021) of features (N, D) for labels (N,).

@@ -126,18 +126,10 @@ class FeatureSet:
     cached: int = 0
     seconds: float = 0.0
 
-    @property
-    def images_per_s(self) -> float:
-        return self.computed / self.seconds if self.seconds > 0 and self.computed else float("nan")
-
-
-def _hash_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 def tensor_hash(img: torch.Tensor) -> str:
     """Content hash of one uint8 image tensor (shape included)."""
-    return _hash_bytes(str(tuple(img.shape)).encode() + img.contiguous().numpy().tobytes())
+    return hashlib.sha256(str(tuple(img.shape)).encode() + img.contiguous().numpy().tobytes()).hexdigest()
 
 
 def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | torch.Tensor, views: int = 0, seed: int = 0,
@@ -163,7 +155,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     if is_tensor:
         hashes = [tensor_hash(items[i]) for i in range(n)]
     else:
-        hashes = [_hash_bytes(Path(p).read_bytes()) if Path(p).is_file() else f"missing:{p}" for p in items]
+        hashes = [hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).is_file() else f"missing:{p}" for p in items]
     skipped: list[str] = []
     todo: list[int] = []
     for i, h in enumerate(hashes):

@@ -16,13 +16,14 @@ from ..errors import ConvlensError
 from ..runs import RunDir, RunResult
 from .backbones import Backbone, freeze_except, load_backbone, resolve_unfreeze
 from .config import TransferConfig, default_name, val_size
-from .sources import Source, holdout_test
+from .sources import Source
 
 
 def readable_split(cfg: TransferConfig, train_src: Source, test_src: Source | None) -> tuple[Source, Source]:
     train_src = _drop_unreadable(train_src, cfg.strict)
     if test_src is None:
-        train_src, test_src = holdout_test(train_src, cfg.test_fraction)
+        keep, hold = train_src.test_holdout(cfg.test_fraction)
+        train_src, test_src = train_src.subset(keep), train_src.subset(hold)
     else:
         test_src = _drop_unreadable(test_src, cfg.strict)
     return train_src.subset(seeded_limit(len(train_src), cfg.limit_train, cfg.seed)), \
@@ -109,24 +110,17 @@ def _train(tcfg: Any, tc: TransferConfig, backbone: Backbone, train_src: Source,
     ``backbone_lr_ratio`` x lr, the fine-tune ``facts`` in the summary and the report."""
     from ..data.registry import DatasetSplits
     from ..engine import train
+    from .auto import decision_notes
 
     pp, name = backbone.preprocess, Path(tc.data).name
     data = DatasetSplits(train_src.to_tensors(pp, progress), test_src.to_tensors(pp, progress), name)
+    note = (f"strategy: fine-tune of stages {', '.join(facts.get('trainable_stages') or [])}; backbone {backbone.name}; "
+            f"pretrained layers at lr x {facts.get('backbone_lr_ratio')}; {facts.get('frozen_bn')} frozen BatchNorm layers "
+            f"in eval mode; head start: {facts.get('head_init')}"
+            + (f" (linear-probe val accuracy {facts['probe_val_acc']})" if facts.get("probe_val_acc") is not None else ""))
     return train(tcfg, model=backbone.model, data=data, param_groups=param_groups_fn(info["head"], tc.backbone_lr_ratio),
-                 kind="transfer", summary_extra=facts, notes=_notes(backbone, facts, decision),
+                 kind="transfer", summary_extra=facts, notes=[note] + decision_notes(decision),
                  title=f"transfer: {backbone.name} on {name}", **kw)
-
-
-def _notes(backbone: Backbone, summary: dict[str, Any], decision: dict[str, Any] | None) -> list[str]:
-    notes = [f"strategy: fine-tune of stages {', '.join(summary.get('trainable_stages') or [])}; backbone {backbone.name}; "
-             f"pretrained layers at lr x {summary.get('backbone_lr_ratio')}; {summary.get('frozen_bn')} frozen BatchNorm layers "
-             f"in eval mode; head start: {summary.get('head_init')}"
-             + (f" (linear-probe val accuracy {summary['probe_val_acc']})" if summary.get("probe_val_acc") is not None else "")]
-    if decision:
-        from .auto import AutoDecision
-
-        notes.append(AutoDecision(**decision).explain())
-    return notes
 
 
 # facts a fine-tune run adds to the engine's summary (kept when the run resumes)
