@@ -19,6 +19,7 @@ from ..engine.guards import check_divergence
 from ..engine.optim import make_optimizer
 from ..errors import ConvlensError
 from ..runs import BestBy
+from .matrices import feature_matrix
 from .models import GCN
 from .sparse import SparseFeatures
 
@@ -73,7 +74,7 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     if not bool(data.train_mask.any()):
         raise ConvlensError(f"{getattr(data, 'name', 'graph')}: no labelled training nodes (train_mask is empty)")
     seed_everything(seed)
-    x = prepare_features(data.x if data.x is not None else torch.eye(data.num_nodes), normalize_features, sparse_features)
+    x = prepare_features(feature_matrix(data), normalize_features, sparse_features)
     y = data.y
     # edge_index (gather + scatter) rather than a sparse CSR Âᵀ: torch's CSR backward re-sorts
     # the matrix every step, which made the whole run 2x slower here.

@@ -137,6 +137,8 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
 def plot_cv(res, title: str):
     import matplotlib.pyplot as plt
 
+    from ..reports.plots import finish
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     ep = np.arange(1, res.curves.shape[1] + 1)
     m, s = res.curves.mean(0), res.curves.std(0)
@@ -152,9 +154,7 @@ def plot_cv(res, title: str):
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def train_graphs(dataset, out: str | os.PathLike, model: str = "gcn", readout: str = "mean", folds: int = 10,
