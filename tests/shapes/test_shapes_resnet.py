@@ -45,10 +45,15 @@ def test_resnet20_macs_and_residual_rows():
     assert len(plain) == 9 and all(r["shortcut"].startswith("none") for r in plain)
 
 
-def test_cli_prints_residual_table(capsys):
+def test_cli_prints_residual_table(capsys, monkeypatch):
     from convlens.cli import main
+    from convlens.models import resolve
 
+    built = []
+    real = resolve.resolve_model
+    monkeypatch.setattr(resolve, "resolve_model", lambda *a, **k: built.append(a) or real(*a, **k))
     main(["shapes", "resnet20", "--no-check"])
+    assert len(built) == 1  # one model for the layer table and the residual blocks
     out = capsys.readouterr().out
     assert "residual blocks" in out and "layer3.0" in out and "16 zero channels" in out
     assert "269,722" in out

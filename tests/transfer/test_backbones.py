@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from convlens.errors import ConvlensError
-from convlens.transfer.backbones import load_backbone, resolve_unfreeze, stage_names
+from convlens.transfer.backbones import load_backbone, resolve_unfreeze
 from convlens.transfer.features import pooled_features
 
 
@@ -27,7 +27,7 @@ def test_weights_load_and_classify_cat_as_a_cat(shared_data: Path) -> None:
 
 
 def test_stages_and_unfreeze_choices(lite0) -> None:
-    names = stage_names(lite0.stages)
+    names = [s for s, _ in lite0.stages]
     assert names[0] == "conv_stem+bn1" and names[-1] == "classifier" and len(names) == 9
     last2 = resolve_unfreeze(lite0.model, lite0.stages, unfreeze=2)
     assert any(n.startswith("blocks.5.") for n in last2) and any(n.startswith("conv_head") for n in last2)

@@ -9,7 +9,7 @@ import torch
 
 from convlens.data import DatasetSplits, ImageTensors
 from convlens.transfer.backbones import load_backbone
-from convlens.transfer.run import param_groups_fn, prepare_fine_tune
+from convlens.transfer.fine_tune import param_groups_fn, prepare_fine_tune
 
 
 def _tiny_backbone():

@@ -6,6 +6,9 @@ import argparse
 from .. import argtypes as A
 
 
+_DATA_KEYS = ("data_dir", "cache_dir", "edges", "label_column")  # the flags _data_args adds
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with the raw files (Planetoid ind.<name>.*, or MUTAG_*.txt); "
                                       "default: the project's shared data, else download")
@@ -55,8 +58,7 @@ def _show(args) -> int:
     from .show import show_graph
 
     out = None if args.no_plots else (args.out or f"graph-show-{Path(args.data).stem.lower()}")
-    res = show_graph(args.data, index=args.index, out=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                     edges=args.edges, max_print=args.max_print, label_column=args.label_column)
+    res = show_graph(args.data, index=args.index, out=out, max_print=args.max_print, **{k: getattr(args, k) for k in _DATA_KEYS})
     print(res["text"])
     for f in res["files"]:
         print(f"wrote {f}")
@@ -66,11 +68,10 @@ def _show(args) -> int:
 def _train(args) -> int:
     from .pipeline import train
 
-    readout = args.readout or ("sum" if args.model == "gin" else "mean")
-    s = train(data=args.data, model=args.model, readout=readout, out=args.out, seed=args.seed, data_dir=args.data_dir,
-              cache_dir=args.cache_dir, edges=args.edges, label_column=args.label_column, folds=args.folds, embedding=args.embedding, threads=args.threads,
-              epochs=args.epochs, hidden=args.hidden, lr=args.lr, dropout=args.dropout, layers=args.layers,
-              use_edge_attr=not args.no_edge_attr, degree_features=args.degree_features)
+    keys = _DATA_KEYS + ("data", "model", "out", "seed", "folds", "embedding", "threads", "epochs", "hidden", "lr", "dropout",
+                         "layers", "degree_features")
+    s = train(readout=args.readout or ("sum" if args.model == "gin" else "mean"), use_edge_attr=not args.no_edge_attr,
+              **{k: getattr(args, k) for k in keys})
     if s["task"] == "node":
         how = (f"epoch {s['best_epoch']} by validation; last epoch {s['final_test_acc']:.1%}" if s["num_val"]
                else "last epoch; no validation nodes")

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
+from ..engine.optim import make_optimizer
 from .models import create_graph_model
 
 
@@ -62,8 +63,7 @@ def stratified_folds(labels: Sequence[int], folds: int = 10, seed: int = 0) -> l
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(labels)
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [(tr, te) for tr, te in skf.split(np.zeros(len(y)), y)]
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
 class PackedGraphs:
@@ -103,44 +103,6 @@ class PackedGraphs:
         return self.x[nodes], ei, batch, ea, self.y[ids]
 
 
-def _fold(packed: PackedGraphs, dataset, tr: np.ndarray, te: np.ndarray, model_name: str, readout: str, epochs: int, batch_size: int,
-          lr: float, hidden: int, layers: int, dropout: float, use_edge_attr: bool, seed: int, model_kw: dict | None = None):
-    seed_everything(seed)
-    gen = torch.Generator().manual_seed(seed)
-    edge_dim = dataset.num_edge_features if use_edge_attr and dataset.num_edge_features else None
-    model = create_graph_model(model_name, packed.x.size(1), dataset.num_classes, readout=readout,
-                               edge_dim=edge_dim, hidden_channels=hidden, num_layers=layers, dropout=dropout,
-                               **(model_kw or {}))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)  # GIN paper: halve every 50 epochs
-    test_batch = packed.batch(te)
-    curve, losses = [], []
-    for _ in range(epochs):
-        model.train()
-        tot, n = 0.0, 0
-        order = tr[torch.randperm(len(tr), generator=gen).numpy()]
-        for s in range(0, len(order), batch_size):
-            ids = order[s:s + batch_size]
-            if len(ids) < 2:  # BatchNorm cannot train on one graph's statistics
-                continue
-            x, ei, batch, ea, y = packed.batch(ids)
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x, ei, batch, ea), y)
-            loss.backward()
-            opt.step()
-            tot += loss.item() * len(ids)
-            n += len(ids)
-        sched.step()
-        model.eval()
-        with torch.no_grad():
-            x, ei, batch, ea, y = test_batch
-            pred = model(x, ei, batch, ea).argmax(1)
-        curve.append(float((pred == y).float().mean()))
-        losses.append(tot / max(n, 1))
-        check_divergence(losses[-1], len(losses), lr, model=model, num_classes=dataset.num_classes)  # it never recovers
-    return curve, losses
-
-
 def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: int = 10, epochs: int = 100,
                    batch_size: int = 32, lr: float = 0.01, hidden: int = 64, layers: int = 3, dropout: float = 0.5,
                    use_edge_attr: bool = True, seed: int = 0, progress: bool = True,
@@ -150,23 +112,52 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
     ``model``: ``gcn`` (GCNConv x ``layers`` + ``readout`` + MLP) or ``gin`` (GINEConv using the
     bond types in ``edge_attr`` when ``use_edge_attr``). Returns per-fold accuracies and curves.
     """
-    labels = [int(d.y) for d in dataset]
-    splits = stratified_folds(labels, folds, seed)
+    splits = stratified_folds([int(d.y) for d in dataset], folds, seed)
     cfg = dict(model=model, readout=readout, folds=folds, epochs=epochs, batch_size=batch_size, lr=lr,
                hidden=hidden, layers=layers, dropout=dropout, use_edge_attr=use_edge_attr, seed=seed,
                degree_features=degree_features, **(model_kw or {}))
     t0 = time.perf_counter()
     packed = PackedGraphs(dataset, degree_features)
+    edge_dim = dataset.num_edge_features if use_edge_attr and dataset.num_edge_features else None
+
+    def fold(tr: np.ndarray, te: np.ndarray, fold_seed: int) -> tuple[list[float], list[float]]:
+        """A fresh model trained on ``tr`` for ``epochs``; (test accuracy, mean training loss) per epoch."""
+        seed_everything(fold_seed)
+        gen = torch.Generator().manual_seed(fold_seed)
+        net = create_graph_model(model, packed.x.size(1), dataset.num_classes, readout=readout, edge_dim=edge_dim,
+                                 hidden_channels=hidden, num_layers=layers, dropout=dropout, **(model_kw or {}))
+        opt = make_optimizer("adam", net.parameters(), lr)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)  # GIN paper: halve every 50 epochs
+        x_te, ei_te, batch_te, ea_te, y_te = packed.batch(te)
+        curve, losses = [], []
+        for _ in range(epochs):
+            net.train()
+            tot, n = 0.0, 0
+            order = tr[torch.randperm(len(tr), generator=gen).numpy()]
+            for s in range(0, len(order), batch_size):
+                ids = order[s:s + batch_size]
+                if len(ids) < 2:  # BatchNorm cannot train on one graph's statistics
+                    continue
+                x, ei, batch, ea, y = packed.batch(ids)
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(net(x, ei, batch, ea), y)
+                loss.backward()
+                opt.step()
+                tot += loss.item() * len(ids)
+                n += len(ids)
+            sched.step()
+            net.eval()
+            with torch.no_grad():
+                pred = net(x_te, ei_te, batch_te, ea_te).argmax(1)
+            curve.append(float((pred == y_te).float().mean()))
+            losses.append(tot / max(n, 1))
+            check_divergence(losses[-1], len(losses), lr, model=net, num_classes=dataset.num_classes)  # it never recovers
+        return curve, losses
+
     from tqdm import tqdm
 
     it = tqdm(enumerate(splits), total=folds, desc=f"{model}+{readout} {folds}-fold CV", unit="fold", leave=False,
               disable=not progress)
-    curves, losses = [], []
-    for k, (tr, te) in it:
-        c, l = _fold(packed, dataset, tr, te, model, readout, epochs, batch_size, lr, hidden, layers, dropout,
-                     use_edge_attr, seed * 1000 + k, model_kw)
-        curves.append(c)
-        losses.append(l)
-    curves_a = np.asarray(curves)
-    return CVResult(fold_acc=[float(c[-1]) for c in curves], curves=curves_a, train_loss=np.asarray(losses),
+    curves, losses = zip(*(fold(tr, te, seed * 1000 + k) for k, (tr, te) in it))
+    return CVResult(fold_acc=[float(c[-1]) for c in curves], curves=np.asarray(curves), train_loss=np.asarray(losses),
                     seconds=time.perf_counter() - t0, config=cfg)

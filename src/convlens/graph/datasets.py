@@ -35,7 +35,6 @@ MUTAG_CLASSES = ["non-mutagenic", "mutagenic"]
 KARATE_CLASSES = ["Mr. Hi", "Officer"]
 
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer"}
-NODE_DATASETS = ("karate", "cora", "citeseer")
 GRAPH_DATASETS = ("mutag",)
 _PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
@@ -57,11 +56,9 @@ def _link_raw(src_dir: Path, dst_dir: Path, names: Sequence[str]) -> None:
 
 def _find_raw(data_dir: str | os.PathLike | None, default_sub: str, names: Sequence[str], what: str) -> Path | None:
     """The folder holding all ``names``; ``None`` means "download" (no folder given, none at hand)."""
-    tries = []
     if data_dir is not None:
         d = Path(data_dir).expanduser()
-        tries = [d, d / "raw"]
-        for t in tries:
+        for t in (d, d / "raw"):
             if all((t / n).is_file() for n in names):
                 return t
         missing = [n for n in names if not (d / n).is_file()]
@@ -175,11 +172,7 @@ def read_planetoid(folder: Path, key: str) -> "torch_geometric.data.Data":
     if key == "citeseer":
         # isolated test nodes have no row in tx/ty: zero rows keep the ids contiguous
         span = int(test_index.max() - test_index.min()) + 1
-        tx_ext = torch.zeros(span, tx.size(1), dtype=tx.dtype)
-        tx_ext[sorted_test - test_index.min(), :] = tx
-        ty_ext = torch.zeros(span, ty.size(1), dtype=ty.dtype)
-        ty_ext[sorted_test - test_index.min(), :] = ty
-        tx, ty = tx_ext, ty_ext
+        tx, ty = (torch.zeros(span, t.size(1), dtype=t.dtype).index_copy_(0, sorted_test - test_index.min(), t) for t in (tx, ty))
     feats = torch.cat([allx, tx], dim=0)
     feats[test_index] = feats[sorted_test]
     labels = torch.cat([ally, ty], dim=0).max(dim=1)[1]
@@ -257,8 +250,6 @@ def load_mutag(data_dir: str | os.PathLike | None = None,
     ds = _pyg_dataset("tu", "MUTAG", files, data_dir, cache_dir, lambda root: TUDataset(root, "MUTAG", use_edge_attr=True),
                       "MUTAG_*.txt files")
     ds.class_names = MUTAG_CLASSES
-    ds.atom_names = MUTAG_ATOMS
-    ds.bond_names = MUTAG_BONDS
     return ds
 
 
@@ -367,20 +358,20 @@ def load_csv_graph(nodes_csv: str | os.PathLike, edges_csv: str | os.PathLike,
 
 
 def _stratified_masks(data, seed: int, fractions: tuple[float, float] = (0.6, 0.2)) -> None:
-    """train/val/test masks, the same share of every class in each (at least one train node per class)."""
-    g = torch.Generator().manual_seed(seed)
-    n = data.num_nodes
-    masks = {k: torch.zeros(n, dtype=torch.bool) for k in ("train_mask", "val_mask", "test_mask")}
-    for c in torch.unique(data.y):
-        idx = (data.y == c).nonzero().view(-1)
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        ntr = max(1, round(fractions[0] * len(idx)))
-        nva = round(fractions[1] * len(idx))
-        masks["train_mask"][idx[:ntr]] = True
-        masks["val_mask"][idx[ntr:ntr + nva]] = True
-        masks["test_mask"][idx[ntr + nva:]] = True
-    for k, m in masks.items():
-        setattr(data, k, m)
+    """train/val/test masks, the same share of every class in each (at least one train node per class).
+
+    :func:`convlens.data.prepare.hold_per_class` taken twice with one seed draws the same
+    permutation per class: its first ``n_train`` nodes train, the next ``n_val`` validate."""
+    from torch_geometric.utils import index_to_mask
+
+    from ..data.prepare import hold_per_class
+
+    counts = torch.bincount(data.y).tolist()
+    n_train = [max(1, round(fractions[0] * n)) for n in counts]
+    train = hold_per_class(data.y, n_train, seed)[1]
+    test, train_val = hold_per_class(data.y, [t + round(fractions[1] * n) for t, n in zip(n_train, counts)], seed)
+    data.train_mask, data.val_mask, data.test_mask = (index_to_mask(i, data.num_nodes) for i in (train, train_val, test))
+    data.val_mask[train] = False
 
 
 def load_node_data(name: str, data_dir: str | os.PathLike | None = None,

@@ -39,8 +39,5 @@ class DenseGCNLayer(nn.Module):
         """Take PyG ``GCNConv``'s weights (its ``lin.weight`` is (F_out, F_in), i.e. W transposed)."""
         self.weight.copy_(conv.lin.weight.t())
         if self.bias is not None:
-            if conv.bias is None:
-                self.bias.zero_()
-            else:
-                self.bias.copy_(conv.bias)
+            self.bias.copy_(conv.bias if conv.bias is not None else torch.zeros_like(self.bias))
         return self

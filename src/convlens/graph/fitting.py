@@ -16,8 +16,10 @@ import torch.nn.functional as F
 
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
+from ..engine.optim import make_optimizer
 from ..errors import ConvlensError
 from ..runs import BestBy
+from .matrices import feature_matrix
 from .models import GCN
 from .sparse import SparseFeatures
 
@@ -50,6 +52,12 @@ def prepare_features(x: torch.Tensor, normalize: bool = True, sparse: bool | Non
     return SparseFeatures(x) if sparse else x
 
 
+def gcn_optimizer(model: GCN, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam, weight decay on the first layer only (Kipf & Welling; PyG's example does the same)."""
+    return make_optimizer("adam", [{"params": model.convs[0].parameters(), "weight_decay": weight_decay},
+                                   {"params": [p for c in model.convs[1:] for p in c.parameters()]}], lr)
+
+
 def _acc(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> float | None:
     return float((pred[mask] == y[mask]).float().mean()) if bool(mask.any()) else None
 
@@ -59,26 +67,22 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
              sparse_features: bool | None = None, layers: int = 2, progress: bool = False) -> NodeFit:
     """Train :class:`GCN` full-batch on ``data.train_mask``; select the epoch on ``val_mask``.
 
-    Weight decay applies to the first layer only (Kipf & Welling; PyG's example does the same).
+    Weight decay applies to the first layer only (:func:`gcn_optimizer`).
     Returns the model restored to its best-validation weights and one history row per epoch.
     Without validation nodes (karate) there is nothing to select on: the last epoch is kept.
     """
     if not bool(data.train_mask.any()):
         raise ConvlensError(f"{getattr(data, 'name', 'graph')}: no labelled training nodes (train_mask is empty)")
     seed_everything(seed)
-    x = prepare_features(data.x if data.x is not None else torch.eye(data.num_nodes), normalize_features, sparse_features)
+    x = prepare_features(feature_matrix(data), normalize_features, sparse_features)
     y = data.y
     # edge_index (gather + scatter) rather than a sparse CSR Âᵀ: torch's CSR backward re-sorts
     # the matrix every step, which made the whole run 2x slower here.
     ei = data.edge_index
     num_classes = int(y.max()) + 1
     model = GCN(x.size(1), hidden, num_classes, num_layers=layers, dropout=dropout, cached=True)
-    opt = torch.optim.Adam([
-        {"params": model.convs[0].parameters(), "weight_decay": weight_decay},
-        {"params": [p for c in model.convs[1:] for p in c.parameters()], "weight_decay": 0.0},
-    ], lr=lr)
+    opt = gcn_optimizer(model, lr, weight_decay)
     has_val = bool(data.val_mask.any())
-    val_mask = data.val_mask if has_val else data.train_mask
     history: list[dict[str, Any]] = []
     rule = BestBy("val_acc" if has_val else "last")  # the run recorder's rule: val accuracy, ties to the lower val loss
     best, best_state, best_epoch = None, None, 0
@@ -97,9 +101,9 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
         with torch.no_grad():
             out = model(x, ei)
             pred = out.argmax(dim=1)
-            val_loss = float(F.cross_entropy(out[val_mask], y[val_mask]))
+            val_loss = float(F.cross_entropy(out[data.val_mask], y[data.val_mask])) if has_val else None
         row = {"epoch": epoch, "train_loss": loss.item(), "train_acc": _acc(pred, y, data.train_mask),
-               "val_loss": val_loss if has_val else None, "val_acc": _acc(pred, y, data.val_mask), "test_acc": _acc(pred, y, data.test_mask)}
+               "val_loss": val_loss, "val_acc": _acc(pred, y, data.val_mask), "test_acc": _acc(pred, y, data.test_mask)}
         history.append(row)
         # a non-finite loss or weight never recovers (and t-SNE of NaN features segfaulted)
         check_divergence(row["train_loss"], epoch + 1, lr, model=model, num_classes=num_classes)
@@ -108,10 +112,9 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
             best, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
     seconds = time.perf_counter() - t0
-    final_test = history[-1]["test_acc"]
     model.load_state_dict(best_state)
     return NodeFit(model=model, history=history, best_epoch=best_epoch, val_acc=history[best_epoch]["val_acc"],
-                   test_acc=history[best_epoch]["test_acc"] or 0.0, final_test_acc=final_test or 0.0, seconds=seconds,
+                   test_acc=history[best_epoch]["test_acc"] or 0.0, final_test_acc=history[-1]["test_acc"] or 0.0, seconds=seconds,
                    extra={"features": "sparse" if isinstance(x, SparseFeatures) else "dense", "x": x, "adj": ei})
 
 

@@ -23,6 +23,13 @@ from .sparse import SparseFeatures, fast_dropout
 READOUTS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
 
 
+def _readout(name: str):
+    """The pooling function of ``--readout name``."""
+    if name not in READOUTS:
+        raise ConvlensError(f"--readout {name!r}: use one of {', '.join(READOUTS)}")
+    return READOUTS[name]
+
+
 class _SparseAwareLinear(PygLinear):
     """``GCNConv``'s linear part, also accepting :class:`SparseFeatures` (X W as a sparse product).
     Same parameter names as PyG's, so state dicts load either way."""
@@ -79,8 +86,7 @@ class GraphGCN(nn.Module):
                  num_layers: int = 3, readout: str = "mean", dropout: float = 0.5, jk: bool = True,
                  batch_norm: bool = False, edge_dim: int | None = None):
         super().__init__()
-        if readout not in READOUTS:
-            raise ConvlensError(f"--readout {readout!r}: use one of {', '.join(READOUTS)}")
+        self.pool = _readout(readout)
         dims = [in_channels] + [hidden_channels] * num_layers
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.norms = nn.ModuleList(nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers))
@@ -88,8 +94,6 @@ class GraphGCN(nn.Module):
         # (w_t = exp(θ_t), starting at 1 = plain GCN); Â is then normalised with these weights.
         self.bond_logw = nn.Parameter(torch.zeros(edge_dim)) if edge_dim else None
         self.jk = jk
-        self.readout_name = readout
-        self.pool = READOUTS[readout]
         width = in_channels + num_layers * hidden_channels if jk else hidden_channels
         self.head = nn.Sequential(nn.Linear(width, hidden_channels), nn.ReLU(),
                                   nn.Dropout(dropout), nn.Linear(hidden_channels, out_channels))
@@ -124,20 +128,13 @@ class GIN(nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int = 32, out_channels: int = 2,
                  num_layers: int = 4, readout: str = "sum", dropout: float = 0.5, edge_dim: int | None = None):
         super().__init__()
-        if readout not in READOUTS:
-            raise ConvlensError(f"--readout {readout!r}: use one of {', '.join(READOUTS)}")
+        self.pool = _readout(readout)
         self.edge_dim = edge_dim
-        self.convs = nn.ModuleList()
-        for i in range(num_layers):
-            a = in_channels if i == 0 else hidden_channels
-            if edge_dim:
-                self.convs.append(GINEConv(_mlp(a, hidden_channels), train_eps=True, edge_dim=edge_dim))
-            else:
-                self.convs.append(GINConv(_mlp(a, hidden_channels), train_eps=True))
+        self.convs = nn.ModuleList(
+            GINEConv(_mlp(a, hidden_channels), train_eps=True, edge_dim=edge_dim) if edge_dim else
+            GINConv(_mlp(a, hidden_channels), train_eps=True) for a in [in_channels] + [hidden_channels] * (num_layers - 1))
         self.heads = nn.ModuleList([nn.Linear(in_channels, out_channels)] +
                                    [nn.Linear(hidden_channels, out_channels) for _ in range(num_layers)])
-        self.readout_name = readout
-        self.pool = READOUTS[readout]
         self.dropout = dropout
 
     def forward(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
@@ -145,21 +142,15 @@ class GIN(nn.Module):
         for conv in self.convs:
             x = conv(x, edge_index, edge_attr) if self.edge_dim else conv(x, edge_index)
             hs.append(x)
-        out = 0
-        for h, head in zip(hs, self.heads):
-            out = out + F.dropout(head(self.pool(h, batch)), self.dropout, self.training)
-        return out
+        return sum(F.dropout(head(self.pool(h, batch)), self.dropout, self.training) for h, head in zip(hs, self.heads))
 
 
-NODE_MODELS = ("gcn",)
-GRAPH_MODELS = ("gcn", "gin")
+GRAPH_MODELS = {"gcn": GraphGCN, "gin": GIN}
 
 
 def create_graph_model(name: str, in_channels: int, out_channels: int, readout: str = "mean",
                        edge_dim: int | None = None, **kw) -> nn.Module:
     """``gcn`` -> :class:`GraphGCN`, ``gin`` -> :class:`GIN` (GINE when ``edge_dim`` is given)."""
-    if name == "gcn":
-        return GraphGCN(in_channels, out_channels=out_channels, readout=readout, edge_dim=edge_dim, **kw)
-    if name == "gin":
-        return GIN(in_channels, out_channels=out_channels, readout=readout, edge_dim=edge_dim, **kw)
-    raise ConvlensError(f"--model {name!r}: graph classification models are {', '.join(GRAPH_MODELS)}")
+    if name not in GRAPH_MODELS:
+        raise ConvlensError(f"--model {name!r}: graph classification models are {', '.join(GRAPH_MODELS)}")
+    return GRAPH_MODELS[name](in_channels, out_channels=out_channels, readout=readout, edge_dim=edge_dim, **kw)

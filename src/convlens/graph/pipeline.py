@@ -137,6 +137,8 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
 def plot_cv(res, title: str):
     import matplotlib.pyplot as plt
 
+    from ..reports.plots import finish
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     ep = np.arange(1, res.curves.shape[1] + 1)
     m, s = res.curves.mean(0), res.curves.std(0)
@@ -152,9 +154,7 @@ def plot_cv(res, title: str):
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def train_graphs(dataset, out: str | os.PathLike, model: str = "gcn", readout: str = "mean", folds: int = 10,
@@ -216,13 +216,10 @@ def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: st
     set_threads(threads, default=1)
     name = Path(str(data)).stem if str(data).endswith(".csv") else str(data).lower()
     out = out or Path("runs") / default_run_name(f"graph-{name}-{model}")
+    kw = dict(seed=seed, progress=progress, listeners=listeners, epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers)
     if str(data).lower() in GRAPH_DATASETS:
-        ds = load_mutag(data_dir, cache_dir)
-        return train_graphs(ds, out, model=model, readout=readout, folds=folds, seed=seed, progress=progress,
-                            use_edge_attr=use_edge_attr, epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers,
-                            degree_features=degree_features, listeners=listeners)
+        return train_graphs(load_mutag(data_dir, cache_dir), out, model=model, readout=readout, folds=folds,
+                            use_edge_attr=use_edge_attr, degree_features=degree_features, **kw)
     if model != "gcn":
         raise ConvlensError(f"--model {model!r}: node classification uses gcn (gin is for graph classification: --data mutag)")
-    g = load_node_data(data, data_dir, cache_dir, edges, label_column)
-    return train_nodes(g, out, seed=seed, embedding=embedding, progress=progress,
-                       epochs=epochs, hidden=hidden, lr=lr, dropout=dropout, layers=layers, listeners=listeners)
+    return train_nodes(load_node_data(data, data_dir, cache_dir, edges, label_column), out, embedding=embedding, **kw)

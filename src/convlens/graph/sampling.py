@@ -19,17 +19,12 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch_geometric.sampler import NeighborSampler
 
 from .._runtime import seed_everything
 
 
-def _sampler_base():
-    from torch_geometric.sampler import NeighborSampler
-
-    return NeighborSampler
-
-
-class TorchNeighborSampler(_sampler_base()):
+class TorchNeighborSampler(NeighborSampler):
     """``NeighborSampler`` whose homogeneous sampling runs in plain torch (no pyg-lib needed)."""
 
     def __init__(self, data, num_neighbors: Sequence[int], **kw):
@@ -108,14 +103,13 @@ def fit_node_sampled(data, hidden: int = 16, epochs: int = 20, lr: float = 0.01,
     """Mini-batch GCN training with sampled neighbourhoods; evaluation on the full graph
     (layer-wise inference would be the next step for graphs that do not fit in memory)."""
     from .models import GCN
-    from .fitting import row_normalize
+    from .fitting import _acc, gcn_optimizer, row_normalize
 
     seed_everything(seed)
     data = data.clone()
     data.x = row_normalize(data.x.float())
     model = GCN(data.num_features, hidden, int(data.y.max()) + 1, dropout=dropout, cached=False)
-    opt = torch.optim.Adam([{"params": model.convs[0].parameters(), "weight_decay": weight_decay},
-                            {"params": [p for c in model.convs[1:] for p in c.parameters()], "weight_decay": 0.0}], lr=lr)
+    opt = gcn_optimizer(model, lr, weight_decay)
     loader = neighbor_loader(data, num_neighbors, batch_size, input_nodes=data.train_mask)
     history, t0 = [], time.perf_counter()
     for epoch in range(epochs):
@@ -129,8 +123,7 @@ def fit_node_sampled(data, hidden: int = 16, epochs: int = 20, lr: float = 0.01,
         model.eval()
         with torch.no_grad():
             pred = model(data.x, data.edge_index).argmax(1)
-        history.append({"epoch": epoch, "train_loss": loss.item(),
-                        "val_acc": float((pred[data.val_mask] == data.y[data.val_mask]).float().mean()),
-                        "test_acc": float((pred[data.test_mask] == data.y[data.test_mask]).float().mean())})
+        history.append({"epoch": epoch, "train_loss": loss.item(), "val_acc": _acc(pred, data.y, data.val_mask),
+                        "test_acc": _acc(pred, data.y, data.test_mask)})
     return {"model": model, "history": history, "seconds": time.perf_counter() - t0,
             "test_acc": history[-1]["test_acc"]}

@@ -48,15 +48,13 @@ def show_graph(name: str, index: int | None = None, out: str | os.PathLike | Non
         text += "\nX columns (one-hot atom type): " + " ".join(MUTAG_ATOMS)
     files = []
     if out is not None:
-
         from ..runs import save_figure
 
-        out = Path(out)
         title = str(getattr(g, "name", name))
         color = getattr(g, "node_color", None)
         names = getattr(g, "color_names", None) or getattr(g, "class_names", None)
-        for fname, fig in (("matrices.png", plot_matrices(g, title=title)),
-                           ("graph.png", plot_graph(g, node_color=color, class_names=names, title=
-                                                    f"{title}: {g.num_nodes} nodes, colour = {'atom' if color is not None else 'class'}"))):
-            files.append(save_figure(fig, out / fname))
+        files = [save_figure(fig, Path(out) / fname) for fname, fig in (
+            ("matrices.png", plot_matrices(g, title=title)),
+            ("graph.png", plot_graph(g, node_color=color, class_names=names,
+                                     title=f"{title}: {g.num_nodes} nodes, colour = {'atom' if color is not None else 'class'}")))]
     return {"data": g, "text": text, "files": files}

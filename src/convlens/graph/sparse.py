@@ -74,10 +74,6 @@ class SparseFeatures:
     def nnz(self) -> int:
         return self.values.numel()
 
-    def to(self, device) -> "SparseFeatures":
-        s = tuple(t.to(device) if torch.is_tensor(t) else t for t in self._s)
-        return SparseFeatures(None, _structure=s, _values=self.values.to(device))
-
     def to_dense(self) -> torch.Tensor:
         crow, col, *_ , size = self._s
         return _csr(crow, col, self.values, size).to_dense()
@@ -93,8 +89,7 @@ class SparseFeatures:
         """X W: (N, F) @ (F, out) -> (N, out); differentiable in W."""
         return _SpMM.apply(self.values, w, self._s)
 
-    def __matmul__(self, w: torch.Tensor) -> torch.Tensor:
-        return self.matmul(w)
+    __matmul__ = matmul
 
 
 class _SpMM(torch.autograd.Function):

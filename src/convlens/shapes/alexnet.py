@@ -91,18 +91,12 @@ def chapter_rows(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
             arith, warith = res["steps"][0]["short"], res["weights_short"]
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
             kind = "MaxPool" if isinstance(m, nn.MaxPool2d) else "AvgPool"
-            c, h, w = r["input_shape"]
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            s = m.stride if isinstance(m.stride, int) else m.stride[0]
-            p = m.padding if isinstance(m.padding, int) else m.padding[0]
-            arith = output_size(w, k, s, p, floor=True)["short"]
-            warith = ""
+            k, s, p = (v if isinstance(v, int) else v[0] for v in (m.kernel_size, m.stride, m.padding))
+            arith, warith = output_size(r["input_shape"][2], k, s, p, floor=True)["short"], ""
         elif isinstance(m, nn.AdaptiveAvgPool2d):
             kind, arith, warith = "AdaptiveAvgPool", "fixed output size", ""
         elif isinstance(m, nn.Linear):
-            kind = "FC"
-            arith = ""
-            warith = f"{m.in_features}*{m.out_features}"
+            kind, arith, warith = "FC", "", f"{m.in_features}*{m.out_features}"
         else:
             continue
         counts[kind] = counts.get(kind, 0) + 1
@@ -137,6 +131,3 @@ def alexnet_tables(check: bool = True) -> dict[str, Any]:
     except ConvlensError as exc:
         out["paper_224"] = str(exc)
     return out
-
-
-__all__ = ["CHAPTER_TOTAL", "TORCHVISION_TOTAL", "ChapterAlexNet", "alexnet_tables", "chapter_rows"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Callable
 
 _SHAPES_HELP = """\
 TARGET is one of:
@@ -64,11 +64,19 @@ def _ints(text: str | None, what: str) -> int | tuple[int, ...] | None:
     return dims[0] if len(dims) == 1 else dims
 
 
-def _save_fig(fig: Any, path: str) -> None:
-    from ..runs import save_figure
+def _write(args: argparse.Namespace, obj: Any, rows: list[dict[str, Any]] | None = None,
+           figure: Callable[[], Any] | None = None) -> None:
+    """The files asked for: ``--csv`` (``rows``), ``--json`` (``obj``), ``--plot`` (``figure()``, drawn only then)."""
+    from ..runs import atomic_write_json, save_figure
+    from .table import write_csv
 
-    save_figure(fig, path)
-    print(f"plot: {path}")
+    if getattr(args, "csv", None):
+        write_csv(args.csv, rows)
+    if args.json:
+        atomic_write_json(args.json, obj)
+    if args.plot:
+        save_figure(figure(), args.plot)
+        print(f"plot: {args.plot}")
 
 
 def _refuse(args: argparse.Namespace, flags: tuple[str, ...], target: str) -> None:
@@ -81,7 +89,6 @@ def _refuse(args: argparse.Namespace, flags: tuple[str, ...], target: str) -> No
 
 def _shapes(args: argparse.Namespace) -> int:
     from ..errors import ConvlensError
-    from ..runs import atomic_write_json
     from .render import print_alexnet, print_formula, print_layer_table
 
     target = args.target
@@ -102,44 +109,29 @@ def _shapes(args: argparse.Namespace) -> int:
             res = pool_layer(inp, _ints(args.kernel, "kernel"), _ints(args.stride, "stride"), _ints(args.padding, "padding"),
                              kind=args.pool_type, floor=args.floor)
         print_formula(res)
-        if args.json:
-            atomic_write_json(args.json, res)
+        _write(args, res)
         return 0
     _refuse(args, ("filters", "kernel", "stride", "no-bias", "floor"), target)
     if target == "alexnet":
         from .alexnet import alexnet_tables
+        from .plots import plot_alexnet
 
         if args.input:
             raise ConvlensError("--input: `convlens shapes alexnet` is the chapter's table on 227x227x3; "
                                 "for another size use `convlens shapes tv/alexnet --input 3xHxW`")
         res = alexnet_tables(check=not args.no_check)
         print_alexnet(res)
-        if args.csv:
-            from .export import write_csv
-
-            write_csv(args.csv, [{"network": k, **r} for k in ("chapter", "torchvision") for r in res[k]["rows"]])
-        if args.json:
-            atomic_write_json(args.json, res)
-        if args.plot:
-            from .plots import plot_alexnet
-
-            _save_fig(plot_alexnet(res), args.plot)
+        _write(args, res, [{"network": k, **r} for k in ("chapter", "torchvision") for r in res[k]["rows"]],
+               lambda: plot_alexnet(res))
         return 0
-    from .table import load_model, model_table
+    from .plots import plot_layer_table
+    from .residual import print_residual_blocks, residual_blocks  # where shortcuts add and pad (ResNets)
+    from .table import model_table
 
     table = model_table(target, args.input, batch_size=args.batch_size, check=not args.no_check, which=args.which)
     print_layer_table(table, max_rows=args.max_rows)
-    from .residual import print_residual_blocks, residual_blocks  # where shortcuts add and pad (ResNets)
-
-    print_residual_blocks(residual_blocks(load_model(target, args.which)[0], table.input_shape))
-    if args.csv:
-        table.write_csv(args.csv)
-    if args.json:
-        table.write_json(args.json)
-    if args.plot:
-        from .plots import plot_layer_table
-
-        _save_fig(plot_layer_table(table), args.plot)
+    print_residual_blocks(residual_blocks(table.model, table.input_shape))
+    _write(args, table.to_dict(), table.to_records(), lambda: plot_layer_table(table))
     bad = [c for c in table.checks if not c["match"]]
     return 1 if table.totals["formula_mismatches"] or bad else 0
 
@@ -150,10 +142,5 @@ def _conv_demo(args: argparse.Namespace) -> int:
 
     res = run_demo(args.name, image=args.image)
     print_demo(res)
-    if args.json:
-        from ..runs import atomic_write_json
-
-        atomic_write_json(args.json, {k: v for k, v in res.items() if k not in ("image", "image_maps")})
-    if args.plot:
-        _save_fig(plot_demo(res), args.plot)
+    _write(args, {k: v for k, v in res.items() if k not in ("image", "image_maps")}, figure=lambda: plot_demo(res))
     return 0

@@ -116,13 +116,8 @@ def conv_layer(input: Sequence[int], filters: int, kernel: Pair, stride: Pair = 
     }
     res["flops"] = 2 * res["macs"]
     if check_with_torch:
-        import torch
-
         conv = nn.Conv2d(d1, filters, (kh, kw), (sh, sw), (ph, pw), (dh, dw), bias=bias)
-        with torch.no_grad():
-            y = conv(torch.zeros(1, d1, h1, w1))
-        res["torch_output"] = (y.shape[3], y.shape[2], y.shape[1])
-        res["torch_params"] = sum(p.numel() for p in conv.parameters())
+        res["torch_output"], res["torch_params"] = _torch_whd(conv, w1, h1, d1), sum(p.numel() for p in conv.parameters())
     return res
 
 
@@ -146,12 +141,18 @@ def pool_layer(input: Sequence[int], kernel: Pair, stride: Pair | None = None, p
                            "weights_arithmetic": "pooling has no parameters", "macs": 0, "flops": 0,
                            "output_values": sx["output"] * sy["output"] * d1}
     if check_with_torch:
-        import torch
-
-        layer = (nn.MaxPool2d if kind == "max" else nn.AvgPool2d)((k[1], k[0]), (s[1], s[0]), (p[1], p[0]))
-        y = layer(torch.zeros(1, d1, h1, w1))
-        res["torch_output"] = (y.shape[3], y.shape[2], y.shape[1])
+        res["torch_output"] = _torch_whd((nn.MaxPool2d if kind == "max" else nn.AvgPool2d)((k[1], k[0]), (s[1], s[0]), (p[1], p[0])),
+                                         w1, h1, d1)
     return res
+
+
+def _torch_whd(layer: nn.Module, w1: int, h1: int, d1: int) -> tuple[int, int, int]:
+    """The ``(W2, H2, D2)`` that ``layer`` really gives on a zero ``W1 x H1 x D1`` input."""
+    import torch
+
+    with torch.no_grad():
+        y = layer(torch.zeros(1, d1, h1, w1))
+    return (y.shape[3], y.shape[2], y.shape[1])
 
 
 def _whd(input: Sequence[int]) -> tuple[int, int, int]:

@@ -18,8 +18,7 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
 
     rows = [r for r in table.rows if r["params"] or r["macs"] or r["activation_bytes"]]
     if len(rows) > max_layers:
-        keep = sorted(sorted(rows, key=lambda r: -(r["params"] + r["macs"]))[:max_layers], key=lambda r: r["index"])
-        rows = keep
+        rows = sorted(sorted(rows, key=lambda r: -(r["params"] + r["macs"]))[:max_layers], key=lambda r: r["index"])
     labels = [r["name"] for r in rows]
     xs = range(len(rows))
     fig, axes = plt.subplots(3, 1, figsize=(max(8, 0.22 * len(rows) + 3), 8.5), sharex=True)

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .table import measuring
+
 _SHORTCUT_ATTRS = ("shortcut", "downsample")
 
 
@@ -65,17 +67,8 @@ def residual_blocks(model: nn.Module, input_shape: Sequence[int]) -> list[dict[s
             seen.setdefault(name, (tuple(args[0].shape[1:]), tuple(out.shape[1:])))
         return record
 
-    handles = [m.register_forward_hook(hook(n)) for n, m, _, _ in blocks]
-    was = model.training
-    try:
-        param = next(model.parameters(), None)
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=param.device if param is not None else "cpu"))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
+    with measuring(model, [m.register_forward_hook(hook(n)) for n, m, _, _ in blocks]) as zeros, torch.no_grad():
+        model(zeros(input_shape))
     rows = []
     for name, mod, sc, plain in blocks:
         if name not in seen:

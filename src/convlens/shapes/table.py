@@ -24,12 +24,15 @@ Counting conventions (one image, ``N`` = batch size):
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -215,7 +218,7 @@ class LayerTable:
     """One row per layer call, in execution order, and the model's totals.
 
     ``rows`` are plain dicts (see :data:`COLUMNS`); ``totals`` a dict; ``checks`` the
-    cross-checks against torchinfo/fvcore (:func:`cross_check`).
+    cross-checks against torchinfo/fvcore (:func:`cross_check`); ``model`` the module measured.
     """
 
     model_name: str
@@ -224,10 +227,11 @@ class LayerTable:
     rows: list[dict[str, Any]]
     totals: dict[str, Any]
     checks: list[dict[str, Any]] = field(default_factory=list)
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model_name, "input_shape": list(self.input_shape), "batch_size": self.batch_size,
-                "rows": [{k: r[k] for k in COLUMNS} for r in self.rows], "totals": self.totals, "checks": self.checks}
+                "rows": self.to_records(), "totals": self.totals, "checks": self.checks}
 
     def to_records(self) -> list[dict[str, Any]]:
         return [{k: r[k] for k in COLUMNS} for r in self.rows]
@@ -237,8 +241,6 @@ class LayerTable:
         return as_dataframe(self.to_records())
 
     def write_csv(self, path: str | os.PathLike) -> Path:
-        from .export import write_csv
-
         return write_csv(path, self.to_records())
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -251,6 +253,28 @@ class LayerTable:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return "x".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return ";".join(f"{k}={x}" for k, x in v.items())
+    return "" if v is None else v
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> Path:
+    """One line per row, atomically (a crash never leaves half a file); shapes are written
+    ``CxHxW`` (lists joined with ``x``)."""
+    from ..runs import atomic_write_text
+
+    buf = io.StringIO()
+    fields = list(rows[0]) if rows else []
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _cell(r.get(k)) for k in fields})
+    return atomic_write_text(path, buf.getvalue())
 
 
 def as_dataframe(rows: Sequence[dict[str, Any]]) -> Any:
@@ -267,9 +291,25 @@ COLUMNS = ("index", "name", "type", "input_shape", "output_shape", "formula_shap
            "output_bytes", "activation_bytes")
 
 
+@contextmanager
+def measuring(model: nn.Module, handles: Sequence[Any] = ()) -> Iterator[Callable[..., torch.Tensor]]:
+    """A measuring pass in eval mode; afterwards the hooks' ``handles`` are removed and the model's
+    train/eval mode restored. Yields ``zeros(shape, dtype)``: one zero image ``(1, *shape)`` on the
+    model's device."""
+    was_training = model.training
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    model.eval()
+    try:
+        yield lambda shape, dtype=torch.float32: torch.zeros(1, *shape, dtype=dtype, device=device)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+
 def _first_tensor(obj: Any) -> torch.Tensor | None:
-    ts = _tensors(obj)
-    return ts[0] if ts else None
+    return next(iter(_tensors(obj)), None)
 
 
 def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batch_size: int = 1,
@@ -314,24 +354,17 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
         rec["in"] = None
 
     handles = [h for m in model.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
-    was_training = model.training
     try:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        x = torch.zeros(1, *input_shape, dtype=dtype, device=device)
-        setattr(x, _META, ((1.0,) * (len(input_shape) - 1), (1.0,) * (len(input_shape) - 1), tuple(input_shape[1:])))
-        model.eval()
-        protected = frozenset(id(t) for t in (*model.parameters(), *model.buffers()))
-        with torch.no_grad(), _Recorder(stack, protected):
-            model(x)
+        with measuring(model, handles) as zeros:
+            x = zeros(input_shape, dtype)
+            setattr(x, _META, ((1.0,) * (len(input_shape) - 1), (1.0,) * (len(input_shape) - 1), tuple(input_shape[1:])))
+            protected = frozenset(id(t) for t in (*model.parameters(), *model.buffers()))
+            with torch.no_grad(), _Recorder(stack, protected):
+                model(x)
     except (RuntimeError, TypeError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ConvlensError(f"--input {'x'.join(map(str, input_shape))}: the model's forward pass failed ({first}); "
                             f"give the input size it expects as CxHxW") from exc
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
 
     rows = []
     for rec in calls:
@@ -403,7 +436,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
                                  math.prod(r["output_shape"][-len(r["jump"]):]) > 1), None),
     }
     label = model_name or getattr(model, "convlens_name", None) or type(model).__name__
-    return LayerTable(label, input_shape, batch_size, rows, totals)
+    return LayerTable(label, input_shape, batch_size, rows, totals, model=model)
 
 
 # ---- cross-checks ----------------------------------------------------------------------------------
@@ -415,51 +448,47 @@ def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
     Only what the library covers is compared. The result is also stored in ``table.checks``.
     """
     checks: list[dict[str, Any]] = []
-    param = next(model.parameters(), None)
-    x = torch.zeros(1, *table.input_shape, device=param.device if param is not None else "cpu")
-    was_training = model.training
-    model.eval()
-    try:
-        import torchinfo
+    with measuring(model) as zeros:
+        x = zeros(table.input_shape)
+        try:
+            import torchinfo
 
-        stats = torchinfo.summary(model, input_data=x, verbose=0, depth=100, mode="eval")
-        checks.append(_check("parameters", table.totals["params"], stats.total_params, "torchinfo"))
-        checks.append(_check("trainable parameters", table.totals["trainable"], stats.trainable_params, "torchinfo"))
-        ref = {}
-        for info in stats.summary_list:
-            if info.is_leaf_layer and isinstance(info.output_size, (list, tuple)) and info.output_size:
-                ref.setdefault(id(info.module), list(info.output_size[1:]))
-        ours = {id(mod): mod_name for mod_name, mod in model.named_modules()}
-        by_name = {r["name"]: r["output_shape"] for r in table.rows}
-        compared = [(ours[k], by_name[ours[k]], v) for k, v in ref.items() if ours.get(k) in by_name]
-        bad = [c for c in compared if list(c[1]) != list(c[2])]
-        checks.append({"what": "leaf output shapes", "convlens": f"{len(compared) - len(bad)}/{len(compared)} equal",
-                       "reference": f"{len(compared)} layers", "library": "torchinfo", "match": not bad and bool(compared),
-                       "mismatches": [f"{n}: {a} vs {b}" for n, a, b in bad][:5]})
-    except ImportError:
-        pass
-    try:
-        import logging
-        import warnings
+            stats = torchinfo.summary(model, input_data=x, verbose=0, depth=100, mode="eval")
+            checks.append(_check("parameters", table.totals["params"], stats.total_params, "torchinfo"))
+            checks.append(_check("trainable parameters", table.totals["trainable"], stats.trainable_params, "torchinfo"))
+            ref = {}
+            for info in stats.summary_list:
+                if info.is_leaf_layer and isinstance(info.output_size, (list, tuple)) and info.output_size:
+                    ref.setdefault(id(info.module), list(info.output_size[1:]))
+            ours = {id(mod): mod_name for mod_name, mod in model.named_modules()}
+            by_name = {r["name"]: r["output_shape"] for r in table.rows}
+            compared = [(ours[k], by_name[ours[k]], v) for k, v in ref.items() if ours.get(k) in by_name]
+            bad = [c for c in compared if list(c[1]) != list(c[2])]
+            checks.append({"what": "leaf output shapes", "convlens": f"{len(compared) - len(bad)}/{len(compared)} equal",
+                           "reference": f"{len(compared)} layers", "library": "torchinfo",
+                           "match": not bad and bool(compared), "mismatches": [f"{n}: {a} vs {b}" for n, a, b in bad][:5]})
+        except ImportError:
+            pass
+        try:
+            import logging
+            import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # fvcore's import and tracing warn about torch.jit
-            from fvcore.nn import FlopCountAnalysis
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # fvcore's import and tracing warn about torch.jit
+                from fvcore.nn import FlopCountAnalysis
 
-            logging.getLogger("fvcore").setLevel(logging.ERROR)
-            fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            by_op = fca.by_operator()
-        ours = table.totals["macs_by_op"]
-        # fvcore does not count scaled_dot_product_attention (it lists it as unsupported)
-        groups = {"conv": ("conv",), "linear": ("linear", "addmm"), "matmul": ("matmul", "bmm")}
-        for ours_key, keys in groups.items():
-            ref_v = sum(int(by_op.get(k, 0)) for k in keys)
-            if ours.get(ours_key, 0) or ref_v:
-                checks.append(_check(f"{ours_key} MACs", ours.get(ours_key, 0), ref_v, "fvcore"))
-    except ImportError:
-        pass
-    finally:
-        model.train(was_training)
+                logging.getLogger("fvcore").setLevel(logging.ERROR)
+                fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+                by_op = fca.by_operator()
+            ours = table.totals["macs_by_op"]
+            # fvcore does not count scaled_dot_product_attention (it lists it as unsupported)
+            groups = {"conv": ("conv",), "linear": ("linear", "addmm"), "matmul": ("matmul", "bmm")}
+            for ours_key, keys in groups.items():
+                ref_v = sum(int(by_op.get(k, 0)) for k in keys)
+                if ours.get(ours_key, 0) or ref_v:
+                    checks.append(_check(f"{ours_key} MACs", ours.get(ours_key, 0), ref_v, "fvcore"))
+        except ImportError:
+            pass
     table.checks = checks
     return checks
 

@@ -64,6 +64,11 @@ class AutoDecision:
                 f"similar >= {self.similar_threshold:.2f}; LogME {self.logme:.3f}) -> {what}: {self.reason}")
 
 
+def decision_notes(decision: dict[str, Any] | None) -> list[str]:
+    """A report's line on what ``auto`` decided and why (none when it decided nothing)."""
+    return [AutoDecision(**decision).explain()] if decision else []
+
+
 def logme(features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, num_classes: int | None = None,
           max_iter: int = 100, tol: float = 1e-3) -> float:
     """LogME score (You et al. 2021) of features (N, D) for labels (N,).
@@ -82,6 +87,10 @@ def logme(features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
     n, d = f.shape
     u, s, _ = np.linalg.svd(f, full_matrices=False)  # u (N, r), s (r,)
     sigma = s ** 2
+
+    def terms(x2: np.ndarray, res_perp: float, t: float) -> tuple[float, float]:  # |m|^2, |y - F m|^2 at alpha/beta = t
+        return float((sigma * x2 / (sigma + t) ** 2).sum()), float((x2 / (1 + sigma / t) ** 2).sum()) + res_perp
+
     scores = []
     for k in range(k_classes):
         y = (y_all == k).astype(np.float64)
@@ -92,17 +101,14 @@ def logme(features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
         for _ in range(max_iter):
             t = alpha / beta
             gamma = float((sigma / (sigma + t)).sum())
-            m2 = float((sigma * x2 / (sigma + t) ** 2).sum())
-            res2 = float((x2 / (1 + sigma / t) ** 2).sum()) + res_perp
+            m2, res2 = terms(x2, res_perp, t)
             new_alpha = gamma / (m2 + 1e-12)
             new_beta = (n - gamma) / (res2 + 1e-12)
             done = abs(new_alpha / new_beta - t) / t < tol
             alpha, beta = new_alpha, new_beta
             if done:
                 break
-        t = alpha / beta
-        m2 = float((sigma * x2 / (sigma + t) ** 2).sum())
-        res2 = float((x2 / (1 + sigma / t) ** 2).sum()) + res_perp
+        m2, res2 = terms(x2, res_perp, alpha / beta)
         logdet = float(np.log(alpha + beta * sigma).sum()) + (d - len(sigma)) * np.log(alpha)
         evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - alpha / 2 * m2 - beta / 2 * res2
                     - logdet / 2 - n / 2 * np.log(2 * np.pi))
@@ -175,6 +181,3 @@ def decide(features: torch.Tensor, labels: torch.Tensor, num_classes: int, n_sta
         unfreeze = max(1, (n_stages + 1) // 2)
     return AutoDecision(strategy, unfreeze, augment, size, similarity, reason, n_train, median, acc, score, chance, lm,
                         large_per_class, similar_threshold, logreg_acc, ncm_acc)
-
-
-__all__ = ["AutoDecision", "CASES", "centroid_accuracy", "decide", "logme", "probe_accuracy"]

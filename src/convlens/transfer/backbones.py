@@ -14,6 +14,7 @@ matcher (torchvision) get one stage per top-level child that holds parameters.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,7 +37,8 @@ class Backbone:
     ``model`` may be built lazily (:func:`load_backbone` with a ``cache_dir``): a feature-extraction
     run whose features are all cached never needs the network itself, only its *card*
     (preprocessing, weights identity, head shape, parameter count, stages), which is kept beside
-    the feature cache together with the frozen weights. Touching ``model`` builds it.
+    the feature cache together with the frozen weights. Touching ``model`` builds it. A backbone
+    built at once has its card too (:func:`_card`), so every fact below has one source.
     """
 
     name: str
@@ -44,8 +46,8 @@ class Backbone:
     data_config: dict[str, Any]
     preprocess: Preprocess
     weights_id: str
-    stages_: list[tuple[str, list[str]]] | None = None  # (stage name, parameter names), head last
-    card: dict[str, Any] = field(default_factory=dict)
+    stages: list[tuple[str, list[str]]]  # (stage name, parameter names), head last
+    card: dict[str, Any]
     build: Callable[[], nn.Module] | None = field(default=None, repr=False)
 
     @property
@@ -60,12 +62,6 @@ class Backbone:
         return self.model_ is not None
 
     @property
-    def stages(self) -> list[tuple[str, list[str]]]:
-        if self.stages_ is None:
-            self.stages_ = model_stages(self.model)
-        return self.stages_
-
-    @property
     def mean(self) -> tuple[float, ...]:
         return tuple(self.data_config["mean"])
 
@@ -76,29 +72,20 @@ class Backbone:
     @property
     def head_keys(self) -> list[str]:
         """State-dict keys of the classifier (``classifier.weight``, ``classifier.bias``...)."""
-        return list(self.card["head_keys"]) if self.card else head_parameter_names(self.model)
+        return list(self.card["head_keys"])
 
     @property
     def feature_dim(self) -> int:
-        if self.card:
-            return int(self.card["feature_dim"])
-        return int(getattr(self.model, "num_features", 0) or self.model.get_classifier().in_features)
+        return int(self.card["feature_dim"])
 
     @property
     def body_params(self) -> int:
         """Parameters outside the classifier."""
-        if self.card:
-            return int(self.card["body_params"])
-        head = {id(p) for p in self.model.get_classifier().parameters()}
-        return sum(p.numel() for p in self.model.parameters() if id(p) not in head)
+        return int(self.card["body_params"])
 
     def pretrained_cfg(self) -> dict[str, Any]:
         """The preprocessing part of the model's ``pretrained_cfg`` (what checkpoints record)."""
-        if self.card:
-            return {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.card["pretrained_cfg"].items()}
-        from ..engine.checkpoint import model_meta  # no Lightning behind it
-
-        return dict(model_meta(self.model, self.name, [])["pretrained_cfg"])
+        return {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.card["pretrained_cfg"].items()}
 
     def key(self) -> str:
         """Identity of what the frozen features depend on: network, weights, preprocessing."""
@@ -111,7 +98,7 @@ class Backbone:
         from ..runs import atomic_torch_save
 
         path = Path(path)
-        cached = self.card.get("body_file") if self.card else None
+        cached = self.card.get("body_file")
         if cached and Path(cached).is_file():
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.unlink(missing_ok=True)
@@ -220,9 +207,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
     if weights is not None and not Path(weights).is_file():
         raise ConvlensError(f"--weights {weights}: no such file")
 
-    def build() -> Backbone:
-        return _build_backbone(name, num_classes, weights, pretrained, image_size)
-
+    build = functools.partial(_build_backbone, name, num_classes, weights, pretrained, image_size)
     if cache_dir is None or not pretrained:
         return build()
     card_path = _card_path(cache_dir, name, weights, image_size)
@@ -233,7 +218,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
         return bb
     cfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in card["data_config"].items()}
     return Backbone(name=name, model_=None, data_config=cfg, preprocess=Preprocess.from_config(cfg), weights_id=card["weights_id"],
-                    stages_=[(st, list(ps)) for st, ps in card["stages"]], card=card, build=lambda: build().model)
+                    stages=[(st, list(ps)) for st, ps in card["stages"]], card=card, build=lambda: build().model)
 
 
 def _build_backbone(name: str, num_classes: int | None, weights: str | os.PathLike | None, pretrained: bool,
@@ -249,8 +234,9 @@ def _build_backbone(name: str, num_classes: int | None, weights: str | os.PathLi
             raise ConvlensError(f"--image-size {image_size}: too small for an ImageNet backbone (32 or more)")
         cfg["input_size"] = (cfg["input_size"][0], int(image_size), int(image_size))
     model.pretrained_cfg = {**model.pretrained_cfg, **{k: cfg[k] for k in ("mean", "std", "input_size", "interpolation", "crop_pct")}}
-    return Backbone(name=name, model_=model, data_config=cfg, preprocess=Preprocess.from_config(cfg),
-                    weights_id=_weights_id(model, name, weights, pretrained), stages_=model_stages(model))
+    weights_id, stages = _weights_id(model, name, weights, pretrained), model_stages(model)
+    return Backbone(name=name, model_=model, data_config=cfg, preprocess=Preprocess.from_config(cfg), weights_id=weights_id,
+                    stages=stages, card=_card(model, name, cfg, weights_id, stages))
 
 
 # ---- backbone cards: what a cached feature-extraction run needs instead of the network --------
@@ -275,6 +261,21 @@ def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLi
     return Path(cache_dir) / "backbones" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json"
 
 
+def _card(model: nn.Module, name: str, cfg: dict[str, Any], weights_id: str, stages: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    """What a feature-extraction run needs of the network, as JSON: preprocessing, weights identity,
+    the classifier's keys and input width, the parameters outside it, the stages."""
+    from ..engine.checkpoint import model_meta  # no Lightning behind it
+
+    head = model.get_classifier()
+    in_head = {id(p) for p in head.parameters()}
+    listify = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}  # noqa: E731
+    return {"card": _CARD_VERSION, "name": name, "weights_id": weights_id, "data_config": listify(cfg),
+            "pretrained_cfg": listify(model_meta(model, name, [])["pretrained_cfg"]), "head_keys": head_parameter_names(model),
+            "feature_dim": int(getattr(model, "num_features", 0) or head.in_features),
+            "body_params": sum(p.numel() for p in model.parameters() if id(p) not in in_head),
+            "stages": [[st, ps] for st, ps in stages]}
+
+
 def _read_card(path: Path) -> dict[str, Any] | None:
     body = path.with_suffix(".body.ckpt")
     if not (path.is_file() and body.is_file()):
@@ -295,11 +296,7 @@ def _write_card(path: Path, bb: Backbone) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         bb.save_body(path.with_suffix(".body.ckpt"), body_meta(bb))
-        listify = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}  # noqa: E731
-        card = {"card": _CARD_VERSION, "name": bb.name, "weights_id": bb.weights_id, "data_config": listify(bb.data_config),
-                "pretrained_cfg": listify(bb.pretrained_cfg()), "head_keys": bb.head_keys, "feature_dim": bb.feature_dim,
-                "body_params": bb.body_params, "stages": [[st, ps] for st, ps in bb.stages]}
-        atomic_write_text(path, json.dumps(card, indent=1))
+        atomic_write_text(path, json.dumps(bb.card, indent=1))
     except OSError:
         pass  # an unwritable cache costs the next run its speed, never this run
 
@@ -317,10 +314,6 @@ def head_parameter_names(model: nn.Module) -> list[str]:
     return [n for n, p in model.named_parameters() if id(p) in ids]
 
 
-def stage_names(stages: list[tuple[str, list[str]]]) -> list[str]:
-    return [s for s, _ in stages]
-
-
 def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfreeze: int | None = None,
                      unfreeze_from: str | None = None) -> list[str]:
     """Names of parameters to train: the head, plus the last ``unfreeze`` stages, or every
@@ -335,9 +328,8 @@ def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfr
         pat = re.compile(rf"^{re.escape(unfreeze_from)}(\.|$)")
         first = next((i for i, n in enumerate(names) if pat.match(n)), None)
         if first is None:
-            modules = stage_names(body)
             raise ConvlensError(f"--unfreeze-from {unfreeze_from!r}: no such layer in {getattr(model, 'convlens_name', '')}; "
-                                f"stages are {', '.join(modules)} (any module name, e.g. blocks.5.0, works)")
+                                f"stages are {', '.join(s for s, _ in body)} (any module name, e.g. blocks.5.0, works)")
         chosen = set(names[first:])
     else:
         n = len(body) if unfreeze is None or unfreeze < 0 else min(unfreeze, len(body))
@@ -352,7 +344,3 @@ def freeze_except(model: nn.Module, trainable: list[str]) -> tuple[int, int]:
     for n, p in model.named_parameters():
         p.requires_grad_(n in keep)
     return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
-
-
-__all__ = ["Backbone", "DEFAULT_BACKBONE", "body_meta", "data_config_of", "file_sha256", "freeze_except", "head_parameter_names",
-           "load_backbone", "model_stages", "resolve_unfreeze", "stage_names"]

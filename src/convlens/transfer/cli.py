@@ -29,26 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_transfer)
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m convlens.transfer.cli transfer|predict ...``: these two verbs alone, for
-    scripts and benchmarks that should not depend on the other packages' verbs."""
-    import sys
+    """``python -m convlens.transfer.cli transfer|predict ...`` (scripts, benchmarks): the
+    ``convlens`` command itself, so errors end the one way every verb's do (one line, exit 2)."""
+    from ..cli import main as convlens_main
 
-    from .._runtime import tune_allocator
-    from ..errors import ConvlensError
-
-    tune_allocator()
-    parser = argparse.ArgumentParser(prog="convlens")
-    from ..engine.cli import register_predict
-
-    verbs = parser.add_subparsers(dest="command", required=True)
-    register(verbs)
-    register_predict(verbs)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ConvlensError as exc:
-        print(f"convlens: error: {exc}", file=sys.stderr)
-        return 2
+    return convlens_main(argv)
 
 if __name__ == "__main__":
     raise SystemExit(main())

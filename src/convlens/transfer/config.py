@@ -94,12 +94,9 @@ def val_size(n_train: int, fraction: float) -> int:
     return int(round(fraction * n_train)) if fraction > 0 and n_train >= 10 else 0
 
 
-def dataset_name(cfg: TransferConfig) -> str:
-    return Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
-
-
 def default_name(cfg: TransferConfig) -> str:
-    return default_run_name(f"transfer-{cfg.backbone}-{dataset_name(cfg)}".replace("/", "_"))
+    dataset = Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
+    return default_run_name(f"transfer-{cfg.backbone}-{dataset}".replace("/", "_"))
 
 
 def engine_view(cfg: TransferConfig) -> dict[str, Any]:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..engine.preprocess import normalise
 from .backbones import Backbone
 
 #: Largest absolute difference allowed between runtime and eager features (float32 sums in
@@ -63,21 +64,14 @@ class PooledFeatures(nn.Module):
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
 
-def _normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    from .features import normalise
-
-    return normalise(x, mean, std)
-
-
 def eager_runner(backbone: Backbone, device: torch.device | str = "cpu", chunk: int | None = EAGER_CHUNK) -> FeatureFn:
     """PyTorch: eval mode, ``inference_mode``, channels-last (oneDNN's fast layout on CPU), ``chunk``
     images per call on CPU (None: the whole batch, as before issue 15)."""
-    model = backbone.model.to(device, memory_format=torch.channels_last).eval()
-    net = PooledFeatures(model).eval()
+    net = PooledFeatures(backbone.model.to(device, memory_format=torch.channels_last)).eval()
 
     @torch.inference_mode()
     def forward(images: torch.Tensor) -> torch.Tensor:
-        x = _normalise(images.to(device), backbone.mean, backbone.std).contiguous(memory_format=torch.channels_last)
+        x = normalise(images.to(device), backbone.mean, backbone.std).contiguous(memory_format=torch.channels_last)
         return net(x).float().cpu()
 
     def run(images: torch.Tensor) -> torch.Tensor:
@@ -90,9 +84,7 @@ def eager_runner(backbone: Backbone, device: torch.device | str = "cpu", chunk: 
 def export_onnx(backbone: Backbone, cache_root: Path | None = None) -> bytes:
     """The backbone's pooled-feature graph as ONNX bytes (batch axis dynamic), from the cache
     when it was exported before."""
-    size = backbone.preprocess.image_size
-    channels = backbone.preprocess.channels
-    path = None
+    pp, path = backbone.preprocess, None
     if cache_root is not None:
         digest = hashlib.sha256(f"{backbone.key()}|torch={torch.__version__}".encode()).hexdigest()[:24]
         path = Path(cache_root) / "onnx" / f"{digest}.onnx"
@@ -104,7 +96,7 @@ def export_onnx(backbone: Backbone, cache_root: Path | None = None) -> bytes:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(net, torch.zeros(1, channels, size, size), buf, dynamo=False, input_names=["x"],
+        torch.onnx.export(net, torch.zeros(1, pp.channels, pp.image_size, pp.image_size), buf, dynamo=False, input_names=["x"],
                           output_names=["features"], dynamic_axes={"x": {0: "batch"}, "features": {0: "batch"}},
                           opset_version=17)
     data = buf.getvalue()
@@ -132,7 +124,7 @@ def onnx_runner(backbone: Backbone, cache_root: Path | None = None, threads: int
     def run(images: torch.Tensor) -> torch.Tensor:
         # Normalise the whole batch first: PyTorch's threads waking between ONNX Runtime's calls
         # slow both pools down (measured: 105 against 300 img/s).
-        x = _normalise(images.cpu(), backbone.mean, backbone.std).contiguous().numpy()
+        x = normalise(images.cpu(), backbone.mean, backbone.std).contiguous().numpy()
         return _in_chunks(lambda part: torch.from_numpy(session.run(None, {"x": part})[0]), x, chunk)
 
     run.engine = "onnxruntime"  # type: ignore[attr-defined]
@@ -163,6 +155,3 @@ def feature_runner(backbone: Backbone, device: torch.device | str = "cpu", cache
             print(f"features: ONNX Runtime unavailable ({type(exc).__name__}: {str(exc)[:120]}); using PyTorch",
                   file=sys.stderr)
     return eager_runner(backbone, device)
-
-
-__all__ = ["ATOL", "EAGER_CHUNK", "ONNX_CHUNK", "PooledFeatures", "eager_runner", "export_onnx", "feature_runner", "onnx_runner"]

@@ -25,24 +25,21 @@ BODY_CHECKPOINT = "backbone.ckpt"
 def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source | None, device: torch.device,
             log: Callable[[str], None], views: int, already_split: bool = False) -> dict[str, Any]:
     """Features of every readable image; splits cut afterwards (unreadable files are known then)."""
-    from ..data.prepare import holdout_indices
     from .features import extract_features
 
     t0 = time.perf_counter()
-    if not train_src.is_files and not already_split:
+    limit_first = not train_src.is_files and not already_split
+    if limit_first:
         # in-memory data sets have no unreadable images: limit first, never embed 60,000 images to keep 300
         train_src = train_src.subset(seeded_limit(len(train_src), cfg.limit_train, cfg.seed))
         test_src = test_src.subset(seeded_limit(len(test_src), cfg.limit_test, cfg.seed)) if test_src is not None else None
-        already_limited = True
-    else:
-        already_limited = already_split
     kw = dict(cache_dir=cfg.cache_dir, batch_size=max(cfg.batch_size, 32), device=device, progress=cfg.progress, strict=cfg.strict)
     ftr = extract_features(backbone, train_src.items, views=views, seed=cfg.seed, desc="train features", **kw)
     tr_src = train_src.subset(ftr.index)
     tr_src.skipped = list(train_src.skipped) + ftr.skipped
     Xtr, Vtr = ftr.features, ftr.views
     if test_src is None and not already_split:
-        keep, hold = holdout_indices(tr_src.labels, len(tr_src.classes), cfg.test_fraction, seed=0)
+        keep, hold = tr_src.test_holdout(cfg.test_fraction)
         te_src, Xte = tr_src.subset(hold), Xtr[hold]
         tr_src, Xtr, Vtr = tr_src.subset(keep), Xtr[keep], (Vtr[keep] if Vtr is not None else None)
         fte = None
@@ -51,7 +48,7 @@ def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src
         te_src = test_src.subset(fte.index)
         te_src.skipped = list(test_src.skipped) + fte.skipped
         Xte = fte.features
-    if not already_limited:
+    if not (limit_first or already_split):
         lim = seeded_limit(len(tr_src), cfg.limit_train, cfg.seed)
         tr_src, Xtr, Vtr = tr_src.subset(lim), Xtr[lim], (Vtr[lim] if Vtr is not None else None)
         lim_t = seeded_limit(len(te_src), cfg.limit_test, cfg.seed)
@@ -81,6 +78,7 @@ def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sour
     from ..engine.checkpoint import checkpoint_meta
     from ..engine.evaluate import Evaluation
     from ..engine.report import write_run_report
+    from .auto import decision_notes
     from .backbones import body_meta
     from .heads import HeadEpoch, _metrics, fit_logreg_head, train_linear_head
     from .sources import LazyTestImages
@@ -143,11 +141,7 @@ def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sour
     notes = [f"strategy: feature-extract; backbone {backbone.name} ({backbone.weights_id}); preprocessing "
              f"{backbone.preprocess.key()}, mean {backbone.mean}, std {backbone.std} (from the weights' own config)",
              f"features: {feats['computed']} computed, {feats['cached']} from the cache; "
-             f"the head trained {len(history)} epoch(s) on them in {summary['head_seconds']} s"]
-    if decision:
-        from .auto import AutoDecision
-
-        notes.append(AutoDecision(**decision).explain())
+             f"the head trained {len(history)} epoch(s) on them in {summary['head_seconds']} s"] + decision_notes(decision)
     return recorder.finish(summary, lambda s: write_run_report(
         run, LazyTestImages(test_src, backbone.preprocess), final, history, classes, s,
         title=f"transfer: {backbone.name} on {Path(cfg.data).name}", notes=notes))

@@ -30,19 +30,16 @@ from ..engine.preprocess import normalise
 from .._runtime import cache_root
 from ..runs import atomic_torch_save
 from .backbones import Backbone
+from .fast import PooledFeatures, feature_runner
 
 AUGMENT_SPEC = "rrc(scale=0.5-1,ratio=3/4-4/3)+hflip"
 
 
-def cache_dir_default() -> Path:
-    return cache_root() / "features"
-
-
 def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
-    """``"default"`` -> :func:`cache_dir_default`; ``None`` (no cache) stays ``None``."""
+    """``"default"`` -> ``$CONVLENS_CACHE/features``; ``None`` (no cache) stays ``None``."""
     if cache_dir is None:
         return None
-    return cache_dir_default() if cache_dir == "default" else Path(cache_dir)
+    return cache_root() / "features" if cache_dir == "default" else Path(cache_dir)
 
 
 @torch.inference_mode()
@@ -53,7 +50,7 @@ def pooled_features(model: nn.Module, images: torch.Tensor, mean: Sequence[float
     try:
         # NHWC: oneDNN's convolutions run markedly faster on CPU (see convlens.engine.preprocess)
         x = normalise(images, mean, std).contiguous(memory_format=torch.channels_last)
-        return model.forward_head(model.forward_features(x), pre_logits=True).float()
+        return PooledFeatures(model)(x).float()
     finally:
         model.train(was_training)
 
@@ -90,7 +87,6 @@ class FeatureCache:
 
     def __init__(self, root: str | os.PathLike | None, namespace: str):
         self.namespace = namespace
-        self.enabled = root is not None
         digest = hashlib.sha256(namespace.encode()).hexdigest()[:24]
         self.path = Path(root) / f"{digest}.pt" if root is not None else None
         self.rows: dict[str, torch.Tensor] = {}
@@ -130,18 +126,10 @@ class FeatureSet:
     cached: int = 0
     seconds: float = 0.0
 
-    @property
-    def images_per_s(self) -> float:
-        return self.computed / self.seconds if self.seconds > 0 and self.computed else float("nan")
-
-
-def _hash_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 def tensor_hash(img: torch.Tensor) -> str:
     """Content hash of one uint8 image tensor (shape included)."""
-    return _hash_bytes(str(tuple(img.shape)).encode() + img.contiguous().numpy().tobytes())
+    return hashlib.sha256(str(tuple(img.shape)).encode() + img.contiguous().numpy().tobytes()).hexdigest()
 
 
 def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | torch.Tensor, views: int = 0, seed: int = 0,
@@ -151,7 +139,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
 
     ``views`` extra augmented views per image (:func:`augment_view`, seeded by ``seed``, the
     content hash and the view number, so the same image always gets the same views).
-    ``cache_dir=None`` disables the cache; ``"default"`` uses :func:`cache_dir_default`.
+    ``cache_dir=None`` disables the cache; ``"default"`` uses ``$CONVLENS_CACHE/features``.
     """
     from ..data.folders import open_image
     from ..data.prepare import fit_images
@@ -167,7 +155,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     if is_tensor:
         hashes = [tensor_hash(items[i]) for i in range(n)]
     else:
-        hashes = [_hash_bytes(Path(p).read_bytes()) if Path(p).is_file() else f"missing:{p}" for p in items]
+        hashes = [hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).is_file() else f"missing:{p}" for p in items]
     skipped: list[str] = []
     todo: list[int] = []
     for i, h in enumerate(hashes):
@@ -181,8 +169,6 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
         raise DataError(f"{skipped[0]} (--strict)")
     # only when something is left to compute: a fully cached run never builds the network;
     # ONNX Runtime when available (transfer/fast.py: 2.8x PyTorch here), else PyTorch
-    from .fast import feature_runner
-
     runner = feature_runner(backbone, device, root) if todo else None
     transform = pp.transform() if todo and not is_tensor else None
     from tqdm.auto import tqdm
@@ -210,12 +196,8 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
             continue
         batch = torch.stack(imgs)
         for v, cache in enumerate(caches):
-            if v == 0:
-                x = batch
-            else:
-                x = torch.stack([augment_view(img, _view_seed(seed, hashes[i], v)) for img, i in zip(batch, ok)])
-            feats = runner(x)
-            for row, i in zip(feats, ok):
+            x = torch.stack([augment_view(img, _view_seed(seed, hashes[i], v)) for img, i in zip(batch, ok)]) if v else batch
+            for row, i in zip(runner(x), ok):
                 cache.rows[hashes[i]] = row.clone()
             bar.update(len(ok))
         computed += len(ok)
@@ -234,9 +216,3 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
 
 def _view_seed(seed: int, content_hash: str, view: int) -> int:
     return (int(content_hash[:12], 16) * 1_000_003 + seed * 7919 + view) % (2**62)
-
-
-__all__ = ["AUGMENT_SPEC", "FeatureCache", "FeatureSet", "augment_view", "cache_dir_default", "extract_features", "resolve_cache_dir",
-           "normalise", "pooled_features", "tensor_hash"]
-
-

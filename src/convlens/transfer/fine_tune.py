@@ -16,23 +16,24 @@ from ..errors import ConvlensError
 from ..runs import RunDir, RunResult
 from .backbones import Backbone, freeze_except, load_backbone, resolve_unfreeze
 from .config import TransferConfig, default_name, val_size
-from .sources import Source, holdout_test
+from .sources import Source
 
 
 def readable_split(cfg: TransferConfig, train_src: Source, test_src: Source | None) -> tuple[Source, Source]:
-    train_src, _ = _drop_unreadable(train_src, cfg.strict)
+    train_src = _drop_unreadable(train_src, cfg.strict)
     if test_src is None:
-        train_src, test_src = holdout_test(train_src, cfg.test_fraction)
+        keep, hold = train_src.test_holdout(cfg.test_fraction)
+        train_src, test_src = train_src.subset(keep), train_src.subset(hold)
     else:
-        test_src, _ = _drop_unreadable(test_src, cfg.strict)
+        test_src = _drop_unreadable(test_src, cfg.strict)
     return train_src.subset(seeded_limit(len(train_src), cfg.limit_train, cfg.seed)), \
         test_src.subset(seeded_limit(len(test_src), cfg.limit_test, cfg.seed))
 
 
-def _drop_unreadable(src: Source, strict: bool) -> tuple[Source, None]:
+def _drop_unreadable(src: Source, strict: bool) -> Source:
     """For fine-tuning without features: find unreadable files (cheaply: PIL's header + decode)."""
     if not src.is_files:
-        return src, None
+        return src
     from ..data.folders import open_image
     from ..errors import DataError
 
@@ -47,7 +48,7 @@ def _drop_unreadable(src: Source, strict: bool) -> tuple[Source, None]:
             skipped.append(str(exc))
     out = src.subset(keep)
     out.skipped = skipped
-    return out, None
+    return out
 
 
 def param_groups_fn(trainable_head: list[str], ratio: float) -> Callable[[nn.Module, float], list[dict[str, Any]]]:
@@ -103,23 +104,23 @@ def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg
     return {"probe_val_acc": val_acc, "probe_train_acc": train_acc, "probe_C": info["C"]}
 
 
-def _data(tc: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, progress: bool) -> Any:
+def _train(tcfg: Any, tc: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, info: dict[str, Any],
+           facts: dict[str, Any], decision: dict[str, Any] | None, progress: bool, **kw: Any) -> RunResult:
+    """The engine's :func:`~convlens.engine.train` on the decoded images, pretrained layers at
+    ``backbone_lr_ratio`` x lr, the fine-tune ``facts`` in the summary and the report."""
     from ..data.registry import DatasetSplits
+    from ..engine import train
+    from .auto import decision_notes
 
-    pp = backbone.preprocess
-    return DatasetSplits(train_src.to_tensors(pp, progress), test_src.to_tensors(pp, progress), Path(tc.data).name)
-
-
-def _notes(backbone: Backbone, summary: dict[str, Any], decision: dict[str, Any] | None) -> list[str]:
-    notes = [f"strategy: fine-tune of stages {', '.join(summary.get('trainable_stages') or [])}; backbone {backbone.name}; "
-             f"pretrained layers at lr x {summary.get('backbone_lr_ratio')}; {summary.get('frozen_bn')} frozen BatchNorm layers "
-             f"in eval mode; head start: {summary.get('head_init')}"
-             + (f" (linear-probe val accuracy {summary['probe_val_acc']})" if summary.get("probe_val_acc") is not None else "")]
-    if decision:
-        from .auto import AutoDecision
-
-        notes.append(AutoDecision(**decision).explain())
-    return notes
+    pp, name = backbone.preprocess, Path(tc.data).name
+    data = DatasetSplits(train_src.to_tensors(pp, progress), test_src.to_tensors(pp, progress), name)
+    note = (f"strategy: fine-tune of stages {', '.join(facts.get('trainable_stages') or [])}; backbone {backbone.name}; "
+            f"pretrained layers at lr x {facts.get('backbone_lr_ratio')}; {facts.get('frozen_bn')} frozen BatchNorm layers "
+            f"in eval mode; head start: {facts.get('head_init')}"
+            + (f" (linear-probe val accuracy {facts['probe_val_acc']})" if facts.get("probe_val_acc") is not None else ""))
+    return train(tcfg, model=backbone.model, data=data, param_groups=param_groups_fn(info["head"], tc.backbone_lr_ratio),
+                 kind="transfer", summary_extra=facts, notes=[note] + decision_notes(decision),
+                 title=f"transfer: {backbone.name} on {name}", **kw)
 
 
 # facts a fine-tune run adds to the engine's summary (kept when the run resumes)
@@ -130,7 +131,7 @@ FACTS = ("strategy", "backbone", "unfreeze", "unfreeze_from", "trainable_stages"
 def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, unfreeze: int | None,
                   augment: str, decision: dict[str, Any] | None, log: Callable[[str], None],
                   feats: dict[str, Any] | None = None, listeners: Iterable[Any] = ()) -> RunResult:
-    from ..engine import TrainConfig, train
+    from ..engine import TrainConfig
 
     n_val = val_size(len(train_src), cfg.val_fraction)
     init: dict[str, Any] = {}
@@ -151,16 +152,14 @@ def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, te
                  trainable_stages=stages, backbone_lr_ratio=cfg.backbone_lr_ratio, frozen_bn=info["frozen_bn"],
                  augment=augment, head_init=cfg.head_init, train_bn=cfg.train_bn,
                  skipped_files=train_src.skipped + test_src.skipped, **init, **({"auto": decision} if decision else {}))
-    return train(tcfg, model=backbone.model, data=_data(cfg, backbone, train_src, test_src, cfg.progress),
-                 param_groups=param_groups_fn(info["head"], cfg.backbone_lr_ratio), kind="transfer", extra_config=extra,
-                 listeners=listeners, summary_extra=facts, notes=_notes(backbone, facts, decision),
-                 title=f"transfer: {backbone.name} on {Path(cfg.data).name}")
+    return _train(tcfg, cfg, backbone, train_src, test_src, info, facts, decision, cfg.progress, extra_config=extra,
+                  listeners=listeners)
 
 
 def resume(cfg: TransferConfig, run_path: str, load_sources: Callable[..., Any], log: Callable[[str], None],
            epochs: int | None, listeners: Iterable[Any] = ()) -> RunResult:
     """Continue a fine-tune run (feature-extract runs are re-run: the cache makes it seconds)."""
-    from ..engine import TrainConfig, train
+    from ..engine import TrainConfig
 
     run = RunDir.open(run_path)
     rec = run.config
@@ -175,7 +174,5 @@ def resume(cfg: TransferConfig, run_path: str, load_sources: Callable[..., Any],
     info = prepare_fine_tune(backbone, rec.get("unfreeze_used"), tc.unfreeze_from, tc.train_bn)
     tcfg_saved.progress, tcfg_saved.device = cfg.progress, cfg.device
     facts = {k: v for k, v in run.summary().items() if k in FACTS}
-    return train(tcfg_saved, model=backbone.model, data=_data(tc, backbone, train_src, test_src, cfg.progress),
-                 param_groups=param_groups_fn(info["head"], tc.backbone_lr_ratio), kind="transfer", resume=run_path,
-                 epochs=epochs, listeners=listeners, summary_extra=facts, notes=_notes(backbone, facts, rec.get("auto")),
-                 title=f"transfer: {backbone.name} on {Path(tc.data).name}")
+    return _train(tcfg_saved, tc, backbone, train_src, test_src, info, facts, rec.get("auto"), cfg.progress, resume=run_path,
+                  epochs=epochs, listeners=listeners)

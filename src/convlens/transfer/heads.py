@@ -36,8 +36,8 @@ class HeadEpoch:
     row: dict[str, Any]
 
 
-def _metrics(head: nn.Linear, X: torch.Tensor, y: torch.Tensor, prefix: str) -> dict[str, float | None]:
-    if len(X) == 0:
+def _metrics(head: nn.Linear, X: torch.Tensor | None, y: torch.Tensor | None, prefix: str) -> dict[str, float | None]:
+    if X is None or len(X) == 0:
         return {f"{prefix}_loss": None, f"{prefix}_acc": None}
     with torch.no_grad():
         logits = head(X)
@@ -66,10 +66,6 @@ def train_linear_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, views:
         pool = X.unsqueeze(1) if views is None else torch.cat([X.unsqueeze(1), views], dim=1)  # (N, 1+V, D)
         pool = (pool - mu) / sigma
         history: list[dict[str, Any]] = []
-        if X_val is None:
-            X_val, y_val = torch.zeros(0, X.shape[1]), torch.zeros(0, dtype=torch.long)
-        if X_test is None:
-            X_test, y_test = torch.zeros(0, X.shape[1]), torch.zeros(0, dtype=torch.long)
         for epoch in range(epochs):
             t0 = time.perf_counter()
             perm = torch.randperm(len(X), generator=g)
@@ -143,8 +139,7 @@ def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float
         else:
             C = 1.0
     clf = LogisticRegression(C=C, max_iter=3000).fit(Z, yn)
-    W = clf.coef_
-    b = clf.intercept_
+    W, b = clf.coef_, clf.intercept_
     if W.shape[0] == 1 and num_classes == 2:  # sklearn's binary form: one logit for class 1
         W = np.concatenate([-W / 2, W / 2])
         b = np.concatenate([-b / 2, b / 2])
@@ -171,6 +166,3 @@ def install_head(model: nn.Module, head: nn.Linear) -> None:
     with torch.no_grad():
         clf.weight.copy_(head.weight)
         clf.bias.copy_(head.bias)
-
-
-__all__ = ["HeadEpoch", "fit_logreg_head", "fold_standardisation", "install_head", "train_linear_head"]

@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,7 +33,7 @@ def train_images_per_s(model: nn.Module, images: torch.Tensor, mean: Any, std: A
     """Images/s of a full training step (forward, backward of every layer, SGD update) of a copy
     of ``model`` on ``images`` (uint8 (B, C, H, W)); the first step is a warm-up, the best of the
     rest counts. The copy keeps the real model's weights and BatchNorm statistics untouched."""
-    from .features import normalise
+    from ..engine.preprocess import normalise
 
     net = copy.deepcopy(model).train().to(memory_format=torch.channels_last)
     for p in net.parameters():
@@ -69,13 +68,11 @@ def probe_then_fine_tune(cfg: Any, backbone: Any, train_src: Any, test_src: Any,
                          augment: str, decision: dict[str, Any], log: Callable[[str], None],
                          listeners: Iterable[Any] = ()) -> Any:
     """Steps 1-4 of the module docstring; returns the kept run's :class:`~convlens.runs.RunResult`."""
-    from ..runs import default_run_name
-    from .config import val_size
+    from .config import default_name, val_size
     from .feature_extract import run_feature_extract
     from .fine_tune import run_fine_tune
 
-    dataset = Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
-    name = cfg.name or default_run_name(f"transfer-{cfg.backbone}-{dataset}".replace("/", "_"))
+    name = cfg.name or default_name(cfg)
     t0 = time.perf_counter()
     # the probe is exactly what --strategy feature-extract would give (same head, split, seed and
     # cached features; its head trains PROBE_EPOCHS on them whatever --epochs says for fine-tuning)
@@ -119,6 +116,3 @@ def probe_then_fine_tune(cfg: Any, backbone: Any, train_src: Any, test_src: Any,
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None or math.isnan(v) else f"{v:.1%}"
-
-
-__all__ = ["GPU_NOTE", "expected_fine_tune_seconds", "probe_then_fine_tune", "train_images_per_s"]

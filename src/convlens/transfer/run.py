@@ -13,9 +13,9 @@ import time
 from typing import Any, Callable, Iterable
 
 from .backbones import load_backbone
-from .config import HEADS, STRATEGIES, TransferConfig, TransferResult, with_input_size
+from .config import TransferConfig, TransferResult, with_input_size
 from .feature_extract import extract, run_feature_extract
-from .fine_tune import param_groups_fn, prepare_fine_tune, probe_init, readable_split, resume as resume_fine_tune, run_fine_tune
+from .fine_tune import readable_split, resume as resume_fine_tune, run_fine_tune
 from .sources import Source, folder_sources, named_sources
 
 
@@ -90,6 +90,3 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
         return probe_then_fine_tune(cfg, backbone, train_src, test_src, feats, unfreeze, augment or "crop-flip", decision,
                                     log, listeners)
     return run_fine_tune(cfg, backbone, train_src, test_src, unfreeze, augment or "crop-flip", decision, log, feats, listeners)
-
-__all__ = ["HEADS", "STRATEGIES", "Source", "TransferConfig", "TransferResult", "param_groups_fn", "prepare_fine_tune",
-           "probe_init", "transfer"]

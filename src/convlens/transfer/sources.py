@@ -52,6 +52,11 @@ class Source:
                 continue
         return max(sizes, default=None)
 
+    def test_holdout(self, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(keep, hold)``: the folder loader's stratified test holdout of these (readable) images,
+        seed 0: the test set never moves with the training seed."""
+        return holdout_indices(self.labels, len(self.classes), fraction, seed=0)
+
     def subset(self, index: torch.Tensor | Sequence[int]) -> "Source":
         index = torch.as_tensor(index, dtype=torch.int64)
         items = self.items[index] if not self.is_files else [self.items[i] for i in index.tolist()]
@@ -119,13 +124,6 @@ def folder_sources(path: str | os.PathLike, test_fraction: float = 0.2) -> tuple
     return train, Source(t_items, t_labels, classes, f"{root.name}-test", t_skipped), warns + t_warns
 
 
-def holdout_test(train: Source, fraction: float) -> tuple[Source, Source]:
-    """The folder loader's seeded (seed 0: the test set never moves with the training seed)
-    stratified holdout, applied to the readable training images."""
-    keep, hold = holdout_indices(train.labels, len(train.classes), fraction, seed=0)
-    return train.subset(keep), train.subset(hold)
-
-
 def named_sources(name: str, data_dir: str | None = None, download: bool = False) -> tuple[Source, Source]:
     """A registered data set (``fashion-mnist``) as in-memory sources."""
     from ..data.registry import load_dataset
@@ -133,6 +131,3 @@ def named_sources(name: str, data_dir: str | None = None, download: bool = False
     splits = load_dataset(name, data_dir=data_dir, download=download)
     return (Source(splits.train.images, splits.train.labels, splits.classes, splits.train.name or f"{name}-train"),
             Source(splits.test.images, splits.test.labels, splits.classes, splits.test.name or f"{name}-test"))
-
-
-__all__ = ["LazyTestImages", "Source", "folder_sources", "holdout_test", "named_sources"]
