@@ -30,7 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-HE_MODELS = frozenset({"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "plain20", "plain32", "plain44", "plain56"})
+from ..models.cifar import CIFAR_RESNETS
+
+HE_MODELS = frozenset(name for name, *_ in CIFAR_RESNETS)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ class TorchvisionClassifier(nn.Module):
         self.net = net
         self.pretrained_cfg = cfg
         self._head_attr = self._find_head_attr()
-        self.num_classes = self._head_out
+        h = self._head()
+        self.num_classes = h.out_features if isinstance(h, nn.Linear) else h.out_channels
 
     def _find_head_attr(self) -> str:
         for attr in ("fc", "classifier", "heads", "head"):
@@ -72,11 +73,6 @@ class TorchvisionClassifier(nn.Module):
         if not layers:
             raise ConvlensError(f"torchvision model {type(self.net).__name__}: no Linear/Conv2d layer in its {self._head_attr}")
         return layers[-1]
-
-    @property
-    def _head_out(self) -> int:
-        h = self._head()
-        return h.out_features if isinstance(h, nn.Linear) else h.out_channels
 
     def get_classifier(self) -> nn.Module:
         return self._head()
@@ -168,8 +164,7 @@ def load_weights_file(model: nn.Module, path: str | os.PathLike, num_classes: in
     skipped = [k for k, v in sd.items() if k in own and own[k].shape != v.shape]
     sd = {k: v for k, v in sd.items() if k not in skipped}
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    head_names = set(skipped)
-    real_missing = [k for k in missing if k not in head_names]
+    real_missing = [k for k in missing if k not in skipped]
     if unexpected or len(real_missing) > 2:
         raise CheckpointError(
             f"{path}: does not fit {getattr(model, 'convlens_name', type(model).__name__)} "

@@ -21,7 +21,6 @@ import torch.nn as nn
 from ..errors import ConvlensError
 
 _entrypoints: dict[str, Callable[..., nn.Module]] = {}
-_descriptions: dict[str, str] = {}
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -30,7 +29,6 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     if name in _entrypoints:
         raise ValueError(f"model {name!r} registered twice")
     _entrypoints[name] = fn
-    _descriptions[name] = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
     return fn
 
 
@@ -41,8 +39,9 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def describe_models() -> dict[str, str]:
+    """``{name: first line of its docstring}`` of convlens' own models."""
     _ensure_builtin_models()
-    return {n: _descriptions[n] for n in sorted(_entrypoints)}
+    return {n: (_entrypoints[n].__doc__ or "").strip().partition("\n")[0] for n in sorted(_entrypoints)}
 
 
 def is_model(name: str) -> bool:
