@@ -117,9 +117,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> t
                               "retrain with a lower --lr")
     model = create_model(meta["model_name"], pretrained=False, num_classes=meta["num_classes"], **meta.get("model_kwargs", {}))
     load_state_dict_checked(model, ckpt["state_dict"], source, meta["model_name"])
-    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    pcfg.update(meta.get("pretrained_cfg", {}))
-    model.pretrained_cfg = pcfg
+    model.pretrained_cfg = {**(getattr(model, "pretrained_cfg", {}) or {}), **meta.get("pretrained_cfg", {})}
     model.eval()
     meta["epoch"] = ckpt.get("epoch")
     return model, meta
@@ -157,11 +155,10 @@ def resolve_checkpoint(run_or_ckpt: str | os.PathLike, which: str | int = "best"
         raise ConvlensError(f"{p}: no such run folder or checkpoint")
     run = RunDir.open(p)
     if isinstance(which, int) or str(which).isdigit():
-        found = dict(epoch_checkpoints(run.path)).get(int(which))
-        if found is None:
-            have = [e for e, _ in epoch_checkpoints(run.path)]
-            raise ConvlensError(f"{p}: no checkpoint for epoch {which}; it has epochs {have}")
-        return found
+        have = dict(epoch_checkpoints(run.path))
+        if int(which) not in have:
+            raise ConvlensError(f"{p}: no checkpoint for epoch {which}; it has epochs {list(have)}")
+        return have[int(which)]
     for name in ([f"{which}.ckpt"] + (["last.ckpt"] if which == "best" else [])):
         if (run.checkpoints_dir / name).is_file():
             return run.checkpoints_dir / name

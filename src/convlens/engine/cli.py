@@ -23,8 +23,7 @@ def config_from_args(args: argparse.Namespace, **over: Any):
 
     given = {f.name for f in fields(TrainConfig) if f.name != "model_kwargs" and getattr(args, f.name, None) is not None}
     given |= {"model_kwargs"} if over.get("model_kwargs") else set()
-    given = tuple(sorted(given))
-    return from_args(TrainConfig, args, explicit=given, **over)  # a recipe keeps what the user set (engine/recipes.py)
+    return from_args(TrainConfig, args, explicit=tuple(sorted(given)), **over)  # a recipe keeps what the user set (engine/recipes.py)
 
 
 def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:

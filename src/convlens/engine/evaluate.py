@@ -53,11 +53,8 @@ def confusion_matrix(targets: Any, preds: Any, num_classes: int) -> np.ndarray:
 
 def autocast_for(precision: str, device: torch.device) -> Any:
     """The autocast context Lightning uses for ``precision`` (a no-op for ``32-true``)."""
-    if precision == "bf16-mixed":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision == "16-mixed":
-        return torch.autocast(device.type, dtype=torch.float16)
-    return torch.autocast(device.type, enabled=False)
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 @torch.no_grad()

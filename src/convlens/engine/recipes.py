@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..models.cifar import CIFAR_RESNETS
+from .optim import make_optimizer, per_step
 
 HE_MODELS = frozenset(name for name, *_ in CIFAR_RESNETS)
 
@@ -54,16 +55,15 @@ def _he_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
     cfg = module.cfg
     from .module import fast_optimizer_kwargs
 
-    opt = torch.optim.SGD([p for p in module.model.parameters() if p.requires_grad], lr=cfg.lr, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, nesterov=False, **fast_optimizer_kwargs(module.model))
+    opt = make_optimizer("sgd", [p for p in module.model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay,
+                         cfg.momentum, nesterov=False, **fast_optimizer_kwargs(module.model))
     milestones = (int(0.5 * total_steps), int(0.75 * total_steps))
     warm = 400 if getattr(module.model, "depth", 0) >= 110 else 0  # "0.01 until training error is below 80% (~400 iterations)"
 
     def factor(step: int) -> float:
         return (0.1 if step < warm else 1.0) * 0.1 ** sum(step >= m for m in milestones)
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    return per_step(opt, torch.optim.lr_scheduler.LambdaLR(opt, factor))
 
 
 HE = Recipe("he", "He et al. 2016: SGD 0.9, wd 1e-4, batch 128, lr 0.1 /10 at 50% and 75%, crop+flip, 45k/5k",
@@ -103,14 +103,13 @@ def _fast_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
               {"params": biases, "lr": cfg.lr * s, "weight_decay": cfg.weight_decay / s}]
     from .module import fast_optimizer_kwargs
 
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, **fast_optimizer_kwargs(model))
+    opt = make_optimizer("sgd", groups, cfg.lr, momentum=cfg.momentum, nesterov=True, **fast_optimizer_kwargs(model))
 
     def triangle(step: int) -> float:  # 0.2 -> 1 over the first 23% of steps, then down to 0.07
         t = step / max(1, total_steps)
         return 0.2 + 0.8 * t / 0.23 if t < 0.23 else 1.0 + (0.07 - 1.0) * (t - 0.23) / 0.77
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, triangle)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    return per_step(opt, torch.optim.lr_scheduler.LambdaLR(opt, triangle))
 
 
 def _fast_prepare(model: nn.Module, train: Any) -> None:
@@ -120,11 +119,9 @@ def _fast_prepare(model: nn.Module, train: Any) -> None:
 
     if not isinstance(model, CifarVGG):
         return
-    cfg = model.pretrained_cfg
-    mean = torch.tensor(cfg["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(cfg["std"]).view(1, -1, 1, 1)
-    x = (train.images[:5000].float() / 255 - mean) / std
-    patch_whitening(model.stem, x)
+    from .preprocess import normalise
+
+    patch_whitening(model.stem, normalise(train.images[:5000], model.pretrained_cfg["mean"], model.pretrained_cfg["std"]))
     model.stem.weight.requires_grad_(False)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -244,10 +241,9 @@ def apply_recipe_defaults(cfg: Any) -> None:
     recipe = resolve_recipe(cfg.recipe, cfg.model)
     if recipe is None:
         return
-    base = type(cfg).__dataclass_fields__
     for f in fields(cfg):
         if f.name not in recipe.defaults or f.name in cfg.explicit:
             continue
-        default = base[f.name].default_factory() if callable(base[f.name].default_factory) else base[f.name].default
+        default = f.default_factory() if callable(f.default_factory) else f.default
         if getattr(cfg, f.name) == default:
             setattr(cfg, f.name, recipe.defaults[f.name])
