@@ -15,17 +15,8 @@ from pathlib import Path
 
 from .options import checker
 
-__all__ = [
-    "at_least",
-    "finite_float",
-    "finite_non_negative_float",
-    "finite_positive_float",
-    "fraction",
-    "non_negative_int",
-    "output_dir",
-    "positive_int",
-    "probability",
-]
+__all__ = ["at_least", "finite_float", "finite_non_negative_float", "finite_positive_float", "fraction", "non_negative_int",
+           "output_dir", "positive_int", "probability"]
 
 
 # The numeric checkers are options.checker with opt()'s bounds: one rule for what a number may be,

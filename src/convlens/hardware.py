@@ -19,26 +19,22 @@ ISA_FLAGS: tuple[tuple[str, str], ...] = (
 )
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=None)
+def _cpuinfo(key: str) -> str | None:
+    """The value of the first ``key`` line of /proc/cpuinfo (``None``: no such line or file)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(key)), None)
+    except OSError:
+        return None
+
+
 def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
-@lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset((_cpuinfo("flags") or "").split())
 
 
 def isa_names() -> list[str]:
@@ -103,8 +99,7 @@ def hardware_line(precision: str = "fp32", measure_peak: bool = True) -> str:
         f"threads: {torch.get_num_threads()}",
         f"precision: {precision}",
     ]
-    cap = isa_cap()
-    if cap:
+    if cap := isa_cap():
         parts.append(f"capped: {cap} = {machine_label()}")
     if measure_peak:
         _last_peak = matmul_peak_gflops()

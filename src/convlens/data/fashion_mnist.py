@@ -24,10 +24,7 @@ _FILES = {
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
+    return next((folder / n for n in (stem, stem + ".gz") if (folder / n).is_file()), None)
 
 
 def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:

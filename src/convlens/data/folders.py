@@ -145,8 +145,7 @@ def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], l
     classes: list[str] = []
     files: list[tuple[Path, int]] = []
     for d in subdirs:
-        found = sorted(p for p in d.rglob("*") if p.is_file() and p.name not in _JUNK and not p.name.startswith("."))
-        if not found:
+        if not (found := sorted(p for p in d.rglob("*") if p.is_file() and p.name not in _JUNK and not p.name.startswith("."))):
             warns.append(f"{d}: empty class folder, ignored")
             continue
         classes.append(d.name)
@@ -160,8 +159,7 @@ def class_files(root: Path, classes: Sequence[str] | None = None) -> tuple[list[
     found, files, skipped, warns = find_class_folders(root)
     if classes is None:
         return found, files, skipped, warns
-    extra = sorted(set(found) - set(classes))
-    if extra:
+    if extra := sorted(set(found) - set(classes)):
         raise DataError(f"{root}: class folder(s) {extra} do not exist in the training split ({list(classes)}); rename or remove them")
     remap = {i: list(classes).index(c) for i, c in enumerate(found)}
     return list(classes), [(p, remap[y]) for p, y in files], skipped, warns
@@ -206,10 +204,9 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
             log(f"  {s}")
     if not images:
         raise DataError(f"{root}: no readable image in any class folder ({len(skipped)} file(s) skipped)")
-    data = ImageTensors(torch.stack(images), torch.tensor(labels, dtype=torch.int64), list(found), name or root.name,
+    return ImageTensors(torch.stack(images), torch.tensor(labels, dtype=torch.int64), list(found), name or root.name,
                         str(root), paths, {"skipped": [str(s) for s in skipped], "warnings": list(warns),
                                            "preprocess": pp.key()})
-    return data
 
 
 def class_balance_warnings(data: ImageTensors) -> list[str]:

@@ -124,9 +124,7 @@ def prepare_data(config: dict[str, Any], model: Any, meta: dict[str, Any] | None
     The validation split is class-stratified and seeded by ``config["seed"]``, so every verb
     that reopens a run (``evaluate``, ``--resume``, ``explain``) sees the same split.
     """
-    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    if meta:
-        pcfg.update(meta.get("pretrained_cfg") or {})
+    pcfg = {**(getattr(model, "pretrained_cfg", {}) or {}), **((meta or {}).get("pretrained_cfg") or {})}
     if data is None:
         data = load_run_data(config, pcfg)
     require_two_classes(data.classes, str(config.get("data")))
@@ -161,8 +159,7 @@ def warn_missing_classes(labels: torch.Tensor, classes: Sequence[Any], split: st
     if len(labels) == 0:
         return []
     present = set(torch.as_tensor(labels).unique().tolist())
-    missing = [c for i, c in enumerate(classes) if i not in present]
-    if missing:
+    if missing := [c for i, c in enumerate(classes) if i not in present]:
         warnings.warn(f"the {split} split has no images of {len(missing)} of {len(classes)} classes "
                       f"({', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''}): its accuracy says nothing about them",
                       DataWarning, stacklevel=2)

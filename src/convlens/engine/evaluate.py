@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..data.base import ImageTensors
 from ..data.prepare import prepare_data  # noqa: F401 - convlens.engine.prepare_data, without Lightning
 from ..errors import ConvlensError
-from ..runs import RunDir, RunResult, atomic_write_json
+from ..runs import BestBy, RunDir, RunResult, atomic_write_json
 from .preprocess import BatchPreprocessor, wants_channels_last
 
 
@@ -97,22 +97,20 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
     from .._runtime import resolve_precision, select_device
     from ..reports.plots import plot_curves
     from .checkpoint import epoch_checkpoints, model_from_checkpoint, read_checkpoint
-    from ..runs import BestBy
 
     run = RunDir.open(run_path)
-    ckpts = epoch_checkpoints(run.path)
-    if not ckpts:
+    if not (ckpts := epoch_checkpoints(run.path)):
         raise ConvlensError(f"{run.path}: no epoch checkpoints in {run.checkpoints_dir} to evaluate")
     dev = select_device(device)
     precision = run.summary().get("precision") or resolve_precision(run.config.get("precision", "32-true"), dev)
     from tqdm import tqdm
 
     rows: list[dict[str, Any]] = []
-    splits = None
+    splits = data
     for epoch, path in tqdm(ckpts, desc=f"evaluating {run.name}", unit="ckpt", disable=not progress):
         model, meta = model_from_checkpoint(read_checkpoint(path), str(path))
         if splits is None:
-            splits = data if data is not None else prepare_data(run.config, model, meta=meta)
+            splits = prepare_data(run.config, model, meta=meta)
         row: dict[str, Any] = {"epoch": epoch}
         for name, split in (("val", splits.get("val")), ("test", splits.get("test"))):
             if split is not None and len(split):
@@ -123,16 +121,10 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
     by = run.summary().get("best_by") or ("val_acc" if all("val_acc" in r for r in rows) else "last")
     by = by if by in ("last", "val_loss", "val_acc") else "last"
     best = BestBy(by).pick(rows) or rows[-1]
-    result = {
-        "run": str(run.path),
-        "epochs": rows,
-        "best_by": by,
-        "best_epoch": best["epoch"],
-        "test_acc_at_best": best.get("test_acc"),
-        "note": (f"best epoch chosen on the validation split ({by}); test accuracy never used to choose" if by != "last" else
-                 "no validation split in this run: the last epoch is its model (test accuracy was never used to choose); "
-                 "train with --val-size > 0 to pick an epoch"),
-    }
+    result = {"run": str(run.path), "epochs": rows, "best_by": by, "best_epoch": best["epoch"], "test_acc_at_best": best.get("test_acc"),
+              "note": (f"best epoch chosen on the validation split ({by}); test accuracy never used to choose" if by != "last" else
+                       "no validation split in this run: the last epoch is its model (test accuracy was never used to choose); "
+                       "train with --val-size > 0 to pick an epoch")}
     atomic_write_json(run.path / "evaluation.json", result)
     fig = run.save_figure(plot_curves(rows, title=f"{run.name}: every checkpoint evaluated"), "evaluation")
     return RunResult(run, rows, {**result, "test_acc": best.get("test_acc", float("nan"))}, {"evaluation": fig})

@@ -69,8 +69,7 @@ def check_divergence(loss: torch.Tensor | float | None, epoch: int, lr: float | 
             if value > EXPLODED_FACTOR * max(uniform, 1.0):
                 what = f"the training loss is {value:.3g}, over {EXPLODED_FACTOR:g}x that of a uniform guess ({uniform:.2f})"
     if what is None and model is not None:
-        bad = non_finite_parameters(chain(model.named_parameters(), model.named_buffers()))
-        if bad:
+        if bad := non_finite_parameters(chain(model.named_parameters(), model.named_buffers())):
             what = f"{len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]})"
     if what is not None:
         raise TrainingDiverged(f"training diverged in epoch {epoch}{where}: {what}; {_advice(lr, flag)}")
@@ -120,8 +119,7 @@ def _divergence_guard_class() -> type:
             # steps each, for small images) may have been inf while the last one looked finite
             if trainer.sanity_checking or not hasattr(pl_module, "epoch_metrics"):
                 return
-            loss = pl_module.epoch_metrics().get("train_loss")
-            if loss is not None:
+            if (loss := pl_module.epoch_metrics().get("train_loss")) is not None:
                 check_divergence(loss, trainer.current_epoch + 1, self._lr(trainer), num_classes=_classes(pl_module),
                                  flag=self.flag)
 

@@ -7,6 +7,7 @@ from ..errors import ConvlensError
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -26,6 +27,18 @@ def make_optimizer(name: str, params: Any, lr: float, weight_decay: float = 0.0,
         cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
         return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
     raise ConvlensError(f"--optimizer {name!r}: use {', '.join(OPTIMIZERS)}")
+
+
+def fast_optimizer_kwargs(model: "nn.Module") -> dict[str, bool]:
+    """``fused=True`` when every parameter is a float tensor on CPU or CUDA, else ``foreach``.
+
+    On CPU torch's default is the per-tensor loop (``_single_tensor_adam``): for the chapter's
+    DNN that was 1.5 of its 3.4 ms step. The fused kernel does the same update in one pass.
+    """
+    params = list(model.parameters())
+    if params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params):
+        return {"fused": True}
+    return {"foreach": True}
 
 
 def per_step(opt: "torch.optim.Optimizer", sched: Any) -> dict[str, Any]:

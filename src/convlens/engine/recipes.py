@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.cifar import CIFAR_RESNETS
-from .optim import make_optimizer, per_step
+from ..models.cifar import CIFAR_RESNETS, CifarVGG, patch_whitening
+from .optim import fast_optimizer_kwargs, make_optimizer, per_step
 
 HE_MODELS = frozenset(name for name, *_ in CIFAR_RESNETS)
 
@@ -53,8 +53,6 @@ class Recipe:
 # ---- He et al. ------------------------------------------------------------------------------
 def _he_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
     cfg = module.cfg
-    from .module import fast_optimizer_kwargs
-
     opt = make_optimizer("sgd", [p for p in module.model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay,
                          cfg.momentum, nesterov=False, **fast_optimizer_kwargs(module.model))
     milestones = (int(0.5 * total_steps), int(0.75 * total_steps))
@@ -101,8 +99,6 @@ def _fast_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
     # the BatchNorm shifts learn 64x faster; both groups shrink by the same lr * wd per step
     groups = [{"params": others, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
               {"params": biases, "lr": cfg.lr * s, "weight_decay": cfg.weight_decay / s}]
-    from .module import fast_optimizer_kwargs
-
     opt = make_optimizer("sgd", groups, cfg.lr, momentum=cfg.momentum, nesterov=True, **fast_optimizer_kwargs(model))
 
     def triangle(step: int) -> float:  # 0.2 -> 1 over the first 23% of steps, then down to 0.07
@@ -115,7 +111,6 @@ def _fast_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
 def _fast_prepare(model: nn.Module, train: Any) -> None:
     """Whiten the stem on 5,000 training images (normalised as the model sees them), freeze it;
     freeze every BatchNorm scale at 1 (airbench: only the shifts learn)."""
-    from ..models.cifar import CifarVGG, patch_whitening
 
     if not isinstance(model, CifarVGG):
         return
@@ -131,7 +126,7 @@ def _fast_prepare(model: nn.Module, train: Any) -> None:
 def _fast_callbacks(cfg: Any) -> list[Any]:
     import lightning as L
 
-    from .preprocess import BatchPreprocessor
+    from .preprocess import BatchPreprocessor, crop_windows
 
     class ReflectTranslateFlip(BatchPreprocessor):
         """airbench's augmentation: a random translation of up to 2 pixels (reflect padding) and
@@ -146,13 +141,8 @@ def _fast_callbacks(cfg: Any) -> list[Any]:
                 parity = (x.flatten(1).to(torch.int64) * torch.arange(1, x[0].numel() + 1, device=x.device)).sum(1) % 2
                 flip = parity != (self.epoch % 2)
                 x = x.float()
-                b, _, h, w = x.shape
-                pad = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
-                oy, ox = torch.randint(0, 5, (2, b), device=x.device)
-                rows = oy[:, None] + torch.arange(h, device=x.device)
-                cols = ox[:, None] + torch.arange(w, device=x.device)
-                x = pad[torch.arange(b, device=x.device)[:, None, None, None], torch.arange(x.shape[1], device=x.device)[None, :, None, None],
-                        rows[:, None, :, None], cols[:, None, None, :]]
+                oy, ox = torch.randint(0, 5, (2, len(x)), device=x.device)
+                x = crop_windows(torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect"), oy, ox, *x.shape[-2:])
                 x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
             return super().forward(x if x.dtype == torch.uint8 else x / 255.0, train=False)
 
@@ -238,8 +228,7 @@ def apply_recipe_defaults(cfg: Any) -> None:
     """Fill ``cfg``'s fields that still hold TrainConfig's defaults with the recipe's (in place),
     except those named in ``cfg.explicit`` (what the user set, even to a default value)."""
     cfg.explicit = tuple(cfg.explicit)  # a list after a JSON round trip
-    recipe = resolve_recipe(cfg.recipe, cfg.model)
-    if recipe is None:
+    if (recipe := resolve_recipe(cfg.recipe, cfg.model)) is None:
         return
     for f in fields(cfg):
         if f.name not in recipe.defaults or f.name in cfg.explicit:

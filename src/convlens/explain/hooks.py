@@ -27,11 +27,8 @@ def named_module(model: nn.Module, name: str) -> nn.Module:
 
 def count_hooks(model: nn.Module) -> int:
     """Number of forward/backward (pre-)hooks on ``model`` and all its sub-modules."""
-    n = 0
-    for m in model.modules():
-        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
-            n += len(getattr(m, attr, {}) or {})
-    return n
+    return sum(len(getattr(m, attr, {}) or {}) for m in model.modules()
+               for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"))
 
 
 @contextmanager

@@ -56,51 +56,43 @@ def trace_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]
     seen: dict[str, LayerInfo] = {}
     handles = []
     counter = [0]
-
-    def make(name: str):
-        def hook(m: nn.Module, _inp: object, out: object) -> None:
-            t = out[0] if isinstance(out, (tuple, list)) and out else out
-            if isinstance(t, torch.Tensor):
-                counter[0] += 1
-                seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
-        return hook
-
     try:
         for name, m in model.named_modules():
+            def hook(m: nn.Module, _inp: object, out: object, name: str = name) -> None:
+                t = out[0] if isinstance(out, (tuple, list)) and out else out
+                if isinstance(t, torch.Tensor):
+                    counter[0] += 1
+                    seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
             if name:
-                handles.append(m.register_forward_hook(make(name)))
+                handles.append(m.register_forward_hook(hook))
         was_training = model.training
         model.eval()
-        try:
-            dev = next(model.parameters()).device
-        except StopIteration:
-            dev = torch.device("cpu")
         with torch.no_grad():
-            model(torch.zeros((1, *key), device=dev))
+            model(torch.zeros((1, *key), device=next((p.device for p in model.parameters()), torch.device("cpu"))))
         model.train(was_training)
     finally:
         for h in handles:
             h.remove()
-    layers = sorted(seen.values(), key=lambda li: li.order)
-    per_model[key] = layers
-    return layers
+    per_model[key] = sorted(seen.values(), key=lambda li: li.order)
+    return per_model[key]
 
 
 def spatial_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
     return [li for li in trace_layers(model, input_size) if li.spatial]
 
 
-def _no_spatial_error(model: nn.Module) -> ConvlensError:
-    name = getattr(model, "convlens_name", type(model).__name__)
-    return ConvlensError(f"model {name!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
-                         "feature maps, filters and CAMs need a CNN; explain a cnn/fashion_vgg run or a CNN backbone instead")
+def _spatial_or_raise(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
+    """:func:`spatial_layers`, or one line saying that a model without them has nothing to show."""
+    if not (sp := spatial_layers(model, input_size)):
+        name = getattr(model, "convlens_name", type(model).__name__)
+        raise ConvlensError(f"model {name!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
+                            "feature maps, filters and CAMs need a CNN; explain a cnn/fashion_vgg run or a CNN backbone instead")
+    return sp
 
 
 def stage_layers(model: nn.Module, input_size: Sequence[int]) -> list[str]:
     """One layer per resolution stage, low -> high level (see the module docstring)."""
-    sp = spatial_layers(model, input_size)
-    if not sp:
-        raise _no_spatial_error(model)
+    sp = _spatial_or_raise(model, input_size)
     max_depth = max(li.depth for li in sp)
     for d in range(1, max_depth + 1):
         cand = [li for li in sp if li.depth <= d]
@@ -126,10 +118,7 @@ def default_feature_layers(model: nn.Module, input_size: Sequence[int], n: int =
 
 def cam_target_layer(model: nn.Module, input_size: Sequence[int]) -> str:
     """The last feature map before global pooling (see the module docstring)."""
-    sp = spatial_layers(model, input_size)
-    if not sp:
-        raise _no_spatial_error(model)
-    return sp[-1].name
+    return _spatial_or_raise(model, input_size)[-1].name
 
 
 def conv_layers(model: nn.Module) -> list[str]:
@@ -142,9 +131,7 @@ def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[
     -1 = highest). ``None`` or empty: :func:`default_feature_layers`."""
     if not specs:
         return default_feature_layers(model, input_size)
-    sp = {li.name: li for li in spatial_layers(model, input_size)}
-    if not sp:
-        raise _no_spatial_error(model)
+    sp = {li.name: li for li in _spatial_or_raise(model, input_size)}
     stages = stage_layers(model, input_size)
     out = []
     for s in specs:

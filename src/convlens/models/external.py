@@ -69,8 +69,7 @@ class TorchvisionClassifier(nn.Module):
         head = getattr(self.net, self._head_attr)
         if isinstance(head, (nn.Linear, nn.Conv2d)):
             return head
-        layers = [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-        if not layers:
+        if not (layers := [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]):
             raise ConvlensError(f"torchvision model {type(self.net).__name__}: no Linear/Conv2d layer in its {self._head_attr}")
         return layers[-1]
 

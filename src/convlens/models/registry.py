@@ -78,14 +78,11 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
 
         kwargs["out_channels"] = num_classes or kwargs.get("out_channels", 2)
         model = GCN(**kwargs)
-    elif name.startswith("tv/"):
-        from .external import create_torchvision_model
+    else:  # tv/<torchvision name>, else a timm name
+        from .external import create_timm_model, create_torchvision_model
 
-        model = create_torchvision_model(name[3:], pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
-    else:
-        from .external import create_timm_model
-
-        model = create_timm_model(name, pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
+        make, bare = (create_torchvision_model, name[3:]) if name.startswith("tv/") else (create_timm_model, name)
+        model = make(bare, pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
     if weights is not None:
         from .external import load_weights_file
 
@@ -100,10 +97,7 @@ def create_model_for_data(name: str, data_config: dict[str, Any], **kwargs: Any)
     <convlens.data.registry.DatasetSplits.data_config>`); its ``pretrained_cfg`` carries the data's
     mean, std and input size, so preprocessing travels with the weights. ``kwargs`` win."""
     c, (h, w) = data_config["channels"], data_config["size"]
-    kw: dict[str, Any] = {"in_chans": c}
-    if is_model(name) and h == w:
-        kw["img_size"] = h
-    kw.update(kwargs)
+    kw: dict[str, Any] = {"in_chans": c, **({"img_size": h} if is_model(name) and h == w else {}), **kwargs}
     model = create_model(name, pretrained=False, num_classes=len(data_config["classes"]), **kw)
     model.pretrained_cfg = {**(getattr(model, "pretrained_cfg", None) or {}), "mean": tuple(data_config["mean"]),
                             "std": tuple(data_config["std"]), "input_size": (c, h, w), "num_classes": len(data_config["classes"]),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..i18n import current_lang, tr
-from ..runs import atomic_write_text
+from ..runs import atomic_write_text, figure_png
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -34,8 +34,6 @@ def png_data_uri(src: Any) -> str:
     elif isinstance(src, (bytes, bytearray)):
         data = bytes(src)
     else:  # a matplotlib figure (left open: a notebook may still show it)
-        from ..runs import figure_png
-
         data = figure_png(src, close=False)
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -72,10 +70,6 @@ class Report:
     def html(self, raw: str) -> "Report":
         """Raw HTML, for callers that know what they are doing (links between reports)."""
         self._parts.append(raw)
-        return self
-
-    def code(self, text: str) -> "Report":
-        self._parts.append(f"<pre>{html.escape(text)}</pre>")
         return self
 
     def table(self, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> "Report":

@@ -18,8 +18,7 @@ class TqdmBar:
     """``Callable[[RunEvent], None]`` drawing ``Epoch k/N: 60%|███  | 27/45 [loss=0.41, img_s=9120]``."""
 
     def __init__(self, file: Any = None, leave: bool = True):
-        self.file = file or sys.stderr
-        self.leave = leave
+        self.file, self.leave = file or sys.stderr, leave
         self.epochs: int | None = None
         self.bar: Any = None
 
