@@ -46,9 +46,7 @@ def output_dir(text: str) -> str:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; give a folder (it is created if missing)")
     probe = path
-    while not probe.exists():  # the first existing ancestor is where mkdir will need write permission
-        if probe.parent == probe:
-            break
+    while not probe.exists() and probe.parent != probe:  # the first existing ancestor is where mkdir needs write permission
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {probe} is a file, not a folder")

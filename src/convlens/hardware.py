@@ -46,8 +46,7 @@ def isa_names() -> list[str]:
 def isa_cap() -> str | None:
     """A cap set on the kernels PyTorch and oneDNN may use (``ATEN_CPU_CAPABILITY`` /
     ``ONEDNN_MAX_CPU_ISA``), which is how an AVX2-only machine is emulated on a newer one."""
-    caps = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
-    return ", ".join(caps) or None
+    return ", ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)) or None
 
 
 def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float = 0.5) -> float:
@@ -55,9 +54,7 @@ def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float 
     repeated timings over about ``seconds``: the ceiling that training figures are compared to."""
     import torch
 
-    dt = getattr(torch, dtype)
-    a = torch.randn(size, size).to(dt)
-    b = torch.randn(size, size).to(dt)
+    a, b = (torch.randn(size, size).to(getattr(torch, dtype)) for _ in range(2))
     a @ b  # warm-up: first call picks kernels
     best = float("inf")
     end = time.perf_counter() + seconds
@@ -92,13 +89,9 @@ def hardware_line(precision: str = "fp32", measure_peak: bool = True) -> str:
 
     global _last_peak
 
-    parts = [
-        f"CPU: {cpu_model()} ({os.cpu_count()} cores)",
-        "ISA: " + ("/".join(isa_names()) or "unknown"),
-        f"torch kernels: {torch.backends.cpu.get_cpu_capability()}",
-        f"threads: {torch.get_num_threads()}",
-        f"precision: {precision}",
-    ]
+    parts = [f"CPU: {cpu_model()} ({os.cpu_count()} cores)", "ISA: " + ("/".join(isa_names()) or "unknown"),
+             f"torch kernels: {torch.backends.cpu.get_cpu_capability()}", f"threads: {torch.get_num_threads()}",
+             f"precision: {precision}"]
     if cap := isa_cap():
         parts.append(f"capped: {cap} = {machine_label()}")
     if measure_peak:

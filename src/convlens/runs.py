@@ -139,16 +139,13 @@ def _make_exclusive(path: Path) -> Path:
     raise ConvlensError(f"{path}: 9,999 run folders of this name exist; choose another --name")
 
 
-def _holds_nothing_of_value(folder: Path) -> bool:
-    return not any(f.is_file() and f.name not in _NOTHING_OF_VALUE and not f.name.endswith(".tmp") for f in folder.rglob("*"))
-
-
 def discard_empty_runs() -> list[Path]:
     """Remove run folders this process created that hold only their record (the run failed
     before saving an epoch, a checkpoint or a summary); return them. Runs at exit."""
     gone = []
     for path in _CREATED:
-        if path.is_dir() and _holds_nothing_of_value(path):
+        if path.is_dir() and not any(f.is_file() and f.name not in _NOTHING_OF_VALUE and not f.name.endswith(".tmp")
+                                     for f in path.rglob("*")):
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
     _CREATED.clear()
@@ -383,10 +380,7 @@ class RunResult:
         return key in self.summary or key in ("run", "folder", "results")
 
     def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        return self[key] if key in self else default
 
     def __repr__(self) -> str:
         return f"RunResult(run={str(self.run.path)!r}, test_acc={self.test_acc:.4f}, best_epoch={self.best_epoch})"
@@ -409,8 +403,7 @@ class RunRecorder:
         self.run = run
         self.best_by = BestBy(best_by)
         self.listeners = [EventLog(run.path), *listeners]
-        rows = run.metrics()  # a resumed run: the rule is replayed over the epochs already done
-        best = self.best_by.pick(rows)
+        best = self.best_by.pick(run.metrics())  # a resumed run: the rule is replayed over the epochs already done
         self.best_epoch = int(best["epoch"]) if best else 0
         self._best_score = self.best_by.score(best) if best else None
 
@@ -441,8 +434,7 @@ class RunRecorder:
         if checkpoint is not None:
             ck = self.run.checkpoints_dir
             write_checkpoint(checkpoint, ck / f"epoch={epoch:03d}.ckpt", ck / "last.ckpt", *([ck / "best.ckpt"] if improved else []))
-        metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"}
-        self.emit("epoch_end", epoch=epoch - 1, metrics=metrics)
+        self.emit("epoch_end", epoch=epoch - 1, metrics={k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"})
         return improved
 
     def finish(self, summary: dict[str, Any], report: Any = None, model: Any = None) -> RunResult:

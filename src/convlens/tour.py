@@ -87,15 +87,14 @@ class Tour:
         cfg = TrainConfig(epochs=1 if self.quick else 5, limit_train=12000 if self.quick else None,
                           val_size=2000 if self.quick else 5000, out=str(self.out), device=self.device)
         res = compare(cfg, ["dnn", "cnn"], name="fashion-mnist-dnn-vs-cnn")
-        acc = ", ".join(f"{row['model']} {row['test accuracy']:.2%}" for row in res["table"])
-        return {"report": res["folder"] / "report.html", "result": f"test accuracy: {acc}"}
+        return {"report": res["folder"] / "report.html",
+                "result": "test accuracy: " + ", ".join(f"{row['model']} {row['test accuracy']:.2%}" for row in res["table"])}
 
     def transfer(self) -> dict[str, Any]:
         from .transfer import TransferConfig, transfer
 
-        data = self.need_shared("catanddog")
-        res = transfer(TransferConfig(data=str(data), strategy="feature-extract", out=str(self.out), name="transfer-catanddog",
-                                      device=self.device))
+        res = transfer(TransferConfig(data=str(self.need_shared("catanddog")), strategy="feature-extract", out=str(self.out),
+                                      name="transfer-catanddog", device=self.device))
         self.transfer_run = res.run.path
         return {"report": res.run.path / "report.html",
                 "result": f"EfficientNet-Lite0 features + linear head: test accuracy {res.test_acc:.2%} on {res.summary.get('test_images')} images"}
@@ -105,9 +104,8 @@ class Tour:
 
         cat = self.need_shared("images/cat.jpg")
         folder = self.out / "explain"
-        ex = load_model("efficientnet_lite0")
-        index = write_reports(ex, [cat], folder / "cat")
-        out = {"report": index, "result": "Grad-CAM and feature maps of cat.jpg under ImageNet EfficientNet-Lite0"}
+        out = {"report": write_reports(load_model("efficientnet_lite0"), [cat], folder / "cat"),
+               "result": "Grad-CAM and feature maps of cat.jpg under ImageNet EfficientNet-Lite0"}
         if getattr(self, "transfer_run", None):
             wrong = report_wrong(self.transfer_run, folder / "transfer-wrong", n=6)
             out["more"] = [(wrong, "why the cat/dog model failed: its most confidently wrong test images")]

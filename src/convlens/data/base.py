@@ -94,8 +94,8 @@ class EpochSeededSampler(Sampler[int]):
         return 0, 1
 
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)) if self.shuffle
+                 else torch.arange(self.n))
         rank, world = self._rank_world()
         if world > 1:
             per = -(-self.n // world)

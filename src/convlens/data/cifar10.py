@@ -24,7 +24,7 @@ import io
 import os
 import tarfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +75,6 @@ def _tensors(split: str, images: torch.Tensor, labels: torch.Tensor, classes: li
     return ImageTensors(images, labels, list(classes), name=f"cifar10-{split}", source=source, meta={"data_cfg": dict(DATA_CFG), **meta})
 
 
-def _class_order(names: Iterable[str]) -> list[str]:
-    """CIFAR-10's own order when the folder names are its classes, else alphabetical."""
-    names = sorted(set(names))
-    return list(CLASSES) if set(names) == set(CLASSES) else names
-
-
 def _split_class(member: str) -> tuple[str, str] | None:
     """``[prefix/]train/cat/0001.jpg`` -> ("train", "cat"); ``None`` for other paths."""
     parts = Path(member).parts
@@ -126,7 +120,8 @@ def read_small_image_folder(root: str | os.PathLike) -> dict[str, ImageTensors]:
 
 
 def _to_splits(raw: dict[str, list[tuple[str, str, bytes]]], source: str) -> dict[str, ImageTensors]:
-    classes = _class_order(c for items in raw.values() for _, c, _ in items)
+    names = sorted({c for items in raw.values() for _, c, _ in items})
+    classes = list(CLASSES) if set(names) == set(CLASSES) else names  # CIFAR-10's own order, else alphabetical
     if {c for _, c, _ in raw["test"]} - {c for _, c, _ in raw["train"]}:
         raise DataError(f"{source}: test/ has classes that train/ lacks; both need the same class folders")
     index = {c: i for i, c in enumerate(classes)}
@@ -194,10 +189,8 @@ def cached_splits(src: str | os.PathLike) -> dict[str, ImageTensors]:
 
 # ---- finding it ---------------------------------------------------------------------------
 def _pickle_folder(d: Path) -> Path | None:
-    for c in (d, d / PICKLE_DIR):
-        if (c / "test_batch").is_file() and all((c / n).is_file() for n in _TRAIN_BATCHES):
-            return c
-    return None
+    return next((c for c in (d, d / PICKLE_DIR) if (c / "test_batch").is_file() and all((c / n).is_file() for n in _TRAIN_BATCHES)),
+                None)
 
 
 def _candidates(data_dir: str | os.PathLike | None) -> Iterator[tuple[str, Path]]:

@@ -21,8 +21,7 @@ def seeded_limit(n_total: int, n: int | None, seed: int) -> torch.Tensor:
     ``seed + 7``, sorted (all of ``range(n_total)`` when ``n`` is None or too large)."""
     if n is None or n >= n_total:
         return torch.arange(n_total)
-    g = torch.Generator().manual_seed(seed + 7)
-    return torch.randperm(n_total, generator=g)[:n].sort().values
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed + 7))[:n].sort().values
 
 
 def limit(split: ImageTensors, n: int | None, seed: int) -> ImageTensors:
@@ -125,8 +124,7 @@ def prepare_data(config: dict[str, Any], model: Any, meta: dict[str, Any] | None
     that reopens a run (``evaluate``, ``--resume``, ``explain``) sees the same split.
     """
     pcfg = {**(getattr(model, "pretrained_cfg", {}) or {}), **((meta or {}).get("pretrained_cfg") or {})}
-    if data is None:
-        data = load_run_data(config, pcfg)
+    data = data if data is not None else load_run_data(config, pcfg)
     require_two_classes(data.classes, str(config.get("data")))
     seed = int(config.get("seed", 0))
     train = limit(data.train, config.get("limit_train"), seed)

@@ -38,8 +38,7 @@ def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None, li
                                           "compare_curves")
     r = Report(f"convlens compare: {' vs '.join(models)} on {cfg.data}",
                subtitle=f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}, seed {cfg.seed}")
-    r.table(table)
-    r.image(fig_path, "training loss and test accuracy per epoch")
+    r.table(table).image(fig_path, "training loss and test accuracy per epoch")
     if all(any("train_acc" in h for h in hist) for hist in histories.values()):
         from .degradation import degradation_verdict, training_error_figure  # He et al.'s Figure 1/6
 

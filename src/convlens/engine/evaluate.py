@@ -40,8 +40,7 @@ class Evaluation:
 
     def most_confidently_wrong(self, k: int = 10) -> torch.Tensor:
         wrong = (self.preds != self.targets).nonzero().flatten()
-        conf = self.probs[wrong, self.preds[wrong]]
-        return wrong[conf.argsort(descending=True)[:k]]
+        return wrong[self.probs[wrong, self.preds[wrong]].argsort(descending=True)[:k]]  # by the wrong class's probability
 
 
 def confusion_matrix(targets: Any, preds: Any, num_classes: int) -> np.ndarray:
@@ -49,12 +48,6 @@ def confusion_matrix(targets: Any, preds: Any, num_classes: int) -> np.ndarray:
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(targets, dtype=np.int64), np.asarray(preds, dtype=np.int64)), 1)
     return cm
-
-
-def autocast_for(precision: str, device: torch.device) -> Any:
-    """The autocast context Lightning uses for ``precision`` (a no-op for ``32-true``)."""
-    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 @torch.no_grad()
@@ -71,10 +64,11 @@ def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000,
     was_training = model.training
     model.eval().to(device)
     losses, probs = [], []
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)  # the autocast Lightning uses
     for i in range(0, len(data), batch_size):
         x = data.images[i:i + batch_size].to(device, non_blocking=True)
         y = data.labels[i:i + batch_size].to(device)
-        with autocast_for(precision, device):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             logits = model(prep(x)).float()
         losses.append(F.cross_entropy(logits, y, reduction="sum").item())
         probs.append(logits.softmax(1).cpu())
@@ -109,8 +103,7 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
     splits = data
     for epoch, path in tqdm(ckpts, desc=f"evaluating {run.name}", unit="ckpt", disable=not progress):
         model, meta = model_from_checkpoint(read_checkpoint(path), str(path))
-        if splits is None:
-            splits = prepare_data(run.config, model, meta=meta)
+        splits = splits if splits is not None else prepare_data(run.config, model, meta=meta)  # once, at the first model
         row: dict[str, Any] = {"epoch": epoch}
         for name, split in (("val", splits.get("val")), ("test", splits.get("test"))):
             if split is not None and len(split):

@@ -101,9 +101,7 @@ class ClassifierModule(L.LightningModule):
         if whole:  # per image and random-free: the same numbers for the group as slice by slice
             x = self.prep(x, train=True)
         opt, sched = self.optimizers(), self.lr_schedulers()
-        losses: list[torch.Tensor] = []
-        correct: list[torch.Tensor] = []
-        sizes: list[int] = []
+        losses, correct, sizes = [], [], []  # per step: its loss, right answers and images
         for xb, yb in zip(x.split(size), y.split(size)):
             if self.drop_last and len(yb) < size:
                 break  # only the epoch's last batch can be short: what DataLoader(drop_last=True) drops
@@ -133,8 +131,7 @@ class ClassifierModule(L.LightningModule):
         """Loss of the last step and images/s of this epoch so far, for the progress bar."""
         if self._last_loss is None:
             return {}
-        secs = max(time.perf_counter() - self._epoch_start, 1e-9)
-        return {"loss": float(self._last_loss), "img_s": round(self._seen_images / secs)}
+        return {"loss": float(self._last_loss), "img_s": round(self._seen_images / max(time.perf_counter() - self._epoch_start, 1e-9))}
 
     def on_validation_epoch_start(self) -> None:
         self.final_test_probs = []

@@ -25,8 +25,7 @@ class BatchPreprocessor(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], augment: str = "none", channels_last: bool = False):
         super().__init__()
-        self.augment = augment
-        self.channels_last = channels_last
+        self.augment, self.channels_last = augment, channels_last
         # not persistent: they travel in the checkpoint's meta (pretrained_cfg), not its weights
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)

@@ -233,6 +233,5 @@ def apply_recipe_defaults(cfg: Any) -> None:
     for f in fields(cfg):
         if f.name not in recipe.defaults or f.name in cfg.explicit:
             continue
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        if getattr(cfg, f.name) == default:
+        if getattr(cfg, f.name) == (f.default_factory() if callable(f.default_factory) else f.default):
             setattr(cfg, f.name, recipe.defaults[f.name])

@@ -14,8 +14,7 @@ from .evaluate import Evaluation
 
 def prediction_sample(n_total: int, k: int = 20, seed: int = 0) -> torch.Tensor:
     """A fixed, seeded choice of test images for the prediction grid (same across runs)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(n_total, generator=g)[: min(k, n_total)].sort().values
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[: min(k, n_total)].sort().values
 
 
 def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: list[dict[str, Any]], classes: list[str],

@@ -119,8 +119,7 @@ def from_module(model: nn.Module, classes: Sequence[str] | None = None, preproce
         if num_classes <= 0:
             raise ConvlensError("the model has no num_classes attribute: pass classes=[...]")
         classes = default_classes(num_classes)
-    model.eval()
-    return Explainable(model, preprocess, mean, std, list(classes), name or getattr(model, "convlens_name", type(model).__name__),
+    return Explainable(model.eval(), preprocess, mean, std, list(classes), name or getattr(model, "convlens_name", type(model).__name__),
                        source, dict(meta or {}))
 
 
@@ -194,11 +193,9 @@ def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> Prepa
         pixels = image if image.dim() == 3 else image[0]
         if pixels.dtype != torch.uint8:
             raise ConvlensError("an image tensor must be uint8 (C, H, W); pass a path or PIL image otherwise")
-        want = ex.input_size
-        if tuple(pixels.shape) != want:
-            raise ConvlensError(f"image tensor of shape {tuple(pixels.shape)} but the model expects {want}")
+        if tuple(pixels.shape) != ex.input_size:
+            raise ConvlensError(f"image tensor of shape {tuple(pixels.shape)} but the model expects {ex.input_size}")
     else:  # PIL
         pixels = ex.preprocess.transform()(_to_mode(image, ex.preprocess.channels))
     pixels = pixels.contiguous()
-    x = normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device)
-    return PreparedImage(x, pixels.cpu(), name or "image", path)
+    return PreparedImage(normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device), pixels.cpu(), name or "image", path)

@@ -82,8 +82,7 @@ class CamResult:
         return int(np.argmax(self.probs))
 
     def topk(self, k: int = 5) -> list[tuple[int, float]]:
-        idx = np.argsort(-self.probs, kind="stable")[:k]
-        return [(int(i), float(self.probs[i])) for i in idx]
+        return [(int(i), float(self.probs[i])) for i in np.argsort(-self.probs, kind="stable")[:k]]
 
 
 def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[int] = (), method: str = "gradcam",
@@ -108,13 +107,12 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
             pred.index = int(model(img.x).argmax(-1)[0])
 
     targets: list[Any] = [pred] + [ClassifierOutputTarget(int(c)) for c in classes]
-    batch = img.x.expand(len(targets), *img.x.shape[1:])
     with capture_activations(model, list(capture)) as acts, gradients_start_at(model, module):
         cam = cls(model=model, target_layers=[module])
         try:
             if hasattr(cam, "batch_size") or method in ("scorecam", "ablationcam"):
                 cam.batch_size = 32
-            heat = cam(input_tensor=batch, targets=targets)
+            heat = cam(input_tensor=img.x.expand(len(targets), *img.x.shape[1:]), targets=targets)
             logits = cam.outputs[0].detach().float().cpu()
         finally:
             # the library keeps the last outputs (and so the autograd graph) on the object
@@ -129,8 +127,7 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
 def compute_cam(ex: Explainable, image: Any, method: str = "gradcam", layer: str | int | None = None,
                 classes: Sequence[str | int] = ()) -> CamResult:
     """CAMs of the predicted class and of ``classes`` (names or indices) for one image."""
-    img = prepare_image(image, ex)
-    return cam_result(ex, img, resolve_target_layer(ex.model, ex.input_size, layer), classes, method)[0]
+    return cam_result(ex, prepare_image(image, ex), resolve_target_layer(ex.model, ex.input_size, layer), classes, method)[0]
 
 
 def cam_result(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[str | int] = (), method: str = "gradcam",
@@ -166,13 +163,12 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
     axes[0].set_title(result.image.name, fontsize=9)
     for ax, cc in zip(axes[1:], result.cams):
         ax.imshow(overlay(disp, cc.heatmap))
-        what = t("predicted") if cc.predicted else "class"
-        ax.set_title(f"{what}: {cc.class_name[:28]}\np = {cc.prob:.1%}", fontsize=9)
+        ax.set_title(f"{t('predicted') if cc.predicted else 'class'}: {cc.class_name[:28]}\np = {cc.prob:.1%}", fontsize=9)
     for ax in axes[: n + 1]:
         ax.axis("off")
     top = result.topk(k)
     ax = axes[-1]
-    names = [_short(i, result) for i, _ in top][::-1]
+    names = [result.classes[i].split(",")[0][:22] if result.classes else str(i) for i, _ in top][::-1]
     vals = [p for _, p in top][::-1]
     bars = ax.barh(range(len(top)), vals, color=["#c0392b" if i == result.pred else "#2e86c1" for i, _ in top][::-1])
     ax.set_yticks(range(len(top)), names, fontsize=8)
@@ -183,6 +179,3 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
     fig.tight_layout()
     return fig
 
-
-def _short(i: int, result: CamResult) -> str:
-    return result.classes[i].split(",")[0][:22] if result.classes else str(i)

@@ -104,8 +104,7 @@ def _feature_maps(args: argparse.Namespace) -> int:
     for image in args.images:
         fms = compute_feature_maps(ex, image, args.layers)
         path = _save(plot_feature_maps(fms, k=args.k, title=f"{ex.name}: {Path(image).name}"), Path(args.out) / f"{Path(image).stem}-feature-maps.png")
-        tops = "; ".join(f"{fm.layer}: {fm.top(5)}" for fm in fms)
-        print(f"{image}: strongest channels {tops} -> {path}")
+        print(f"{image}: strongest channels {'; '.join(f'{fm.layer}: {fm.top(5)}' for fm in fms)} -> {path}")
     return 0
 
 
@@ -113,8 +112,8 @@ def _filters(args: argparse.Namespace) -> int:
     from .filters import plot_filters
 
     ex = _load(args)
-    name = Path(str(args.model).rstrip("/")).name
-    path = _save(plot_filters(ex.model, args.layers, title=f"{ex.name}: filters"), Path(args.out) / f"{name}-filters.png")
+    path = _save(plot_filters(ex.model, args.layers, title=f"{ex.name}: filters"),
+                 Path(args.out) / f"{Path(str(args.model).rstrip('/')).name}-filters.png")
     print(f"filters -> {path}")
     return 0
 
@@ -126,8 +125,7 @@ def _cam(args: argparse.Namespace) -> int:
     for image in args.images:
         r = compute_cam(ex, image, method=args.method, layer=args.layer, classes=args.classes)
         path = _save(plot_cam(r, title=f"{ex.name}: {r.method} at {r.layer}"), Path(args.out) / f"{Path(image).stem}-cam-{r.method}.png")
-        top = ", ".join(f"{ex.classes[i]} {p:.1%}" for i, p in r.topk(3))
-        print(f"{image}: {top} -> {path}")
+        print(f"{image}: {', '.join(f'{ex.classes[i]} {p:.1%}' for i, p in r.topk(3))} -> {path}")
     return 0
 
 
@@ -139,8 +137,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConvlensError("explain report: give image files and/or --wrong N (for a run folder)")
     out = Path(args.out)
     if args.images:
-        ex = _load(args)
-        index = write_reports(ex, args.images, out, method=args.method, classes=args.classes, layers=args.layers)
+        index = write_reports(_load(args), args.images, out, method=args.method, classes=args.classes, layers=args.layers)
         print(f"{len(args.images)} pages -> {index}")
     if args.wrong:
         from .._runtime import set_threads
@@ -159,8 +156,7 @@ def _sanity(args: argparse.Namespace) -> int:
 
     ex = _load(args)
     res = model_randomization_check(ex, args.image, method=args.method, layer=args.layer, seed=args.seed, cascading=args.cascading)
-    disp = prepare_image(args.image, ex).display()
-    path = _save(plot_sanity(res, disp), Path(args.out) / f"{Path(args.image).stem}-sanity-{res.method}.png")
+    path = _save(plot_sanity(res, prepare_image(args.image, ex).display()), Path(args.out) / f"{Path(args.image).stem}-sanity-{res.method}.png")
     print(f"{res.method} at {res.layer}: Spearman rho {res.spearman:.3f}, SSIM {res.ssim:.3f} between trained and randomised maps "
           f"-> {'PASS' if res.passed else 'FAIL'} (threshold {res.threshold}) -> {path}")
     return 0 if res.passed else 1

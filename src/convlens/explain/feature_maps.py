@@ -40,8 +40,7 @@ def rank_channels(act: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarra
     """(C, H, W) -> (order, strength): channels sorted by s_k = mean |A_k|, descending (stable)."""
     a = act.detach().float().cpu().numpy() if isinstance(act, torch.Tensor) else np.asarray(act, dtype=np.float32)
     strength = np.abs(a).reshape(a.shape[0], -1).mean(axis=1)
-    order = np.argsort(-strength, kind="stable")
-    return order, strength
+    return np.argsort(-strength, kind="stable"), strength
 
 
 def from_activations(acts: dict[str, torch.Tensor], layers: Sequence[str], index: int = 0) -> list[FeatureMaps]:
@@ -57,9 +56,8 @@ def from_activations(acts: dict[str, torch.Tensor], layers: Sequence[str], index
 def compute_feature_maps(ex: Explainable, image: Any, layers: Sequence[str | int] | None = None) -> list[FeatureMaps]:
     """Feature maps of ``layers`` (names or stage indices; default low / mid / high stage) for one image."""
     names = resolve_layers(ex.model, ex.input_size, layers)
-    img = prepare_image(image, ex)
     with capture_activations(ex.model, names) as acts, torch.no_grad():
-        ex.model(img.x)
+        ex.model(prepare_image(image, ex).x)
     return from_activations(acts, names)
 
 

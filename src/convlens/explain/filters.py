@@ -33,8 +33,7 @@ class Filters:
 def get_filters(model: nn.Module, layer: str | int | None = None) -> Filters:
     """Weights of a conv layer: by name, by index among the conv layers, or the first one (default)."""
     if not (convs := conv_layers(model)):
-        name = getattr(model, "convlens_name", type(model).__name__)
-        raise ConvlensError(f"model {name!r} has no convolutional layer: it has no filters to show; explain a CNN instead")
+        raise ConvlensError(f"model {getattr(model, 'convlens_name', type(model).__name__)!r} has no convolutional layer: it has no filters to show; explain a CNN instead")
     if layer is None:
         lname = convs[0]
     elif str(layer).lstrip("-").isdigit():
@@ -72,8 +71,7 @@ def filter_tiles(f: Filters, max_filters: int = 32, max_inputs: int = 8) -> tupl
     Returns (tiles, columns, label)."""
     w = f.weight[f.order[:max_filters]]
     if f.is_first:
-        scale = 2 * np.abs(w).max() + 1e-12
-        tiles = w / scale + 0.5
+        tiles = w / (2 * np.abs(w).max() + 1e-12) + 0.5
         tiles = tiles.transpose(0, 2, 3, 1) if w.shape[1] == 3 else tiles[:, 0]
         return tiles, min(16, len(tiles)), "RGB" if w.shape[1] == 3 else "grey"
     if w.shape[1] == 1:  # depthwise: one k x k kernel per channel

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 
 from ..errors import ConvlensError
+from .hooks import forward_hooks
 
 _CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[LayerInfo]]]" = weakref.WeakKeyDictionary()
 
@@ -54,25 +56,20 @@ def trace_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]
     if key in per_model:
         return per_model[key]
     seen: dict[str, LayerInfo] = {}
-    handles = []
     counter = [0]
-    try:
-        for name, m in model.named_modules():
-            def hook(m: nn.Module, _inp: object, out: object, name: str = name) -> None:
-                t = out[0] if isinstance(out, (tuple, list)) and out else out
-                if isinstance(t, torch.Tensor):
-                    counter[0] += 1
-                    seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
-            if name:
-                handles.append(m.register_forward_hook(hook))
+
+    def hook(m: nn.Module, _inp: object, out: object, name: str) -> None:
+        t = out[0] if isinstance(out, (tuple, list)) and out else out
+        if isinstance(t, torch.Tensor):
+            counter[0] += 1
+            seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
+
+    with forward_hooks((m, partial(hook, name=name)) for name, m in model.named_modules() if name):
         was_training = model.training
         model.eval()
         with torch.no_grad():
             model(torch.zeros((1, *key), device=next((p.device for p in model.parameters()), torch.device("cpu"))))
         model.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
     per_model[key] = sorted(seen.values(), key=lambda li: li.order)
     return per_model[key]
 
@@ -84,8 +81,7 @@ def spatial_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInf
 def _spatial_or_raise(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
     """:func:`spatial_layers`, or one line saying that a model without them has nothing to show."""
     if not (sp := spatial_layers(model, input_size)):
-        name = getattr(model, "convlens_name", type(model).__name__)
-        raise ConvlensError(f"model {name!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
+        raise ConvlensError(f"model {getattr(model, 'convlens_name', type(model).__name__)!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
                             "feature maps, filters and CAMs need a CNN; explain a cnn/fashion_vgg run or a CNN backbone instead")
     return sp
 
@@ -161,6 +157,4 @@ def unknown_layer_error(text: str, valid: list[str], stages: list[str]) -> Convl
 
 def resolve_target_layer(model: nn.Module, input_size: Sequence[int], spec: str | int | None) -> str:
     """``--layer`` of ``cam``: a name or stage index; ``None``: :func:`cam_target_layer`."""
-    if spec is None or spec == "":
-        return cam_target_layer(model, input_size)
-    return resolve_layers(model, input_size, [spec])[0]
+    return cam_target_layer(model, input_size) if spec is None or spec == "" else resolve_layers(model, input_size, [spec])[0]

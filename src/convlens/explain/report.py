@@ -16,10 +16,6 @@ from .base import Explainable, load_model, prepare_image
 from .pipeline import Explanation, explain_image
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "image"
-
-
 def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: str | None = None, k: int = 16,
                      back_link: str | None = "index.html") -> Path:
     """Write one image's page (figures closed after they are inlined)."""
@@ -53,7 +49,7 @@ def write_reports(ex: Explainable, images: Sequence[Any], out: str | os.PathLike
     rows = []
     for image in images:
         e = explain_image(ex, image, method=method, cam_layer=cam_layer, layers=layers, classes=classes)
-        page = f"{_safe(e.image.name)}.html"
+        page = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', e.image.name)[:80] or 'image'}.html"  # a safe file name
         explanation_page(e, out / page, k=k)
         pred = e.cam.cams[0]
         rows.append((page, e.image.name, pred.class_name, pred.prob))
@@ -69,10 +65,9 @@ def most_confidently_wrong(run: str | os.PathLike, n: int = 10, which: str | int
     from ..engine import evaluate_model, prepare_data
     from ..runs import RunDir
 
-    rd = RunDir.open(run)
+    config = RunDir.open(run).config
     ex = load_model(run, which=which, device=device)
-    splits = prepare_data(rd.config, ex.model, meta=ex.meta)
-    test = splits["test"]
+    test = prepare_data(config, ex.model, meta=ex.meta)["test"]
     if len(test) == 0:
         raise ConvlensError(f"{run}: the run's test split is empty; nothing to report")
     ev = evaluate_model(ex.model, test, device=ex.device, pretrained_cfg={"mean": ex.mean, "std": ex.std})
@@ -91,8 +86,7 @@ def report_wrong(run: str | os.PathLike, out: str | os.PathLike, n: int = 10, wh
     for rank, i in enumerate(wrong, 1):
         true = int(test.labels[i])
         name = f"wrong{rank:02d}-test{i}"
-        img = prepare_image(test.images[i], ex, name=name)
-        e = explain_image(ex, img, method=method, classes=[true])
+        e = explain_image(ex, prepare_image(test.images[i], ex, name=name), method=method, classes=[true])
         page = f"{name}.html"
         explanation_page(e, out / page, true_class=ex.classes[true], k=k)
         pred = e.cam.cams[0]

@@ -52,8 +52,7 @@ def cam_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     from scipy.stats import spearmanr
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a, b = (np.asarray(m, dtype=np.float64) for m in (a, b))
     # a constant map carries no ranking at all
     rho = 0.0 if a.std() == 0 or b.std() == 0 else float(spearmanr(a.ravel(), b.ravel()).statistic)
     s = float(ssim(torch.tensor(a, dtype=torch.float32)[None, None], torch.tensor(b, dtype=torch.float32)[None, None], data_range=1.0))

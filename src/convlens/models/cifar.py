@@ -70,10 +70,8 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_chans)
         self.conv2 = nn.Conv2d(out_chans, out_chans, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_chans)
-        self.shortcut: nn.Module | None = None
-        if shortcut:
-            same = stride == 1 and in_chans == out_chans
-            self.shortcut = nn.Identity() if same else PadShortcut(in_chans, out_chans, stride)
+        same = stride == 1 and in_chans == out_chans
+        self.shortcut = (nn.Identity() if same else PadShortcut(in_chans, out_chans, stride)) if shortcut else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
@@ -98,8 +96,7 @@ class CifarResNet(ClassifierHead, nn.Module):
         self.bn1 = nn.BatchNorm2d(widths[0])
         stages, c = [], widths[0]
         for i, w in enumerate(widths):
-            blocks = [BasicBlock(c if j == 0 else w, w, 2 if (j == 0 and i > 0) else 1, shortcut) for j in range(n)]
-            stages.append(nn.Sequential(*blocks))
+            stages.append(nn.Sequential(*[BasicBlock(c if j == 0 else w, w, 2 if (j == 0 and i > 0) else 1, shortcut) for j in range(n)]))
             c = w
         self.layer1, self.layer2, self.layer3 = stages
         self.fc = nn.Linear(c, num_classes)
@@ -183,8 +180,7 @@ def patch_whitening(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4) ->
     Outputs then have unit variance and are decorrelated: the first layer needs no training."""
     c, h, w = conv.in_channels, *conv.kernel_size
     patches = images.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
-    cov = torch.cov(patches.T)
-    evals, evecs = torch.linalg.eigh(cov)
+    evals, evecs = torch.linalg.eigh(torch.cov(patches.T))
     filt = (evecs.T / (evals + eps).sqrt()[:, None]).reshape(-1, c, h, w)
     conv.weight.copy_(torch.cat([filt, -filt]))
     if conv.bias is not None:

@@ -54,15 +54,11 @@ class TorchvisionClassifier(nn.Module):
         super().__init__()
         self.net = net
         self.pretrained_cfg = cfg
-        self._head_attr = self._find_head_attr()
+        self._head_attr = next((a for a in ("fc", "classifier", "heads", "head") if hasattr(net, a)), "")
+        if not self._head_attr:
+            raise ConvlensError(f"torchvision model {type(net).__name__} has no fc/classifier/heads layer convlens can replace")
         h = self._head()
         self.num_classes = h.out_features if isinstance(h, nn.Linear) else h.out_channels
-
-    def _find_head_attr(self) -> str:
-        for attr in ("fc", "classifier", "heads", "head"):
-            if hasattr(self.net, attr):
-                return attr
-        raise ConvlensError(f"torchvision model {type(self.net).__name__} has no fc/classifier/heads layer convlens can replace")
 
     def _head(self) -> nn.Module:
         """The last Linear (or, in SqueezeNet, 1x1 Conv2d) of the classifier."""

@@ -107,5 +107,4 @@ def create_model_for_data(name: str, data_config: dict[str, Any], **kwargs: Any)
 
 
 def unknown_model_error(name: str) -> ConvlensError:
-    known = ", ".join(list_models())
-    return ConvlensError(f"unknown model {name!r}: convlens models are {known}; any timm name (e.g. resnet18) or tv/<torchvision name> also works")
+    return ConvlensError(f"unknown model {name!r}: convlens models are {', '.join(list_models())}; any timm name (e.g. resnet18) or tv/<torchvision name> also works")

@@ -56,19 +56,17 @@ class Report:
             self._parts.append(f"<p class='muted'>{html.escape(subtitle)}</p>")
 
     def heading(self, text: str, level: int = 2) -> "Report":
-        self._parts.append(f"<h{level}>{html.escape(tr(text))}</h{level}>")
-        return self
+        return self.html(f"<h{level}>{html.escape(tr(text))}</h{level}>")
 
     def text(self, text: str, cls: str | None = None) -> "Report":
         c = f" class='{cls}'" if cls else ""
-        self._parts.append(f"<p{c}>{html.escape(text)}</p>")
-        return self
+        return self.html(f"<p{c}>{html.escape(text)}</p>")
 
     def note(self, text: str) -> "Report":
         return self.text(text, cls="note")
 
     def html(self, raw: str) -> "Report":
-        """Raw HTML, for callers that know what they are doing (links between reports)."""
+        """Raw HTML, for callers that know what they are doing (links between reports); every part is added here."""
         self._parts.append(raw)
         return self
 
@@ -78,20 +76,17 @@ class Report:
         cols = list(columns or rows[0].keys())
         head = "".join(f"<th>{html.escape(tr(str(c)))}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
-        self._parts.append(f"<table><tr>{head}</tr>{body}</table>")
-        return self
+        return self.html(f"<table><tr>{head}</tr>{body}</table>")
 
     def image(self, src: Any, caption: str | None = None, width: int | None = None) -> "Report":
         w = f" style='width:{width}px'" if width else ""
         caption = tr(caption) if caption else caption
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._parts.append(f"<figure><img src='{png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
-        return self
+        return self.html(f"<figure><img src='{png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
 
     def link(self, href: str, text: str) -> "Report":
         """A relative link to another report; keep ``href`` relative so the folder can move."""
-        self._parts.append(f"<p><a href='{html.escape(href)}'>{html.escape(text)}</a></p>")
-        return self
+        return self.html(f"<p><a href='{html.escape(href)}'>{html.escape(text)}</a></p>")
 
     def render(self) -> str:
         return (

@@ -46,8 +46,7 @@ def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figu
         for split, style in (("train", "-o"), ("val", "--s"), ("test", "-^")):
             key = f"{split}_{metric}"
             if pts := [(e, r[key]) for e, r in zip(epochs, history) if r.get(key) is not None]:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, style, label=t(split), markersize=4)
+                ax.plot(*zip(*pts), style, label=t(split), markersize=4)
         epoch_axes(ax, t("accuracy") if metric == "acc" else t("loss"), integer=False)
         if epochs:
             ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
@@ -137,9 +136,8 @@ def plot_prediction_grid(images: Any, preds: Sequence[int], targets: Sequence[in
         if k >= n:
             continue
         ax.imshow(imgs[k], cmap="gray" if imgs[k].ndim == 2 else None)
-        ok = int(preds[k]) == int(targets[k])
         label = f"{class_names[int(preds[k])]}({class_names[int(targets[k])]})"
         if probs is not None:
             label += f"\n{probs[k]:.0%}"
-        ax.set_title(label, fontsize=7, color="green" if ok else "red")
+        ax.set_title(label, fontsize=7, color="green" if int(preds[k]) == int(targets[k]) else "red")
     return finish(fig, title)

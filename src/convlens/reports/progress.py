@@ -37,8 +37,7 @@ class TqdmBar:
             self.bar.set_postfix({k: (round(v, 4) if isinstance(v, float) else v) for k, v in ev.metrics.items()}, refresh=True)
         elif ev.kind == "epoch_end":
             if self.bar is not None:
-                if self.bar.total:
-                    self.bar.n = self.bar.total
+                self.bar.n = self.bar.total or self.bar.n
                 self.bar.set_postfix({k: round(v, 4) for k, v in ev.metrics.items() if k in _SHOWN}, refresh=False)  # close() draws it
             self._close()
         elif ev.kind == "message":
