@@ -107,9 +107,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if device.type == "cuda":
         return "16-mixed"
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return "bf16-mixed"
-    return "32-true"
+    return "bf16-mixed" if device.type == "cpu" and cpu_has_native_bf16() else "32-true"
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -151,11 +149,7 @@ def versions() -> dict[str, Any]:
     """Versions of everything that can change a result, for the run record."""
     from . import __version__
 
-    out: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
     dists = ("torch", "torchvision", "lightning", "timm", "torchmetrics", "torch_geometric", "grad-cam", "numpy")
-    out.update({d.replace("-", "_"): v for d in dists if (v := dist_version(d))})
-
-    out["convlens"] = __version__
-    out["torch_threads"] = torch.get_num_threads()
-    out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
-    return out
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            **{d.replace("-", "_"): v for d in dists if (v := dist_version(d))}, "convlens": __version__,
+            "torch_threads": torch.get_num_threads(), "cuda": torch.version.cuda if torch.cuda.is_available() else None}

@@ -15,17 +15,8 @@ from pathlib import Path
 
 from .options import checker
 
-__all__ = [
-    "at_least",
-    "finite_float",
-    "finite_non_negative_float",
-    "finite_positive_float",
-    "fraction",
-    "non_negative_int",
-    "output_dir",
-    "positive_int",
-    "probability",
-]
+__all__ = ["at_least", "finite_float", "finite_non_negative_float", "finite_positive_float", "fraction", "non_negative_int",
+           "output_dir", "positive_int", "probability"]
 
 
 # The numeric checkers are options.checker with opt()'s bounds: one rule for what a number may be,
@@ -55,9 +46,7 @@ def output_dir(text: str) -> str:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; give a folder (it is created if missing)")
     probe = path
-    while not probe.exists():  # the first existing ancestor is where mkdir will need write permission
-        if probe.parent == probe:
-            break
+    while not probe.exists() and probe.parent != probe:  # the first existing ancestor is where mkdir needs write permission
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {probe} is a file, not a folder")

@@ -69,9 +69,7 @@ def _one_line_data_warnings() -> None:
     plain = warnings.formatwarning
 
     def fmt(message, category, filename, lineno, line=None):  # warnings.formatwarning signature
-        if category.__name__ == "DataWarning":
-            return f"convlens: warning: {message}\n"
-        return plain(message, category, filename, lineno, line)
+        return f"convlens: warning: {message}\n" if category.__name__ == "DataWarning" else plain(message, category, filename, lineno, line)
 
     warnings.formatwarning = fmt
 
@@ -84,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argument errors end here, before torch is imported (convlens.argtypes)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        return parser.print_help() or 2
     from ._runtime import tune_allocator
 
     tune_allocator()

@@ -19,10 +19,9 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal, get_args
+from typing import Callable, Iterable, Literal
 
 EventKind = Literal["run_start", "epoch_start", "epoch_end", "step", "message", "run_end"]
-EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 
 #: File in a run folder holding one JSON event per line (steps thinned, see :class:`EventLog`).
 EVENTS_FILE = "events.jsonl"
@@ -32,7 +31,7 @@ EVENTS_FILE = "events.jsonl"
 class RunEvent:
     """One thing a run did.
 
-    ``kind``: one of :data:`EVENT_KINDS`. ``run``: the run folder's name. ``epoch`` (0-based) and
+    ``kind``: one of :data:`EventKind`. ``run``: the run folder's name. ``epoch`` (0-based) and
     ``step`` (optimizer steps within the epoch) with ``total`` (steps per epoch, or epochs for
     ``run_start``) where they apply. ``metrics``: numbers such as ``loss``, ``val_acc``.
     ``message``: free text (``message`` and ``run_end`` events; ``run_end`` carries
@@ -76,9 +75,7 @@ class EventLog:
     """
 
     def __init__(self, run_dir: str | os.PathLike, min_step_interval: float = 0.5):
-        self.path = Path(run_dir) / EVENTS_FILE
-        self.min_step_interval = min_step_interval
-        self._last_step = 0.0
+        self.path, self.min_step_interval, self._last_step = Path(run_dir) / EVENTS_FILE, min_step_interval, 0.0
 
     def __call__(self, event: RunEvent) -> None:
         if event.kind == "step":

@@ -65,8 +65,7 @@ def use_cjk_font(texts: Iterable[object] = ()) -> str | None:
 
     if current_lang() != "ko" and not has_hangul(*texts):
         return None
-    family = cjk_family()
-    if family is None:
+    if (family := cjk_family()) is None:
         return None
     import matplotlib
 

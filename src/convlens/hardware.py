@@ -19,26 +19,22 @@ ISA_FLAGS: tuple[tuple[str, str], ...] = (
 )
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=None)
+def _cpuinfo(key: str) -> str | None:
+    """The value of the first ``key`` line of /proc/cpuinfo (``None``: no such line or file)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(key)), None)
+    except OSError:
+        return None
+
+
 def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
-@lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset((_cpuinfo("flags") or "").split())
 
 
 def isa_names() -> list[str]:
@@ -50,8 +46,7 @@ def isa_names() -> list[str]:
 def isa_cap() -> str | None:
     """A cap set on the kernels PyTorch and oneDNN may use (``ATEN_CPU_CAPABILITY`` /
     ``ONEDNN_MAX_CPU_ISA``), which is how an AVX2-only machine is emulated on a newer one."""
-    caps = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
-    return ", ".join(caps) or None
+    return ", ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)) or None
 
 
 def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float = 0.5) -> float:
@@ -59,9 +54,7 @@ def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float 
     repeated timings over about ``seconds``: the ceiling that training figures are compared to."""
     import torch
 
-    dt = getattr(torch, dtype)
-    a = torch.randn(size, size).to(dt)
-    b = torch.randn(size, size).to(dt)
+    a, b = (torch.randn(size, size).to(getattr(torch, dtype)) for _ in range(2))
     a @ b  # warm-up: first call picks kernels
     best = float("inf")
     end = time.perf_counter() + seconds
@@ -96,15 +89,10 @@ def hardware_line(precision: str = "fp32", measure_peak: bool = True) -> str:
 
     global _last_peak
 
-    parts = [
-        f"CPU: {cpu_model()} ({os.cpu_count()} cores)",
-        "ISA: " + ("/".join(isa_names()) or "unknown"),
-        f"torch kernels: {torch.backends.cpu.get_cpu_capability()}",
-        f"threads: {torch.get_num_threads()}",
-        f"precision: {precision}",
-    ]
-    cap = isa_cap()
-    if cap:
+    parts = [f"CPU: {cpu_model()} ({os.cpu_count()} cores)", "ISA: " + ("/".join(isa_names()) or "unknown"),
+             f"torch kernels: {torch.backends.cpu.get_cpu_capability()}", f"threads: {torch.get_num_threads()}",
+             f"precision: {precision}"]
+    if cap := isa_cap():
         parts.append(f"capped: {cap} = {machine_label()}")
     if measure_peak:
         _last_peak = matmul_peak_gflops()

@@ -107,10 +107,7 @@ def set_lang(lang: str | None) -> None:
 def t(key: str, lang: str | None = None, **fields: object) -> str:
     """``MESSAGES[key]`` in ``lang`` (default :func:`current_lang`), English when untranslated."""
     entry = MESSAGES.get(key)
-    if entry is None:
-        text = key
-    else:
-        text = entry.get(lang or current_lang()) or entry["en"]
+    text = key if entry is None else entry.get(lang or current_lang()) or entry["en"]
     return text.format(**fields) if fields else text
 
 

@@ -50,8 +50,7 @@ class Options:
 
     def __post_init__(self) -> None:
         for f in fields(self):  # type: ignore[arg-type]
-            why = problem(getattr(self, f.name), f.metadata)
-            if why:
+            if why := problem(getattr(self, f.name), f.metadata):
                 raise ConvlensError(f"{flag_name(f.name)} {getattr(self, f.name)!r}: {why}")
         self.check()
 
@@ -76,8 +75,7 @@ def checker(kind: type, **meta: Any) -> Callable[[str], Any]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
-        why = problem(value, meta)
-        if why:
+        if why := problem(value, meta):
             raise argparse.ArgumentTypeError(f"{text}: {why}")
         return value
 

@@ -51,10 +51,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; reports are for everyone to read
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.filename is None:  # a full disk fails in write(): name the file
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
@@ -142,19 +139,13 @@ def _make_exclusive(path: Path) -> Path:
     raise ConvlensError(f"{path}: 9,999 run folders of this name exist; choose another --name")
 
 
-def _holds_nothing_of_value(folder: Path) -> bool:
-    for f in folder.rglob("*"):
-        if f.is_file() and f.name not in _NOTHING_OF_VALUE and not f.name.endswith(".tmp"):
-            return False
-    return True
-
-
 def discard_empty_runs() -> list[Path]:
     """Remove run folders this process created that hold only their record (the run failed
     before saving an epoch, a checkpoint or a summary); return them. Runs at exit."""
     gone = []
     for path in _CREATED:
-        if path.is_dir() and _holds_nothing_of_value(path):
+        if path.is_dir() and not any(f.is_file() and f.name not in _NOTHING_OF_VALUE and not f.name.endswith(".tmp")
+                                     for f in path.rglob("*")):
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
     _CREATED.clear()
@@ -198,14 +189,8 @@ class RunDir:
 
         run = cls(_make_exclusive(Path(path)))
         _CREATED.append(run.path)
-        record = {
-            "kind": kind,
-            "config": config,
-            "versions": versions(),
-            "argv": sys.argv,
-            "started": _dt.datetime.now().isoformat(timespec="seconds"),
-        }
-        atomic_write_json(run.path / cls.CONFIG, record)
+        atomic_write_json(run.path / cls.CONFIG, {"kind": kind, "config": config, "versions": versions(), "argv": sys.argv,
+                                                  "started": _dt.datetime.now().isoformat(timespec="seconds")})
         return run
 
     @classmethod
@@ -261,31 +246,20 @@ class RunDir:
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
 
-    @property
-    def plots_dir(self) -> Path:
-        d = self.path / "plots"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
     def file(self, name: str) -> Path:
         return self.path / name
 
     # ---- per-epoch metrics ------------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Append one epoch's metrics; rewritten whole, so a crash never leaves half a line."""
-        rows = self.metrics()
-        rows.append(row)
-        self.write_metrics(rows)
+        self.write_metrics([*self.metrics(), row])
 
     def write_metrics(self, rows: Iterable[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(r, default=_json_default) + "\n" for r in rows)
-        atomic_write_text(self.path / self.METRICS, text)
+        atomic_write_text(self.path / self.METRICS, "".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
 
     def metrics(self) -> list[dict[str, Any]]:
         p = self.path / self.METRICS
-        if not p.is_file():
-            return []
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """Drop rows after ``last_epoch`` (0-based), used when a run resumes."""
@@ -301,7 +275,7 @@ class RunDir:
 
     def save_figure(self, fig: Any, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``plots/<name>.png`` (atomically) and close it."""
-        return save_figure(fig, self.plots_dir / f"{name}.png", dpi)
+        return save_figure(fig, self.path / "plots" / f"{name}.png", dpi)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -333,10 +307,6 @@ class BestBy:
 
     metric: str = "val_acc"
 
-    @property
-    def higher_is_better(self) -> bool:
-        return not self.metric.endswith("loss")
-
     def score(self, row: dict[str, Any]) -> tuple[float, float] | None:
         """Comparable score of ``row`` (higher is better), ``None`` when it may not be best.
         Accuracy ties are broken by the lower loss of the same split."""
@@ -345,18 +315,13 @@ class BestBy:
         v = row.get(self.metric)
         if not _finite(v) or not _finite(row.get("train_loss", 0.0)):
             return None
-        if not self.higher_is_better:
+        if self.metric.endswith("loss"):  # lower is better
             return (-float(v), 0.0)
         loss = row.get(self.metric.rsplit("_", 1)[0] + "_loss")
         return (float(v), -float(loss) if _finite(loss) else 0.0)
 
     def pick(self, rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-        best, best_score = None, None
-        for r in rows:
-            s = self.score(r)
-            if s is not None and (best_score is None or s > best_score):
-                best, best_score = r, s
-        return best
+        return max((r for r in rows if self.score(r) is not None), key=self.score, default=None)  # max keeps the first of ties
 
 
 @dataclass
@@ -415,10 +380,7 @@ class RunResult:
         return key in self.summary or key in ("run", "folder", "results")
 
     def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        return self[key] if key in self else default
 
     def __repr__(self) -> str:
         return f"RunResult(run={str(self.run.path)!r}, test_acc={self.test_acc:.4f}, best_epoch={self.best_epoch})"
@@ -441,8 +403,7 @@ class RunRecorder:
         self.run = run
         self.best_by = BestBy(best_by)
         self.listeners = [EventLog(run.path), *listeners]
-        rows = run.metrics()  # a resumed run: the rule is replayed over the epochs already done
-        best = self.best_by.pick(rows)
+        best = self.best_by.pick(run.metrics())  # a resumed run: the rule is replayed over the epochs already done
         self.best_epoch = int(best["epoch"]) if best else 0
         self._best_score = self.best_by.score(best) if best else None
 
@@ -461,9 +422,6 @@ class RunRecorder:
     def step(self, epoch: int, step: int, steps: int | None, metrics: dict[str, float]) -> None:
         self.emit("step", epoch=epoch - 1, step=step, total=steps, metrics=metrics)
 
-    def message(self, text: str) -> None:
-        self.emit("message", message=text)
-
     def end_epoch(self, row: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> bool:
         """Record one finished epoch (``row["epoch"]`` from 1); returns whether it is the new best."""
         epoch = int(row["epoch"])
@@ -476,14 +434,12 @@ class RunRecorder:
         if checkpoint is not None:
             ck = self.run.checkpoints_dir
             write_checkpoint(checkpoint, ck / f"epoch={epoch:03d}.ckpt", ck / "last.ckpt", *([ck / "best.ckpt"] if improved else []))
-        metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"}
-        self.emit("epoch_end", epoch=epoch - 1, metrics=metrics)
+        self.emit("epoch_end", epoch=epoch - 1, metrics={k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"})
         return improved
 
     def finish(self, summary: dict[str, Any], report: Any = None, model: Any = None) -> RunResult:
         """Write ``summary.json`` (with ``best_epoch``/``best_by``), then ``report(summary)`` -> figures."""
-        summary = {**summary}
-        summary["best_epoch"], summary["best_by"] = self.best_epoch, self.best_by.metric
+        summary = {**summary, "best_epoch": self.best_epoch, "best_by": self.best_by.metric}
         self.run.write_summary(summary)
         figures = report(summary) if report is not None else {}
         self.emit("run_end", message="ok", metrics={k: float(v) for k, v in summary.items() if _finite(v)})

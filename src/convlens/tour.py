@@ -21,6 +21,13 @@ from typing import Any, Callable
 
 from .errors import ConvlensError
 
+#: the tour's steps in order: --steps name -> (title, the Tour method that runs it)
+STEPS = {"basics": ("1. Basics: sizes, parameters, convolution", "basics"),
+         "first-cnn": ("2. A first CNN: DNN vs CNN on Fashion-MNIST", "first_cnn"),
+         "transfer": ("3. Transfer learning: cats and dogs", "transfer"),
+         "explain": ("4. Explainable CNNs", "explain"),
+         "graphs": ("5. Graph convolutional networks", "graphs")}
+
 
 def find_shared_data(explicit: str | None = None) -> Path | None:
     """The chapter's data folder: ``--shared-data``, else :func:`~convlens._runtime.shared_data_dir`."""
@@ -65,13 +72,11 @@ class Tour:
                    subtitle="W2 = (W1 - F + 2P)/S + 1 at every layer; parameters = weights + biases")
         for key in ("chapter", "torchvision"):
             t = tables[key]
-            r.heading(f"AlexNet ({key}): {t['totals']['params']:,} parameters")
             cols = [c for c in ("layer", "output", "weights", "biases", "params") if c in t["rows"][0]]
-            r.table(t["rows"], cols)
+            r.heading(f"AlexNet ({key}): {t['totals']['params']:,} parameters").table(t["rows"], cols)
         for name in ("1d", "pool", "padding", "1x1", "3d"):
             res = run_demo(name)
-            r.heading(f"demo: {name}")
-            r.image(plot_demo(res), res.get("title", name))
+            r.heading(f"demo: {name}").image(plot_demo(res), res.get("title", name))
         r.write(folder / "report.html")
         return {"report": folder / "report.html",
                 "result": f"AlexNet {tables['chapter']['totals']['params']:,} parameters (torchvision's variant {tables['torchvision']['totals']['params']:,})"}
@@ -82,15 +87,14 @@ class Tour:
         cfg = TrainConfig(epochs=1 if self.quick else 5, limit_train=12000 if self.quick else None,
                           val_size=2000 if self.quick else 5000, out=str(self.out), device=self.device)
         res = compare(cfg, ["dnn", "cnn"], name="fashion-mnist-dnn-vs-cnn")
-        acc = ", ".join(f"{row['model']} {row['test accuracy']:.2%}" for row in res["table"])
-        return {"report": res["folder"] / "report.html", "result": f"test accuracy: {acc}"}
+        return {"report": res["folder"] / "report.html",
+                "result": "test accuracy: " + ", ".join(f"{row['model']} {row['test accuracy']:.2%}" for row in res["table"])}
 
     def transfer(self) -> dict[str, Any]:
         from .transfer import TransferConfig, transfer
 
-        data = self.need_shared("catanddog")
-        res = transfer(TransferConfig(data=str(data), strategy="feature-extract", out=str(self.out), name="transfer-catanddog",
-                                      device=self.device))
+        res = transfer(TransferConfig(data=str(self.need_shared("catanddog")), strategy="feature-extract", out=str(self.out),
+                                      name="transfer-catanddog", device=self.device))
         self.transfer_run = res.run.path
         return {"report": res.run.path / "report.html",
                 "result": f"EfficientNet-Lite0 features + linear head: test accuracy {res.test_acc:.2%} on {res.summary.get('test_images')} images"}
@@ -100,9 +104,8 @@ class Tour:
 
         cat = self.need_shared("images/cat.jpg")
         folder = self.out / "explain"
-        ex = load_model("efficientnet_lite0")
-        index = write_reports(ex, [cat], folder / "cat")
-        out = {"report": index, "result": "Grad-CAM and feature maps of cat.jpg under ImageNet EfficientNet-Lite0"}
+        out = {"report": write_reports(load_model("efficientnet_lite0"), [cat], folder / "cat"),
+               "result": "Grad-CAM and feature maps of cat.jpg under ImageNet EfficientNet-Lite0"}
         if getattr(self, "transfer_run", None):
             wrong = report_wrong(self.transfer_run, folder / "transfer-wrong", n=6)
             out["more"] = [(wrong, "why the cat/dog model failed: its most confidently wrong test images")]
@@ -116,10 +119,8 @@ class Tour:
         results, more = [], []
         for data, kw in (("karate", {}), ("cora", {"data_dir": planetoid}), ("mutag", {"data_dir": mutag, "folds": 10})):
             s = graph_train(data=data, out=self.out / f"graph-{data}", progress=True, **kw)
-            if "cv_mean_acc" in s:
-                results.append(f"{data} {s['cv_mean_acc']:.1%} ± {s['cv_std_acc']:.1%} (10-fold CV)")
-            else:
-                results.append(f"{data} {s['test_acc']:.1%}")
+            results.append(f"{data} {s['cv_mean_acc']:.1%} ± {s['cv_std_acc']:.1%} (10-fold CV)" if "cv_mean_acc" in s
+                           else f"{data} {s['test_acc']:.1%}")
             more.append((Path(s["run"]) / "report.html", f"GCN on {data}"))  # graph-<data>-2 when rerun into one --out
         return {"report": more[1][0], "result": "GCN: " + ", ".join(results), "more": more[::2]}
 
@@ -130,14 +131,10 @@ class Tour:
 
         r = Report("convlens: the chapter on convolutional networks, on real data",
                    subtitle=f"{'quick ' if self.quick else ''}tour written to {self.out}")
-        rows = []
+        r.table([{"step": s["title"], "status": s["status"], "result": s.get("result", s.get("why", "")), "seconds": s["seconds"]}
+                 for s in self.steps])
         for s in self.steps:
-            rows.append({"step": s["title"], "status": s["status"], "result": s.get("result", s.get("why", "")),
-                         "seconds": s["seconds"]})
-        r.table(rows)
-        for s in self.steps:
-            r.heading(s["title"])
-            r.text(s.get("result", s.get("why", "")))
+            r.heading(s["title"]).text(s.get("result", s.get("why", "")))
             for path, label in ([(s["report"], "open the report")] if s.get("report") else []) + s.get("more", []):
                 rel = os.path.relpath(path, self.out)
                 r.html(f"<p><a href='{html.escape(rel)}'>{html.escape(label)}</a> <span class='muted'>{html.escape(rel)}</span></p>")
@@ -145,37 +142,30 @@ class Tour:
 
 
 def run_tour(out: str | os.PathLike = "runs/tour", quick: bool = False, shared_data: str | None = None,
-             device: str = "auto", steps: str = "basics,first-cnn,transfer,explain,graphs") -> Path:
+             device: str = "auto", steps: str = ",".join(STEPS)) -> Path:
     """Run the chapter's ideas in order and return the path of ``index.html``."""
     import shutil
 
     from ._runtime import tune_allocator
 
     tune_allocator()
-    names = ("basics", "first-cnn", "transfer", "explain", "graphs")
-    bad = [k for k in (s.strip() for s in steps.split(",")) if k and k not in names]
-    if bad:
-        raise ConvlensError(f"--steps: unknown step {bad[0]!r}; choose from {', '.join(names)}")
+    keys = [k for k in (s.strip() for s in steps.split(",")) if k]
+    if bad := [k for k in keys if k not in STEPS]:
+        raise ConvlensError(f"--steps: unknown step {bad[0]!r}; choose from {', '.join(STEPS)}")
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)  # a tour is re-made whole: its folder holds nothing else
     out.mkdir(parents=True)
     tour = Tour(out, quick, find_shared_data(shared_data), device)
-    known = {"basics": ("1. Basics: sizes, parameters, convolution", tour.basics),
-             "first-cnn": ("2. A first CNN: DNN vs CNN on Fashion-MNIST", tour.first_cnn),
-             "transfer": ("3. Transfer learning: cats and dogs", tour.transfer),
-             "explain": ("4. Explainable CNNs", tour.explain),
-             "graphs": ("5. Graph convolutional networks", tour.graphs)}
-    for key in (s.strip() for s in steps.split(",")):
-        if key:
-            tour.step(*known[key])
+    for key in keys:
+        title, method = STEPS[key]
+        tour.step(title, getattr(tour, method))
     index = tour.index()
     print(f"\nopen {index.resolve()} in a browser")
     runs_root = Path(out).parent if Path(out).name == "tour" else Path(out)
     print(f"explore these runs, your own images, layers and graphs in the browser:\n"
           f"    convlens serve {runs_root}/    (then open http://127.0.0.1:8000)")
-    failed = [s["title"] for s in tour.steps if s["status"] == "failed"]
-    if failed:
+    if failed := [s["title"] for s in tour.steps if s["status"] == "failed"]:
         raise RuntimeError(f"tour steps failed: {', '.join(failed)} (see above)")
     return index
 
@@ -192,5 +182,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a few minutes: 1 epoch on a Fashion-MNIST subset")
     p.add_argument("--shared-data", default=None, help="the chapter's data folder (default ../shared/data)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--steps", default="basics,first-cnn,transfer,explain,graphs", help="comma-separated subset of the steps")
+    p.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of the steps")
     p.set_defaults(func=_main)

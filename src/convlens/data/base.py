@@ -55,21 +55,17 @@ class ImageTensors:
         from .prepare import stratified_split
 
         keep, held = stratified_split(self.labels, self.num_classes, n_holdout, seed)
-        if n_holdout <= 0:
-            return self, self.subset(held, name=f"{self.name}-val")
-        return self.subset(keep, name=f"{self.name}-train"), self.subset(held, name=f"{self.name}-val")
+        return self if n_holdout <= 0 else self.subset(keep, name=f"{self.name}-train"), self.subset(held, name=f"{self.name}-val")
 
     def class_counts(self) -> dict[str, int]:
-        counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()
-        return dict(zip(self.classes, counts))
+        return dict(zip(self.classes, torch.bincount(self.labels, minlength=self.num_classes).tolist()))
 
 
 class BatchedTensorDataset(Dataset):
     """Indexable by a whole list of indices at once (``DataLoader`` calls ``__getitems__``)."""
 
     def __init__(self, data: ImageTensors):
-        self.images = data.images
-        self.labels = data.labels
+        self.images, self.labels = data.images, data.labels
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -98,11 +94,8 @@ class EpochSeededSampler(Sampler[int]):
         return 0, 1
 
     def __iter__(self) -> Iterator[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.n, generator=g)
-        else:
-            order = torch.arange(self.n)
+        order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)) if self.shuffle
+                 else torch.arange(self.n))
         rank, world = self._rank_world()
         if world > 1:
             per = -(-self.n // world)
@@ -119,6 +112,5 @@ def _identity(batch: Any) -> Any:
 
 def tensor_loader(data: ImageTensors, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> DataLoader:
     """A ``DataLoader`` over in-memory tensors: no workers, no per-image work, one slice per batch."""
-    sampler = EpochSeededSampler(len(data), shuffle=shuffle, seed=seed)
-    return DataLoader(BatchedTensorDataset(data), batch_size=batch_size, sampler=sampler, drop_last=drop_last,
-                      collate_fn=_identity, num_workers=0)
+    return DataLoader(BatchedTensorDataset(data), batch_size=batch_size, sampler=EpochSeededSampler(len(data), shuffle, seed),
+                      drop_last=drop_last, collate_fn=_identity, num_workers=0)

@@ -23,7 +23,8 @@ import hashlib
 import io
 import os
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -67,15 +68,11 @@ def _stack(split: str, items: list[tuple[str, int, np.ndarray]], classes: list[s
         raise DataError(f"{source}: {split} images differ in size ({sorted(sizes)[:3]}...); this reader takes one size, "
                         "use the image-folder loader (--data FOLDER) to resize them")
     images = torch.from_numpy(np.stack([a for _, _, a in items])).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor([c for _, c, _ in items], dtype=torch.int64)
-    return ImageTensors(images, labels, list(classes), name=f"cifar10-{split}", source=source,
-                        meta={"data_cfg": dict(DATA_CFG)})
+    return _tensors(split, images, torch.tensor([c for _, c, _ in items], dtype=torch.int64), classes, source)
 
 
-def _class_order(names: Iterable[str]) -> list[str]:
-    """CIFAR-10's own order when the folder names are its classes, else alphabetical."""
-    names = sorted(set(names))
-    return list(CLASSES) if set(names) == set(CLASSES) else names
+def _tensors(split: str, images: torch.Tensor, labels: torch.Tensor, classes: list[str], source: str, **meta: str) -> ImageTensors:
+    return ImageTensors(images, labels, list(classes), name=f"cifar10-{split}", source=source, meta={"data_cfg": dict(DATA_CFG), **meta})
 
 
 def _split_class(member: str) -> tuple[str, str] | None:
@@ -100,14 +97,12 @@ def read_archive(path: str | os.PathLike, per_class: int | None = None) -> dict[
             members = [(m, _split_class(m.name)) for m in tar if m.isfile()]
             members = [(m, sc) for m, sc in members if sc and Path(m.name).suffix.lower() in _IMAGE_EXT]
             members.sort(key=lambda t: t[0].name)
-            taken: dict[tuple[str, str], int] = {}
+            taken: Counter[tuple[str, str]] = Counter()
             for m, (split, cls) in members:
-                if per_class is not None and taken.get((split, cls), 0) >= per_class:
-                    continue
-                taken[(split, cls)] = taken.get((split, cls), 0) + 1
-                f = tar.extractfile(m)
-                if f is not None:
-                    raw[split].append((m.name, cls, f.read()))
+                if per_class is None or taken[split, cls] < per_class:
+                    taken[split, cls] += 1
+                    if (f := tar.extractfile(m)) is not None:
+                        raw[split].append((m.name, cls, f.read()))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable tar archive ({exc}); download it again") from exc
     return _to_splits(raw, str(path))
@@ -125,7 +120,8 @@ def read_small_image_folder(root: str | os.PathLike) -> dict[str, ImageTensors]:
 
 
 def _to_splits(raw: dict[str, list[tuple[str, str, bytes]]], source: str) -> dict[str, ImageTensors]:
-    classes = _class_order(c for items in raw.values() for _, c, _ in items)
+    names = sorted({c for items in raw.values() for _, c, _ in items})
+    classes = list(CLASSES) if set(names) == set(CLASSES) else names  # CIFAR-10's own order, else alphabetical
     if {c for _, c, _ in raw["test"]} - {c for _, c, _ in raw["train"]}:
         raise DataError(f"{source}: test/ has classes that train/ lacks; both need the same class folders")
     index = {c: i for i, c in enumerate(classes)}
@@ -153,8 +149,7 @@ def read_pickles(folder: str | os.PathLike) -> dict[str, ImageTensors]:
         labels = torch.from_numpy(np.concatenate(ys))
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
             raise DataError(f"{folder}: labels outside 0-9")
-        out[split] = ImageTensors(torch.from_numpy(np.concatenate(xs)), labels, list(CLASSES), name=f"cifar10-{split}",
-                                  source=str(folder), meta={"data_cfg": dict(DATA_CFG)})
+        out[split] = _tensors(split, torch.from_numpy(np.concatenate(xs)), labels, CLASSES, str(folder))
     return out
 
 
@@ -178,8 +173,7 @@ def cached_splits(src: str | os.PathLike) -> dict[str, ImageTensors]:
     if cache.is_file():
         try:
             d = torch.load(cache, weights_only=True, mmap=True)
-            return {s: ImageTensors(d[f"{s}_images"], d[f"{s}_labels"], list(d["classes"]), name=f"cifar10-{s}",
-                                    source=str(src), meta={"data_cfg": dict(DATA_CFG), "cache": str(cache)})
+            return {s: _tensors(s, d[f"{s}_images"], d[f"{s}_labels"], d["classes"], str(src), cache=str(cache))
                     for s in ("train", "test")}
         except Exception:  # noqa: BLE001 -- a damaged cache file is rebuilt, never trusted
             cache.unlink(missing_ok=True)
@@ -195,14 +189,8 @@ def cached_splits(src: str | os.PathLike) -> dict[str, ImageTensors]:
 
 # ---- finding it ---------------------------------------------------------------------------
 def _pickle_folder(d: Path) -> Path | None:
-    for c in (d, d / PICKLE_DIR):
-        if (c / "test_batch").is_file() and all((c / n).is_file() for n in _TRAIN_BATCHES):
-            return c
-    return None
-
-
-def _is_split_folder(d: Path) -> bool:
-    return (d / "train").is_dir() and (d / "test").is_dir()
+    return next((c for c in (d, d / PICKLE_DIR) if (c / "test_batch").is_file() and all((c / n).is_file() for n in _TRAIN_BATCHES)),
+                None)
 
 
 def _candidates(data_dir: str | os.PathLike | None) -> Iterator[tuple[str, Path]]:
@@ -212,7 +200,7 @@ def _candidates(data_dir: str | os.PathLike | None) -> Iterator[tuple[str, Path]
             yield "archive", d
         elif (p := _pickle_folder(d)) is not None:
             yield "pickles", p
-        elif _is_split_folder(d):
+        elif (d / "train").is_dir() and (d / "test").is_dir():
             yield "folder", d
         elif (d / SHARED_ARCHIVE).is_file():
             yield "archive", d / SHARED_ARCHIVE

@@ -24,10 +24,7 @@ _FILES = {
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
+    return next((folder / n for n in (stem, stem + ".gz") if (folder / n).is_file()), None)
 
 
 def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
@@ -68,8 +65,7 @@ def load_fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None 
     if split not in _FILES:
         raise DataError(f"split {split!r}: Fashion-MNIST has 'train' and 'test'")
     folder = find_fashion_mnist(data_dir, download)
-    img_path = _find(folder, _FILES[split][0])
-    lbl_path = _find(folder, _FILES[split][1])
+    img_path, lbl_path = (_find(folder, stem) for stem in _FILES[split])
     if img_path is None or lbl_path is None:
         raise DataError(f"{folder}: {_FILES[split][0 if img_path is None else 1]}[.gz] is missing")
     images = read_idx(img_path)

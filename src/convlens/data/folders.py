@@ -19,6 +19,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -117,9 +118,7 @@ def _to_mode(im, channels: int):
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
+        im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))  # on white
     if im.mode != want:
         im = im.convert(want)  # CMYK, YCbCr, LAB, 1-bit, grey <-> RGB
     return im
@@ -145,8 +144,7 @@ def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], l
     classes: list[str] = []
     files: list[tuple[Path, int]] = []
     for d in subdirs:
-        found = sorted(p for p in d.rglob("*") if p.is_file() and p.name not in _JUNK and not p.name.startswith("."))
-        if not found:
+        if not (found := sorted(p for p in d.rglob("*") if p.is_file() and p.name not in _JUNK and not p.name.startswith("."))):
             warns.append(f"{d}: empty class folder, ignored")
             continue
         classes.append(d.name)
@@ -160,8 +158,7 @@ def class_files(root: Path, classes: Sequence[str] | None = None) -> tuple[list[
     found, files, skipped, warns = find_class_folders(root)
     if classes is None:
         return found, files, skipped, warns
-    extra = sorted(set(found) - set(classes))
-    if extra:
+    if extra := sorted(set(found) - set(classes)):
         raise DataError(f"{root}: class folder(s) {extra} do not exist in the training split ({list(classes)}); rename or remove them")
     remap = {i: list(classes).index(c) for i, c in enumerate(found)}
     return list(classes), [(p, remap[y]) for p, y in files], skipped, warns
@@ -182,9 +179,7 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
     log = log or notice
     found, files, skipped, warns = class_files(root, classes)
     transform = pp.transform()
-    images: list[torch.Tensor] = []
-    labels: list[int] = []
-    paths: list[str] = []
+    kept: list[tuple[torch.Tensor, int, str]] = []  # (image, label, file)
     for p, y in _progress(files, progress, f"reading {root.name}"):
         try:
             img = open_image(p, pp.channels)
@@ -193,9 +188,7 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
                 raise DataError(f"{exc} (--strict: remove or fix the file, or drop --strict to skip it)") from None
             skipped.append(Skipped(str(p), str(exc).split(": ", 1)[1]))
             continue
-        images.append(transform(img))
-        labels.append(y)
-        paths.append(str(p))
+        kept.append((transform(img), y, str(p)))
     for w in warns:
         log(f"warning: {w}")
     if skipped:
@@ -204,12 +197,12 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
         log(f"skipped {len(skipped)} file(s) in {root}:")
         for s in skipped:
             log(f"  {s}")
-    if not images:
+    if not kept:
         raise DataError(f"{root}: no readable image in any class folder ({len(skipped)} file(s) skipped)")
-    data = ImageTensors(torch.stack(images), torch.tensor(labels, dtype=torch.int64), list(found), name or root.name,
-                        str(root), paths, {"skipped": [str(s) for s in skipped], "warnings": list(warns),
+    images, labels, paths = zip(*kept)
+    return ImageTensors(torch.stack(images), torch.tensor(labels, dtype=torch.int64), list(found), name or root.name,
+                        str(root), list(paths), {"skipped": [str(s) for s in skipped], "warnings": list(warns),
                                            "preprocess": pp.key()})
-    return data
 
 
 def class_balance_warnings(data: ImageTensors) -> list[str]:
@@ -252,22 +245,21 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | No
         preprocess = Preprocess.from_config(pretrained_cfg)
     if preprocess is None and image_size == "native":
         preprocess = native_preprocess(root)
-    pp = preprocess or Preprocess(image_size=image_size or 224, crop_pct=crop_pct or 1.0,
-                                  interpolation=interpolation or "bilinear", channels=channels)
+    read = partial(read_image_folder, preprocess=preprocess or Preprocess(image_size=image_size or 224, crop_pct=crop_pct or 1.0,
+                                                                          interpolation=interpolation or "bilinear", channels=channels),
+                   strict=strict, progress=progress, log=log)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; give a folder with train/ and test/ (or one sub-folder per class)")
     test_dir = next((root / n for n in TEST_DIR_NAMES if (root / n).is_dir()), None)
     if (root / "train").is_dir():
-        train = read_image_folder(root / "train", pp, strict=strict, progress=progress, name=f"{root.name}-train", log=log)
+        train = read(root / "train", name=f"{root.name}-train")
         if test_dir is None:
             log(f"note: {root} has train/ but no test/ (or val/): holding out {test_fraction:.0%} of train, seed {seed}")
             train, test = stratified_holdout(train, test_fraction, seed)
         else:
-            test = read_image_folder(test_dir, pp, classes=train.classes, strict=strict, progress=progress,
-                                     name=f"{root.name}-test", log=log)
+            test = read(test_dir, classes=train.classes, name=f"{root.name}-test")
     else:
-        full = read_image_folder(root, pp, strict=strict, progress=progress, name=root.name, log=log)
-        train, test = stratified_holdout(full, test_fraction, seed)
+        train, test = stratified_holdout(read(root, name=root.name), test_fraction, seed)
         train.meta["holdout"] = test.meta["holdout"] = {"fraction": test_fraction, "seed": seed}
     for w in class_balance_warnings(train):
         log(f"warning: {w}")

@@ -96,8 +96,7 @@ def _parse(path: Path, raw: bytes) -> torch.Tensor:
     if have != expected:
         what = "truncated" if have < expected else "longer than its header says"
         raise DataError(f"{path}: {what}: header declares shape {shape} = {expected:,} bytes of data, file holds {have:,}")
-    arr = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-    return torch.from_numpy(arr.copy())
+    return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy())
 
 
 def write_idx(path: str | os.PathLike, tensor: torch.Tensor, compress: bool | None = None) -> Path:

@@ -21,8 +21,7 @@ def seeded_limit(n_total: int, n: int | None, seed: int) -> torch.Tensor:
     ``seed + 7``, sorted (all of ``range(n_total)`` when ``n`` is None or too large)."""
     if n is None or n >= n_total:
         return torch.arange(n_total)
-    g = torch.Generator().manual_seed(seed + 7)
-    return torch.randperm(n_total, generator=g)[:n].sort().values
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed + 7))[:n].sort().values
 
 
 def limit(split: ImageTensors, n: int | None, seed: int) -> ImageTensors:
@@ -124,11 +123,8 @@ def prepare_data(config: dict[str, Any], model: Any, meta: dict[str, Any] | None
     The validation split is class-stratified and seeded by ``config["seed"]``, so every verb
     that reopens a run (``evaluate``, ``--resume``, ``explain``) sees the same split.
     """
-    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    if meta:
-        pcfg.update(meta.get("pretrained_cfg") or {})
-    if data is None:
-        data = load_run_data(config, pcfg)
+    pcfg = {**(getattr(model, "pretrained_cfg", {}) or {}), **((meta or {}).get("pretrained_cfg") or {})}
+    data = data if data is not None else load_run_data(config, pcfg)
     require_two_classes(data.classes, str(config.get("data")))
     seed = int(config.get("seed", 0))
     train = limit(data.train, config.get("limit_train"), seed)
@@ -161,8 +157,7 @@ def warn_missing_classes(labels: torch.Tensor, classes: Sequence[Any], split: st
     if len(labels) == 0:
         return []
     present = set(torch.as_tensor(labels).unique().tolist())
-    missing = [c for i, c in enumerate(classes) if i not in present]
-    if missing:
+    if missing := [c for i, c in enumerate(classes) if i not in present]:
         warnings.warn(f"the {split} split has no images of {len(missing)} of {len(classes)} classes "
                       f"({', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''}): its accuracy says nothing about them",
                       DataWarning, stacklevel=2)

@@ -60,21 +60,7 @@ def register_dataset(name: str) -> Callable[[Callable[..., DatasetSplits]], Call
     return deco
 
 
-# modules of data/ that register data sets when imported (a new data set adds its module here)
-DATASET_MODULES = ("cifar10",)
-
-
-def _ensure_builtin_datasets() -> None:
-    import importlib
-    import importlib.util
-
-    for mod in DATASET_MODULES:
-        if importlib.util.find_spec(f"{__package__}.{mod}") is not None:
-            importlib.import_module(f"{__package__}.{mod}")
-
-
 def list_datasets() -> list[str]:
-    _ensure_builtin_datasets()
     return sorted(_loaders)
 
 
@@ -101,12 +87,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kwargs:
     sub-folders, or one folder split with a seeded holdout); ``kwargs`` go to the loader
     (e.g. ``image_size``).
     """
-    _ensure_builtin_datasets()
     key = name.lower().replace("_", "-")
-    if key in ("fashionmnist", "fmnist"):
-        key = "fashion-mnist"
-    if key in ("cifar-10", "cifar"):
-        key = "cifar10"
+    key = {"fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar": "cifar10"}.get(key, key)
     if key in _loaders:
         return _loaders[key](data_dir=data_dir, **kwargs)
     if Path(name).is_dir():

@@ -47,8 +47,7 @@ def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[
                           extra: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s weights and ``meta`` in the run checkpoint format, atomically."""
     ckpt = {"state_dict": {PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "convlens": meta, "epoch": epoch if epoch is not None else -1}
-    ckpt.update(extra or {})
+            "convlens": meta, "epoch": epoch if epoch is not None else -1, **(extra or {})}
     return write_checkpoint(ckpt, path)[0]
 
 
@@ -111,15 +110,12 @@ def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> t
     from .guards import non_finite_parameters
 
     meta = checked_meta(ckpt["convlens"], source)
-    bad = non_finite_parameters(ckpt["state_dict"].items())
-    if bad:  # a diverged run's weights: every prediction would be "nan%"
+    if bad := non_finite_parameters(ckpt["state_dict"].items()):  # a diverged run's weights: every prediction would be "nan%"
         raise CheckpointError(f"{source}: {len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]}); the run diverged, "
                               "retrain with a lower --lr")
     model = create_model(meta["model_name"], pretrained=False, num_classes=meta["num_classes"], **meta.get("model_kwargs", {}))
     load_state_dict_checked(model, ckpt["state_dict"], source, meta["model_name"])
-    pcfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    pcfg.update(meta.get("pretrained_cfg", {}))
-    model.pretrained_cfg = pcfg
+    model.pretrained_cfg = {**(getattr(model, "pretrained_cfg", {}) or {}), **meta.get("pretrained_cfg", {})}
     model.eval()
     meta["epoch"] = ckpt.get("epoch")
     return model, meta
@@ -145,8 +141,7 @@ _EPOCH_RE = re.compile(r"epoch=(\d+)\.ckpt$")
 
 def epoch_checkpoints(run_path: str | os.PathLike) -> list[tuple[int, Path]]:
     """``[(epoch, path)]`` of a run's per-epoch checkpoints, epochs counted from 1."""
-    found = (Path(run_path) / "checkpoints").glob("epoch=*.ckpt")
-    return sorted((int(m.group(1)), p) for p in found if (m := _EPOCH_RE.search(p.name)))
+    return sorted((int(m.group(1)), p) for p in (Path(run_path) / "checkpoints").glob("epoch=*.ckpt") if (m := _EPOCH_RE.search(p.name)))
 
 
 def resolve_checkpoint(run_or_ckpt: str | os.PathLike, which: str | int = "best") -> Path:
@@ -157,11 +152,10 @@ def resolve_checkpoint(run_or_ckpt: str | os.PathLike, which: str | int = "best"
         raise ConvlensError(f"{p}: no such run folder or checkpoint")
     run = RunDir.open(p)
     if isinstance(which, int) or str(which).isdigit():
-        found = dict(epoch_checkpoints(run.path)).get(int(which))
-        if found is None:
-            have = [e for e, _ in epoch_checkpoints(run.path)]
-            raise ConvlensError(f"{p}: no checkpoint for epoch {which}; it has epochs {have}")
-        return found
+        have = dict(epoch_checkpoints(run.path))
+        if int(which) not in have:
+            raise ConvlensError(f"{p}: no checkpoint for epoch {which}; it has epochs {list(have)}")
+        return have[int(which)]
     for name in ([f"{which}.ckpt"] + (["last.ckpt"] if which == "best" else [])):
         if (run.checkpoints_dir / name).is_file():
             return run.checkpoints_dir / name

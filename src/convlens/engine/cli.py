@@ -2,36 +2,31 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from .. import argtypes as A
+from ..errors import ConvlensError
+from ..options import add_flags, from_args
+from .config import TrainConfig
+from .distributed import check_devices, global_rank
 
 
 def add_training_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """The flags of a training verb: one per :class:`TrainConfig` field, and ``--resume``."""
-    from ..options import add_flags
-    from .config import TrainConfig
-
     add_flags(p, TrainConfig, skip=skip)
     p.add_argument("--resume", default=None, metavar="RUN", help="continue RUN from its last complete epoch")
 
 
 def config_from_args(args: argparse.Namespace, **over: Any):
-    from ..options import from_args
-    from .config import TrainConfig
-
     given = {f.name for f in fields(TrainConfig) if f.name != "model_kwargs" and getattr(args, f.name, None) is not None}
     given |= {"model_kwargs"} if over.get("model_kwargs") else set()
-    given = tuple(sorted(given))
-    return from_args(TrainConfig, args, explicit=given, **over)  # a recipe keeps what the user set (engine/recipes.py)
+    return from_args(TrainConfig, args, explicit=tuple(sorted(given)), **over)  # a recipe keeps what the user set (engine/recipes.py)
 
 
 def parse_model_kwargs(pairs: list[str]) -> dict[str, Any]:
     """``["width=48", "flip_tta=true", "drop=0.1", "name=x"]`` -> typed values (timm's
     ``--model-kwargs``): ints, floats, true/false, none, else the text."""
-    from ..errors import ConvlensError
-
     words = {"true": True, "false": False, "none": None}
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -51,8 +46,6 @@ def _number(kind: type, text: str) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .distributed import check_devices, global_rank
-
     cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))
     check_devices(cfg.devices, cfg.device, cfg.num_nodes)  # ddp: before any process, data or model
     from .training import train
@@ -68,9 +61,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ..errors import ConvlensError
-    from .distributed import check_devices, global_rank
-
     cfg = config_from_args(args, model_kwargs=parse_model_kwargs(args.model_kwargs))
     check_devices(cfg.devices, cfg.device, cfg.num_nodes)  # ddp: before any process, data or model
     from .comparison import compare
@@ -79,8 +69,6 @@ def _compare(args: argparse.Namespace) -> int:
     if len(models) < 2:
         raise ConvlensError(f"--models {args.models!r}: give at least two models separated by commas, e.g. dnn,cnn")
     if args.budget:  # a CPU-sized experiment: a seeded subset of N images for E epochs, 10% of it for validation
-        from dataclasses import replace
-
         from .degradation import parse_budget
 
         n, e = parse_budget(args.budget)

@@ -21,9 +21,7 @@ def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None, li
     ``result.members`` (``result["results"]``): each model's own result.
     """
     folder = Path(cfg.out) / (name or cfg.name or default_run_name(f"compare-{'-'.join(models)}"))
-    results: dict[str, RunResult] = {}
-    for m in models:
-        results[m] = train(replace(cfg, model=m, out=str(folder), name=m), listeners=listeners)
+    results = {m: train(replace(cfg, model=m, out=str(folder), name=m), listeners=listeners) for m in models}
     folder = results[models[0]].run.path.parent  # ddp: rank 0's folder (another rank's clock may name another)
     table = []
     for m, res in results.items():
@@ -35,13 +33,12 @@ def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None, li
     if global_rank() != 0:  # ddp: rank 0 writes the files
         return {"folder": folder, "results": results, "table": table}
     atomic_write_json(folder / "comparison.json", table)
-    fig_path = RunDir(folder).save_figure(plot_compare_curves({m: r.history for m, r in results.items()},
-                                                              title=f"{' vs '.join(models)} on {cfg.data}"), "compare_curves")
+    histories = {m: res.history for m, res in results.items()}
+    fig_path = RunDir(folder).save_figure(plot_compare_curves(histories, title=f"{' vs '.join(models)} on {cfg.data}"),
+                                          "compare_curves")
     r = Report(f"convlens compare: {' vs '.join(models)} on {cfg.data}",
                subtitle=f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}, seed {cfg.seed}")
-    r.table(table)
-    r.image(fig_path, "training loss and test accuracy per epoch")
-    histories = {m: res.history for m, res in results.items()}
+    r.table(table).image(fig_path, "training loss and test accuracy per epoch")
     if all(any("train_acc" in h for h in hist) for hist in histories.values()):
         from .degradation import degradation_verdict, training_error_figure  # He et al.'s Figure 1/6
 
@@ -49,7 +46,7 @@ def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None, li
         r.image(err_path, "training error per epoch (on the fly, augmented batches): plain dashed, ResNets solid")
         for line in degradation_verdict(histories):
             r.note(line)
-    for m, res in results.items():
+    for m in results:
         r.link(f"{m}/report.html", f"full report of {m}")
     r.write(folder / "report.html")
     return RunResult(RunDir(folder), [], {"table": table, "models": list(models)}, {"compare_curves": fig_path}, members=results)

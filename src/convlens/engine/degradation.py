@@ -43,7 +43,7 @@ def degradation_verdict(histories: dict[str, Sequence[dict[str, Any]]]) -> list[
         nets = sorted(((d, n) for n in histories if n.startswith(family) and (d := _depth(n))), key=lambda t: t[0])
         if len(nets) < 2:
             continue
-        (_d0, shallow), (_d1, deep) = nets[0], nets[-1]
+        shallow, deep = nets[0][1], nets[-1][1]
         e0, e1 = final_training_error(histories[shallow]), final_training_error(histories[deep])
         if should_degrade:
             seen = "degrades: the deeper plain net trains worse" if e1 > e0 else "no degradation seen at this budget"
@@ -55,11 +55,7 @@ def degradation_verdict(histories: dict[str, Sequence[dict[str, Any]]]) -> list[
 
 def training_error_figure(histories: dict[str, Sequence[dict[str, Any]]], title: str = "") -> Any:
     """Training error (%) per epoch, one line per model: plain nets dashed, ResNets solid."""
-    from ..figures import headless_backend
-
-    headless_backend()  # never force Agg: a notebook's inline backend must survive to show the figure
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
+    from ..reports.plots import epoch_axes, finish, plt  # the shared backend set-up: a notebook's inline backend survives
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, hist in histories.items():
@@ -67,11 +63,6 @@ def training_error_figure(histories: dict[str, Sequence[dict[str, Any]]], title:
         style = "--" if name.startswith("plain") else "-"
         ax.plot([r["epoch"] for r in rows], [100 * (1 - r["train_acc"]) for r in rows], style, marker="o", markersize=3,
                 label=name, linewidth=1.2 if name.startswith("plain") else 2.2)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training error (%)")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend()
+    epoch_axes(ax, "training error (%)", xlabel="epoch")
     ax.set_title(title or "training error per epoch (He et al. Fig. 1/6: deeper plain nets train worse)")
-    fig.tight_layout()
-    return fig
+    return finish(fig)

@@ -77,8 +77,7 @@ def detect_launch(devices: int = 1, num_nodes: int = 1, env: Mapping[str, str] |
         # our own children (Lightning sets LOCAL_RANK/NODE_RANK before re-running the command);
         # the first process of each node has no LOCAL_RANK yet and is local rank 0
         local, node = _int(env, "LOCAL_RANK") or 0, _int(env, "NODE_RANK") or 0
-        launcher = "lightning" if devices * num_nodes > 1 else "none"
-        return Launch(launcher, devices, num_nodes, node * devices + local)
+        return Launch("lightning" if devices * num_nodes > 1 else "none", devices, num_nodes, node * devices + local)
     for flag, given, have in (("--devices", devices, launch.devices), ("--num-nodes", num_nodes, launch.num_nodes)):
         if given not in (1, have):
             raise ConvlensError(f"{flag} {given}: {launch.launcher} started {have} (per node / nodes); "
@@ -123,10 +122,7 @@ def threads_per_rank(devices: int, threads: int | None = None) -> int:
     """Torch threads for each of ``devices`` processes on one node: the cores shared out
     (``cores // devices``, at least 1), so threads x processes never exceeds the cores
     (the loaders have no worker processes)."""
-    if threads:
-        return threads
-    env = int(os.environ.get("CONVLENS_THREADS") or 0)
-    return env or max(1, (os.cpu_count() or 1) // max(1, devices))
+    return threads or int(os.environ.get("CONVLENS_THREADS") or 0) or max(1, (os.cpu_count() or 1) // max(1, devices))
 
 
 def pin_threads(launch: Launch, threads: int) -> None:
@@ -153,10 +149,7 @@ def real_in_batch(n: int, start: int, length: int, rank: int, world: int) -> int
     real images are the first ``len(range(r, n, W))`` of its share, and the padding (at most
     one image) comes last. ``start`` is the batch's offset in the rank's share.
     """
-    if world <= 1:
-        return length
-    mine = len(range(rank, n, world))
-    return max(0, min(length, mine - start))
+    return length if world <= 1 else max(0, min(length, len(range(rank, n, world)) - start))
 
 
 def interleave(parts: Any, n: int) -> Any:
@@ -176,13 +169,12 @@ def gather_in_order(trainer: Any, chunks: list[Any], n: int) -> Any | None:
     mine = torch.cat(chunks) if chunks else None
     if world <= 1:
         return mine
-    per = -(-n // world)
     dev = trainer.strategy.root_device
     width = torch.tensor([0 if mine is None else mine.shape[1]], device=dev)
     dist.all_reduce(width, op=dist.ReduceOp.MAX)
     if int(width) == 0:
         return None
-    padded = torch.zeros(per, int(width), device=dev)
+    padded = torch.zeros(-(-n // world), int(width), device=dev)  # each rank's share, padded
     if mine is not None and len(mine):
         padded[: len(mine)] = mine.float().to(dev)
     parts = [torch.empty_like(padded) for _ in range(world)]
@@ -192,9 +184,7 @@ def gather_in_order(trainer: Any, chunks: list[Any], n: int) -> Any | None:
 
 def share_result(trainer: Any, payload: Any) -> Any:
     """Rank 0's ``payload`` on every rank (a broadcast; identity for one process)."""
-    if trainer.world_size <= 1:
-        return payload
-    return trainer.strategy.broadcast(payload, src=0)
+    return payload if trainer.world_size <= 1 else trainer.strategy.broadcast(payload, src=0)
 
 
 def global_rank() -> int:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..data.base import ImageTensors
 from ..data.prepare import prepare_data  # noqa: F401 - convlens.engine.prepare_data, without Lightning
 from ..errors import ConvlensError
-from ..runs import RunDir, RunResult, atomic_write_json
+from ..runs import BestBy, RunDir, RunResult, atomic_write_json
 from .preprocess import BatchPreprocessor, wants_channels_last
 
 
@@ -40,8 +40,7 @@ class Evaluation:
 
     def most_confidently_wrong(self, k: int = 10) -> torch.Tensor:
         wrong = (self.preds != self.targets).nonzero().flatten()
-        conf = self.probs[wrong, self.preds[wrong]]
-        return wrong[conf.argsort(descending=True)[:k]]
+        return wrong[self.probs[wrong, self.preds[wrong]].argsort(descending=True)[:k]]  # by the wrong class's probability
 
 
 def confusion_matrix(targets: Any, preds: Any, num_classes: int) -> np.ndarray:
@@ -49,15 +48,6 @@ def confusion_matrix(targets: Any, preds: Any, num_classes: int) -> np.ndarray:
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(targets, dtype=np.int64), np.asarray(preds, dtype=np.int64)), 1)
     return cm
-
-
-def autocast_for(precision: str, device: torch.device) -> Any:
-    """The autocast context Lightning uses for ``precision`` (a no-op for ``32-true``)."""
-    if precision == "bf16-mixed":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision == "16-mixed":
-        return torch.autocast(device.type, dtype=torch.float16)
-    return torch.autocast(device.type, enabled=False)
 
 
 @torch.no_grad()
@@ -74,10 +64,11 @@ def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000,
     was_training = model.training
     model.eval().to(device)
     losses, probs = [], []
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)  # the autocast Lightning uses
     for i in range(0, len(data), batch_size):
         x = data.images[i:i + batch_size].to(device, non_blocking=True)
         y = data.labels[i:i + batch_size].to(device)
-        with autocast_for(precision, device):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             logits = model(prep(x)).float()
         losses.append(F.cross_entropy(logits, y, reduction="sum").item())
         probs.append(logits.softmax(1).cpu())
@@ -100,22 +91,19 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
     from .._runtime import resolve_precision, select_device
     from ..reports.plots import plot_curves
     from .checkpoint import epoch_checkpoints, model_from_checkpoint, read_checkpoint
-    from ..runs import BestBy
 
     run = RunDir.open(run_path)
-    ckpts = epoch_checkpoints(run.path)
-    if not ckpts:
+    if not (ckpts := epoch_checkpoints(run.path)):
         raise ConvlensError(f"{run.path}: no epoch checkpoints in {run.checkpoints_dir} to evaluate")
     dev = select_device(device)
     precision = run.summary().get("precision") or resolve_precision(run.config.get("precision", "32-true"), dev)
     from tqdm import tqdm
 
     rows: list[dict[str, Any]] = []
-    splits = None
+    splits = data
     for epoch, path in tqdm(ckpts, desc=f"evaluating {run.name}", unit="ckpt", disable=not progress):
         model, meta = model_from_checkpoint(read_checkpoint(path), str(path))
-        if splits is None:
-            splits = data if data is not None else prepare_data(run.config, model, meta=meta)
+        splits = splits if splits is not None else prepare_data(run.config, model, meta=meta)  # once, at the first model
         row: dict[str, Any] = {"epoch": epoch}
         for name, split in (("val", splits.get("val")), ("test", splits.get("test"))):
             if split is not None and len(split):
@@ -126,16 +114,10 @@ def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = 
     by = run.summary().get("best_by") or ("val_acc" if all("val_acc" in r for r in rows) else "last")
     by = by if by in ("last", "val_loss", "val_acc") else "last"
     best = BestBy(by).pick(rows) or rows[-1]
-    result = {
-        "run": str(run.path),
-        "epochs": rows,
-        "best_by": by,
-        "best_epoch": best["epoch"],
-        "test_acc_at_best": best.get("test_acc"),
-        "note": (f"best epoch chosen on the validation split ({by}); test accuracy never used to choose" if by != "last" else
-                 "no validation split in this run: the last epoch is its model (test accuracy was never used to choose); "
-                 "train with --val-size > 0 to pick an epoch"),
-    }
+    result = {"run": str(run.path), "epochs": rows, "best_by": by, "best_epoch": best["epoch"], "test_acc_at_best": best.get("test_acc"),
+              "note": (f"best epoch chosen on the validation split ({by}); test accuracy never used to choose" if by != "last" else
+                       "no validation split in this run: the last epoch is its model (test accuracy was never used to choose); "
+                       "train with --val-size > 0 to pick an epoch")}
     atomic_write_json(run.path / "evaluation.json", result)
     fig = run.save_figure(plot_curves(rows, title=f"{run.name}: every checkpoint evaluated"), "evaluation")
     return RunResult(run, rows, {**result, "test_acc": best.get("test_acc", float("nan"))}, {"evaluation": fig})

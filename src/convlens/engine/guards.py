@@ -32,12 +32,6 @@ class TrainingDiverged(ConvlensError):
     non-finite values). Epochs saved before it are intact."""
 
 
-def _advice(lr: float | None, flag: str) -> str:
-    if lr is None or not math.isfinite(lr):
-        return f"lower {flag}"
-    return f"lower {flag} (it is {lr:g}; try {lr / 10:g} or less)"
-
-
 def non_finite_parameters(params: Iterable[tuple[str, torch.Tensor]]) -> list[str]:
     """Names of the tensors holding any inf/NaN (one fused reduction per tensor)."""
     return [name for name, p in params if p.is_floating_point() and not bool(torch.isfinite(p).all())]
@@ -64,16 +58,13 @@ def check_divergence(loss: torch.Tensor | float | None, epoch: int, lr: float | 
         value = float(loss.detach().float()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value):
             what = f"the training loss is {value}"
-        elif num_classes and num_classes > 1:
-            uniform = math.log(num_classes)
-            if value > EXPLODED_FACTOR * max(uniform, 1.0):
-                what = f"the training loss is {value:.3g}, over {EXPLODED_FACTOR:g}x that of a uniform guess ({uniform:.2f})"
-    if what is None and model is not None:
-        bad = non_finite_parameters(chain(model.named_parameters(), model.named_buffers()))
-        if bad:
-            what = f"{len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]})"
+        elif num_classes and num_classes > 1 and value > EXPLODED_FACTOR * max(uniform := math.log(num_classes), 1.0):
+            what = f"the training loss is {value:.3g}, over {EXPLODED_FACTOR:g}x that of a uniform guess ({uniform:.2f})"
+    if what is None and model is not None and (bad := non_finite_parameters(chain(model.named_parameters(), model.named_buffers()))):
+        what = f"{len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]})"
     if what is not None:
-        raise TrainingDiverged(f"training diverged in epoch {epoch}{where}: {what}; {_advice(lr, flag)}")
+        advice = "" if lr is None or not math.isfinite(lr) else f" (it is {lr:g}; try {lr / 10:g} or less)"
+        raise TrainingDiverged(f"training diverged in epoch {epoch}{where}: {what}; lower {flag}{advice}")
 
 
 def _classes(pl_module: Any) -> int | None:
@@ -120,8 +111,7 @@ def _divergence_guard_class() -> type:
             # steps each, for small images) may have been inf while the last one looked finite
             if trainer.sanity_checking or not hasattr(pl_module, "epoch_metrics"):
                 return
-            loss = pl_module.epoch_metrics().get("train_loss")
-            if loss is not None:
+            if (loss := pl_module.epoch_metrics().get("train_loss")) is not None:
                 check_divergence(loss, trainer.current_epoch + 1, self._lr(trainer), num_classes=_classes(pl_module),
                                  flag=self.flag)
 

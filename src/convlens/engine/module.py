@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .optim import make_optimizer
+from .optim import fast_optimizer_kwargs, make_optimizer, per_step
 from .preprocess import BatchPreprocessor, wants_channels_last
 
 ParamGroupsFn = Callable[[nn.Module, float], list[dict[str, Any]]]
@@ -33,18 +33,6 @@ def freeze_bn_of_frozen_layers(model: nn.Module) -> int:
     return n
 
 
-def fast_optimizer_kwargs(model: nn.Module) -> dict[str, bool]:
-    """``fused=True`` when every parameter is a float tensor on CPU or CUDA, else ``foreach``.
-
-    On CPU torch's default is the per-tensor loop (``_single_tensor_adam``): for the chapter's
-    DNN that was 1.5 of its 3.4 ms step. The fused kernel does the same update in one pass.
-    """
-    params = list(model.parameters())
-    if params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params):
-        return {"fused": True}
-    return {"foreach": True}
-
-
 class ClassifierModule(L.LightningModule):
     """Cross-entropy training of ``model`` on uint8 image batches.
 
@@ -61,11 +49,7 @@ class ClassifierModule(L.LightningModule):
         # it skips the closure machinery of Lightning's automatic loop (same results, seeded);
         # training_step relies on it to take several steps per Lightning batch
         self.automatic_optimization = False
-        self.model = model
-        self.cfg = cfg
-        self.meta = meta
-        self.eval_names = eval_names
-        self.param_groups_fn = param_groups
+        self.model, self.cfg, self.meta, self.eval_names, self.param_groups_fn = model, cfg, meta, eval_names, param_groups
         pcfg = getattr(model, "pretrained_cfg", {}) or {}
         self.channels_last = wants_channels_last(model)
         if self.channels_last:
@@ -75,14 +59,12 @@ class ClassifierModule(L.LightningModule):
         object.__setattr__(self, "train_forward", self.model)
         self.prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), cfg.augment, self.channels_last)
         self._sums: dict[str, torch.Tensor] = {}
-        self._epoch_start = 0.0
-        self._train_seconds = 0.0
-        self._seen_images = 0
+        self._epoch_start = self._train_seconds = 0.0
+        self._seen_images = self.epoch_steps = 0
         self._last_loss: torch.Tensor | None = None
         self.final_test_probs: list[torch.Tensor] = []
         # set by the engine when a loader batch holds several optimizer steps (see training_step)
         self.micro_batch: int | None = None
-        self.epoch_steps = 0
         self.drop_last = False
         self.steps_per_epoch: int | None = None
         self.eval_sizes: dict[str, int] = {}  # ddp: images per evaluation split (engine/distributed.py)
@@ -98,16 +80,12 @@ class ClassifierModule(L.LightningModule):
         # would draw the same dropout masks and crops for its different images
         torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch + 7919 * self.global_rank)
         freeze_bn_of_frozen_layers(self.model)
-        self._sums = {}
-        self._seen_images = 0
-        self.epoch_steps = 0
-        self._last_loss = None
+        self._sums, self._seen_images, self.epoch_steps, self._last_loss = {}, 0, 0, None
         self._epoch_start = time.perf_counter()
 
-    def _accumulate(self, split: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        s = self._sums.setdefault(split, torch.zeros(3, dtype=torch.float64, device=y.device))
-        s += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
-                          torch.tensor(len(y), dtype=torch.float64, device=y.device)])
+    def _sums_of(self, split: str, device: torch.device) -> torch.Tensor:
+        """The split's running (loss sum, correct, images) of this epoch, in float64."""
+        return self._sums.setdefault(split, torch.zeros(3, dtype=torch.float64, device=device))
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         """One optimizer step per ``micro_batch`` images of the loader's batch.
@@ -123,9 +101,7 @@ class ClassifierModule(L.LightningModule):
         if whole:  # per image and random-free: the same numbers for the group as slice by slice
             x = self.prep(x, train=True)
         opt, sched = self.optimizers(), self.lr_schedulers()
-        losses: list[torch.Tensor] = []
-        correct: list[torch.Tensor] = []
-        sizes: list[int] = []
+        losses, correct, sizes = [], [], []  # per step: its loss, right answers and images
         for xb, yb in zip(x.split(size), y.split(size)):
             if self.drop_last and len(yb) < size:
                 break  # only the epoch's last batch can be short: what DataLoader(drop_last=True) drops
@@ -142,8 +118,8 @@ class ClassifierModule(L.LightningModule):
         if not losses:
             return None
         n = torch.tensor(sizes, dtype=torch.float64, device=y.device)
-        s = self._sums.setdefault("train", torch.zeros(3, dtype=torch.float64, device=y.device))
-        s += torch.stack([(torch.stack(losses).double() * n).sum(), torch.stack(correct).sum().double(), n.sum()])
+        self._sums_of("train", y.device).add_(torch.stack([(torch.stack(losses).double() * n).sum(),
+                                                           torch.stack(correct).sum().double(), n.sum()]))
         # No per-step self.log: it cost ~2.7 ms a step (more than the DNN's whole step).
         # The progress bar reads live_metrics() when it refreshes instead.
         self._last_loss = losses[-1]
@@ -155,8 +131,7 @@ class ClassifierModule(L.LightningModule):
         """Loss of the last step and images/s of this epoch so far, for the progress bar."""
         if self._last_loss is None:
             return {}
-        secs = max(time.perf_counter() - self._epoch_start, 1e-9)
-        return {"loss": float(self._last_loss), "img_s": round(self._seen_images / secs)}
+        return {"loss": float(self._last_loss), "img_s": round(self._seen_images / max(time.perf_counter() - self._epoch_start, 1e-9))}
 
     def on_validation_epoch_start(self) -> None:
         self.final_test_probs = []
@@ -173,14 +148,15 @@ class ClassifierModule(L.LightningModule):
             k = real_in_batch(self.eval_sizes[name], batch_idx * self.cfg.eval_batch_size, len(y),
                               self.trainer.global_rank, self.trainer.world_size)
             if k == 0:  # all padding: still hold the split's sums, every rank reduces the same ones
-                self._sums.setdefault(name, torch.zeros(3, dtype=torch.float64, device=y.device))
+                self._sums_of(name, y.device)
                 return
             x, y = x[:k], y[:k]
         # under the run's precision (Lightning's autocast): `convlens evaluate` uses the same
         # (evaluate_model(precision=...)), so every accuracy of a run agrees to the image
         logits = self.model(self.prep(x))
-        loss = F.cross_entropy(logits, y)
-        self._accumulate(name, loss, logits, y)
+        self._sums_of(name, y.device).add_(torch.stack([F.cross_entropy(logits, y).detach().double() * len(y),
+                                                         (logits.argmax(1) == y).sum().double(),
+                                                         torch.tensor(len(y), dtype=torch.float64, device=y.device)]))
         if name == "test" and self.current_epoch == self.trainer.max_epochs - 1:
             # the final model's test predictions, kept so the report need not evaluate again
             self.final_test_probs.append(logits.float().softmax(1).cpu())
@@ -201,27 +177,26 @@ class ClassifierModule(L.LightningModule):
         cfg = self.cfg
         from .recipes import resolve_recipe
 
+        def total_steps() -> int:
+            return int(self.steps_per_epoch * self.trainer.max_epochs if self.steps_per_epoch
+                       else self.trainer.estimated_stepping_batches)
+
         recipe = resolve_recipe(cfg.recipe, cfg.model)
         if recipe is not None and recipe.optimizer is not None and self.param_groups_fn is None:
-            return recipe.optimizer(self, int(self.steps_per_epoch * self.trainer.max_epochs if self.steps_per_epoch
-                                              else self.trainer.estimated_stepping_batches))
-        if self.param_groups_fn is not None:
-            groups = self.param_groups_fn(self.model, cfg.lr)
-        else:
-            groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
+            return recipe.optimizer(self, total_steps())
+        groups = (self.param_groups_fn(self.model, cfg.lr) if self.param_groups_fn
+                  else [{"params": self.model.parameters(), "lr": cfg.lr}])
         groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
-        groups = [g for g in groups if g["params"]]
-        opt = make_optimizer(cfg.optimizer, groups, cfg.lr, cfg.weight_decay, cfg.momentum, **fast_optimizer_kwargs(self.model))
+        opt = make_optimizer(cfg.optimizer, [g for g in groups if g["params"]], cfg.lr, cfg.weight_decay, cfg.momentum,
+                             **fast_optimizer_kwargs(self.model))
         if cfg.scheduler == "none":
             return opt
-        total = int(self.steps_per_epoch * self.trainer.max_epochs if self.steps_per_epoch
-                    else self.trainer.estimated_stepping_batches)
         if cfg.scheduler == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
-                                                        pct_start=0.25)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+                                                        total_steps=total_steps(), pct_start=0.25)
         else:
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps())
+        return per_step(opt, sched)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["convlens"] = self.meta

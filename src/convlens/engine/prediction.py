@@ -53,14 +53,13 @@ def predict(run: str | os.PathLike, images: Sequence[str | os.PathLike], which: 
     out: list[Prediction] = []
     ok: list[tuple[int, torch.Tensor]] = []
     for p in images:
-        if not Path(p).is_file():
-            out.append(Prediction(str(p), classes, torch.zeros(0), "no such file"))
-            continue
-        try:
-            ok.append((len(out), load_image(p, pp)))
-            out.append(Prediction(str(p), classes, torch.zeros(0)))
-        except DataError as exc:
-            out.append(Prediction(str(p), classes, torch.zeros(0), str(exc).split(": ", 1)[-1]))
+        error = None if Path(p).is_file() else "no such file"
+        if error is None:
+            try:
+                ok.append((len(out), load_image(p, pp)))
+            except DataError as exc:
+                error = str(exc).split(": ", 1)[-1]
+        out.append(Prediction(str(p), classes, torch.zeros(0), error))
     with torch.no_grad():
         for s in range(0, len(ok), batch_size):
             chunk = ok[s:s + batch_size]
@@ -73,13 +72,8 @@ def predict(run: str | os.PathLike, images: Sequence[str | os.PathLike], which: 
 
 def format_predictions(preds: list[Prediction], k: int = 5) -> str:
     """Human-readable lines: ``photo.jpg: Cat 97.1%, Dog 2.9%``."""
-    lines = []
-    for p in preds:
-        if p.error:
-            lines.append(f"{p.path}: cannot predict ({p.error})")
-        else:
-            lines.append(f"{p.path}: " + ", ".join(f"{c} {q:.1%}" for c, q in p.top(k)))
-    return "\n".join(lines)
+    return "\n".join(f"{p.path}: cannot predict ({p.error})" if p.error else
+                     f"{p.path}: " + ", ".join(f"{c} {q:.1%}" for c, q in p.top(k)) for p in preds)
 
 
 __all__ = ["Prediction", "format_predictions", "predict"]

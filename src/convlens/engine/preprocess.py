@@ -25,8 +25,7 @@ class BatchPreprocessor(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], augment: str = "none", channels_last: bool = False):
         super().__init__()
-        self.augment = augment
-        self.channels_last = channels_last
+        self.augment, self.channels_last = augment, channels_last
         # not persistent: they travel in the checkpoint's meta (pretrained_cfg), not its weights
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
@@ -67,12 +66,16 @@ def wants_channels_last(model: nn.Module) -> bool:
 
 def random_translate(x: torch.Tensor, pad: int) -> torch.Tensor:
     """Random crop after zero padding, one offset per image, as one gather (no Python loop)."""
-    b, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
+    b = len(x)
     oy = torch.randint(0, 2 * pad + 1, (b,), device=x.device)
     ox = torch.randint(0, 2 * pad + 1, (b,), device=x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device)[None, :])  # (B, H)
-    cols = (ox[:, None] + torch.arange(w, device=x.device)[None, :])  # (B, W)
-    idx_b = torch.arange(b, device=x.device)[:, None, None, None]
-    idx_c = torch.arange(c, device=x.device)[None, :, None, None]
-    return padded[idx_b, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
+    return crop_windows(F.pad(x, (pad, pad, pad, pad)), oy, ox, *x.shape[-2:])
+
+
+def crop_windows(padded: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``padded[i, :, oy_i : oy_i + h, ox_i : ox_i + w]`` for every image ``i``, as one gather."""
+    b, c, dev = len(padded), padded.shape[1], padded.device
+    rows = oy[:, None] + torch.arange(h, device=dev)[None, :]  # (B, H)
+    cols = ox[:, None] + torch.arange(w, device=dev)[None, :]  # (B, W)
+    return padded[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]

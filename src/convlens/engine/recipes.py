@@ -30,7 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-HE_MODELS = frozenset({"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "plain20", "plain32", "plain44", "plain56"})
+from ..models.cifar import CIFAR_RESNETS, CifarVGG, patch_whitening
+from .optim import fast_optimizer_kwargs, make_optimizer, per_step
+
+HE_MODELS = frozenset(name for name, *_ in CIFAR_RESNETS)
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,15 @@ class Recipe:
 # ---- He et al. ------------------------------------------------------------------------------
 def _he_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
     cfg = module.cfg
-    from .module import fast_optimizer_kwargs
-
-    opt = torch.optim.SGD([p for p in module.model.parameters() if p.requires_grad], lr=cfg.lr, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, nesterov=False, **fast_optimizer_kwargs(module.model))
+    opt = make_optimizer("sgd", [p for p in module.model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay,
+                         cfg.momentum, nesterov=False, **fast_optimizer_kwargs(module.model))
     milestones = (int(0.5 * total_steps), int(0.75 * total_steps))
     warm = 400 if getattr(module.model, "depth", 0) >= 110 else 0  # "0.01 until training error is below 80% (~400 iterations)"
 
     def factor(step: int) -> float:
         return (0.1 if step < warm else 1.0) * 0.1 ** sum(step >= m for m in milestones)
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    return per_step(opt, torch.optim.lr_scheduler.LambdaLR(opt, factor))
 
 
 HE = Recipe("he", "He et al. 2016: SGD 0.9, wd 1e-4, batch 128, lr 0.1 /10 at 50% and 75%, crop+flip, 45k/5k",
@@ -99,30 +99,24 @@ def _fast_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
     # the BatchNorm shifts learn 64x faster; both groups shrink by the same lr * wd per step
     groups = [{"params": others, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
               {"params": biases, "lr": cfg.lr * s, "weight_decay": cfg.weight_decay / s}]
-    from .module import fast_optimizer_kwargs
-
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, **fast_optimizer_kwargs(model))
+    opt = make_optimizer("sgd", groups, cfg.lr, momentum=cfg.momentum, nesterov=True, **fast_optimizer_kwargs(model))
 
     def triangle(step: int) -> float:  # 0.2 -> 1 over the first 23% of steps, then down to 0.07
         t = step / max(1, total_steps)
         return 0.2 + 0.8 * t / 0.23 if t < 0.23 else 1.0 + (0.07 - 1.0) * (t - 0.23) / 0.77
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, triangle)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    return per_step(opt, torch.optim.lr_scheduler.LambdaLR(opt, triangle))
 
 
 def _fast_prepare(model: nn.Module, train: Any) -> None:
     """Whiten the stem on 5,000 training images (normalised as the model sees them), freeze it;
     freeze every BatchNorm scale at 1 (airbench: only the shifts learn)."""
-    from ..models.cifar import CifarVGG, patch_whitening
 
     if not isinstance(model, CifarVGG):
         return
-    cfg = model.pretrained_cfg
-    mean = torch.tensor(cfg["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(cfg["std"]).view(1, -1, 1, 1)
-    x = (train.images[:5000].float() / 255 - mean) / std
-    patch_whitening(model.stem, x)
+    from .preprocess import normalise
+
+    patch_whitening(model.stem, normalise(train.images[:5000], model.pretrained_cfg["mean"], model.pretrained_cfg["std"]))
     model.stem.weight.requires_grad_(False)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -132,7 +126,7 @@ def _fast_prepare(model: nn.Module, train: Any) -> None:
 def _fast_callbacks(cfg: Any) -> list[Any]:
     import lightning as L
 
-    from .preprocess import BatchPreprocessor
+    from .preprocess import BatchPreprocessor, crop_windows
 
     class ReflectTranslateFlip(BatchPreprocessor):
         """airbench's augmentation: a random translation of up to 2 pixels (reflect padding) and
@@ -147,13 +141,8 @@ def _fast_callbacks(cfg: Any) -> list[Any]:
                 parity = (x.flatten(1).to(torch.int64) * torch.arange(1, x[0].numel() + 1, device=x.device)).sum(1) % 2
                 flip = parity != (self.epoch % 2)
                 x = x.float()
-                b, _, h, w = x.shape
-                pad = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
-                oy, ox = torch.randint(0, 5, (2, b), device=x.device)
-                rows = oy[:, None] + torch.arange(h, device=x.device)
-                cols = ox[:, None] + torch.arange(w, device=x.device)
-                x = pad[torch.arange(b, device=x.device)[:, None, None, None], torch.arange(x.shape[1], device=x.device)[None, :, None, None],
-                        rows[:, None, :, None], cols[:, None, None, :]]
+                oy, ox = torch.randint(0, 5, (2, len(x)), device=x.device)
+                x = crop_windows(torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect"), oy, ox, *x.shape[-2:])
                 x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
             return super().forward(x if x.dtype == torch.uint8 else x / 255.0, train=False)
 
@@ -239,13 +228,10 @@ def apply_recipe_defaults(cfg: Any) -> None:
     """Fill ``cfg``'s fields that still hold TrainConfig's defaults with the recipe's (in place),
     except those named in ``cfg.explicit`` (what the user set, even to a default value)."""
     cfg.explicit = tuple(cfg.explicit)  # a list after a JSON round trip
-    recipe = resolve_recipe(cfg.recipe, cfg.model)
-    if recipe is None:
+    if (recipe := resolve_recipe(cfg.recipe, cfg.model)) is None:
         return
-    base = type(cfg).__dataclass_fields__
     for f in fields(cfg):
         if f.name not in recipe.defaults or f.name in cfg.explicit:
             continue
-        default = base[f.name].default_factory() if callable(base[f.name].default_factory) else base[f.name].default
-        if getattr(cfg, f.name) == default:
+        if getattr(cfg, f.name) == (f.default_factory() if callable(f.default_factory) else f.default):
             setattr(cfg, f.name, recipe.defaults[f.name])

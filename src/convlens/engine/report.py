@@ -14,8 +14,7 @@ from .evaluate import Evaluation
 
 def prediction_sample(n_total: int, k: int = 20, seed: int = 0) -> torch.Tensor:
     """A fixed, seeded choice of test images for the prediction grid (same across runs)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(n_total, generator=g)[: min(k, n_total)].sort().values
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[: min(k, n_total)].sort().values
 
 
 def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: list[dict[str, Any]], classes: list[str],
@@ -46,20 +45,17 @@ def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: 
                     "predictions" if key == "predictions" else "most_confidently_wrong")
 
     r = Report(f"convlens: {title}", subtitle=f"run folder {run.path}")
-    r.heading("Result")
-    r.table([{"what": k, "value": v} for k, v in summary.items() if not isinstance(v, (dict, list))])
+    r.heading("Result").table([{"what": k, "value": v} for k, v in summary.items() if not isinstance(v, (dict, list))])
     for n in notes or []:
         r.note(n)
     for key, value in summary.items():  # a verdict recorded as a mapping (auto's decision and outcome)
         if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
-            r.heading(key.replace("_", " "))
-            r.table([{"what": k, "value": v} for k, v in value.items()])
+            r.heading(key.replace("_", " ")).table([{"what": k, "value": v} for k, v in value.items()])
     r.heading("Learning curves")
     r.image(figs["curves"], "loss and accuracy per epoch (the best epoch is chosen on validation; test is only reported)")
-    r.heading("Per-epoch metrics")
     cols = [c for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "images_per_s")
             if any(c in h for h in history)]
-    r.table(history, cols)
+    r.heading("Per-epoch metrics").table(history, cols)
     if "confusion" in figs:
         r.heading("Where it goes wrong")
         for key, caption in (("confusion", "confusion matrix (rows: true class)"), ("per_class", "accuracy per class"),
@@ -67,12 +63,9 @@ def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: 
             if key in figs:
                 r.image(figs[key], caption)
     if summary.get("skipped_files"):
-        r.heading("Skipped files")
-        r.table([{"file: reason": s} for s in summary["skipped_files"]])
+        r.heading("Skipped files").table([{"file: reason": s} for s in summary["skipped_files"]])
     rec = run.record
-    r.heading("Recipe")
-    r.table([{"setting": k, "value": v} for k, v in rec["config"].items() if not isinstance(v, dict)])
-    r.heading("Versions")
-    r.table([{"package": k, "version": v} for k, v in rec["versions"].items()])
+    r.heading("Recipe").table([{"setting": k, "value": v} for k, v in rec["config"].items() if not isinstance(v, dict)])
+    r.heading("Versions").table([{"package": k, "version": v} for k, v in rec["versions"].items()])
     r.write(run.path / RunDir.REPORT)
     return figs

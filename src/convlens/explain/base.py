@@ -19,9 +19,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..data.folders import Preprocess
+from ..data.folders import Preprocess, _to_mode, open_image
 from ..engine.preprocess import normalise
 from ..errors import ConvlensError
+from ..models.external import IMAGENET_MEAN, IMAGENET_STD
 from ..runs import RunDir
 
 
@@ -45,10 +46,7 @@ class Explainable:
 
     @property
     def device(self) -> torch.device:
-        try:
-            return next(self.model.parameters()).device
-        except StopIteration:
-            return torch.device("cpu")
+        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
     def class_index(self, name_or_index: str | int) -> int:
         """Resolve ``--class``: an index, a full class name or one of its comma-separated synonyms
@@ -56,17 +54,13 @@ class Explainable:
         return resolve_class(self.classes, name_or_index)
 
 
-def imagenet_classes() -> list[str]:
-    """The 1,000 ImageNet-1k descriptions, in logit order (from timm, no download)."""
-    from timm.data import ImageNetInfo
-
-    info = ImageNetInfo()
-    return [info.index_to_description(i) for i in range(1000)]
-
-
 def default_classes(num_classes: int) -> list[str]:
+    """The 1,000 ImageNet-1k descriptions in logit order (from timm, no download), else ``class i``."""
     if num_classes == 1000:
-        return imagenet_classes()
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        return [info.index_to_description(i) for i in range(1000)]
     return [f"class {i}" for i in range(num_classes)]
 
 
@@ -103,23 +97,19 @@ def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
     raise ConvlensError(f"--class {text!r} is not one of the model's {len(classes)} classes; {hint} (or pass an index)")
 
 
-def _cfg_of(model: nn.Module) -> dict[str, Any]:
-    return dict(getattr(model, "pretrained_cfg", None) or {})
-
-
 def from_module(model: nn.Module, classes: Sequence[str] | None = None, preprocess: Preprocess | None = None,
                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                 name: str | None = None, source: str = "", meta: dict[str, Any] | None = None) -> Explainable:
     """Wrap any classifier. Preprocessing defaults to the model's ``pretrained_cfg`` (timm's data config)."""
-    cfg = _cfg_of(model)
+    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
     if preprocess is None:
         from timm.data import resolve_data_config
 
         dc = resolve_data_config({}, pretrained_cfg=cfg) if cfg else {"input_size": (3, 224, 224), "crop_pct": 0.875, "interpolation": "bilinear"}
         preprocess = Preprocess.from_config(dc)
     c = preprocess.channels
-    mean = tuple(float(v) for v in (mean or cfg.get("mean") or (0.485, 0.456, 0.406)[:c] or (0.5,)))
-    std = tuple(float(v) for v in (std or cfg.get("std") or (0.229, 0.224, 0.225)[:c] or (0.5,)))
+    mean = tuple(float(v) for v in (mean or cfg.get("mean") or IMAGENET_MEAN[:c] or (0.5,)))
+    std = tuple(float(v) for v in (std or cfg.get("std") or IMAGENET_STD[:c] or (0.5,)))
     if len(mean) == 1 and c > 1:
         mean, std = mean * c, std * c
     if len(mean) != c or len(std) != c:
@@ -129,8 +119,7 @@ def from_module(model: nn.Module, classes: Sequence[str] | None = None, preproce
         if num_classes <= 0:
             raise ConvlensError("the model has no num_classes attribute: pass classes=[...]")
         classes = default_classes(num_classes)
-    model.eval()
-    return Explainable(model, preprocess, mean, std, list(classes), name or getattr(model, "convlens_name", type(model).__name__),
+    return Explainable(model.eval(), preprocess, mean, std, list(classes), name or getattr(model, "convlens_name", type(model).__name__),
                        source, dict(meta or {}))
 
 
@@ -165,9 +154,7 @@ def run_preprocess(meta: dict[str, Any], run_config: dict[str, Any] | None = Non
     rec = (run_config or {}).get("preprocess")
     if isinstance(rec, dict) and "image_size" in rec:
         return Preprocess(**{k: rec[k] for k in ("image_size", "crop_pct", "interpolation", "channels") if k in rec})
-    pcfg = dict(meta.get("pretrained_cfg") or {})
-    pcfg.setdefault("crop_pct", 1.0)
-    return Preprocess.from_config(pcfg)
+    return Preprocess.from_config(meta.get("pretrained_cfg") or {})  # no crop_pct: 1.0
 
 
 @dataclass
@@ -196,8 +183,6 @@ def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> Prepa
         p = Path(image)
         if not p.is_file():
             raise ConvlensError(f"{p}: no such image file")
-        from ..data.folders import open_image
-
         try:
             pil = open_image(p, ex.preprocess.channels)
         except ConvlensError as exc:
@@ -208,13 +193,9 @@ def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> Prepa
         pixels = image if image.dim() == 3 else image[0]
         if pixels.dtype != torch.uint8:
             raise ConvlensError("an image tensor must be uint8 (C, H, W); pass a path or PIL image otherwise")
-        want = ex.input_size
-        if tuple(pixels.shape) != want:
-            raise ConvlensError(f"image tensor of shape {tuple(pixels.shape)} but the model expects {want}")
+        if tuple(pixels.shape) != ex.input_size:
+            raise ConvlensError(f"image tensor of shape {tuple(pixels.shape)} but the model expects {ex.input_size}")
     else:  # PIL
-        from ..data.folders import _to_mode
-
         pixels = ex.preprocess.transform()(_to_mode(image, ex.preprocess.channels))
     pixels = pixels.contiguous()
-    x = normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device)
-    return PreparedImage(x, pixels.cpu(), name or "image", path)
+    return PreparedImage(normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device), pixels.cpu(), name or "image", path)

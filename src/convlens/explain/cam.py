@@ -26,18 +26,9 @@ from .hooks import capture_activations, gradients_start_at, named_module
 from .layers import resolve_target_layer
 
 # our name -> pytorch_grad_cam class
-METHODS: dict[str, str] = {
-    "gradcam": "GradCAM",
-    "gradcam++": "GradCAMPlusPlus",
-    "hirescam": "HiResCAM",
-    "xgradcam": "XGradCAM",
-    "layercam": "LayerCAM",
-    "eigencam": "EigenCAM",
-    "eigengradcam": "EigenGradCAM",
-    "gradcamelementwise": "GradCAMElementWise",
-    "scorecam": "ScoreCAM",
-    "ablationcam": "AblationCAM",
-}
+METHODS: dict[str, str] = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "hirescam": "HiResCAM", "xgradcam": "XGradCAM",
+                           "layercam": "LayerCAM", "eigencam": "EigenCAM", "eigengradcam": "EigenGradCAM",
+                           "gradcamelementwise": "GradCAMElementWise", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM"}
 GRADIENT_FREE = {"scorecam", "eigencam", "ablationcam"}
 _ALIASES = {"gradcampp": "gradcam++", "grad-cam": "gradcam", "grad-cam++": "gradcam++", "score-cam": "scorecam",
             "layer-cam": "layercam", "eigen-cam": "eigencam"}
@@ -91,8 +82,7 @@ class CamResult:
         return int(np.argmax(self.probs))
 
     def topk(self, k: int = 5) -> list[tuple[int, float]]:
-        idx = np.argsort(-self.probs, kind="stable")[:k]
-        return [(int(i), float(self.probs[i])) for i in idx]
+        return [(int(i), float(self.probs[i])) for i in np.argsort(-self.probs, kind="stable")[:k]]
 
 
 def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[int] = (), method: str = "gradcam",
@@ -105,26 +95,24 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
     """
     cls = cam_class(method)
     method = _ALIASES.get(method.lower(), method.lower())
-    model = ex.model
-    model.eval()
+    model = ex.model.eval()
     module = named_module(model, layer)
     pred = PredictedClass()
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    if method.lower() in GRADIENT_FREE:
+    if method in GRADIENT_FREE:
         # these never evaluate the targets on the plain image (Score-CAM: only on masked
         # copies), so the prediction comes from one plain forward pass first
         with torch.no_grad():
             pred.index = int(model(img.x).argmax(-1)[0])
 
     targets: list[Any] = [pred] + [ClassifierOutputTarget(int(c)) for c in classes]
-    batch = img.x.expand(len(targets), *img.x.shape[1:])
     with capture_activations(model, list(capture)) as acts, gradients_start_at(model, module):
         cam = cls(model=model, target_layers=[module])
         try:
-            if hasattr(cam, "batch_size") or METHODS.get(method.lower()) in ("ScoreCAM", "AblationCAM"):
+            if hasattr(cam, "batch_size") or method in ("scorecam", "ablationcam"):
                 cam.batch_size = 32
-            heat = cam(input_tensor=batch, targets=targets)
+            heat = cam(input_tensor=img.x.expand(len(targets), *img.x.shape[1:]), targets=targets)
             logits = cam.outputs[0].detach().float().cpu()
         finally:
             # the library keeps the last outputs (and so the autograd graph) on the object
@@ -139,17 +127,15 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
 def compute_cam(ex: Explainable, image: Any, method: str = "gradcam", layer: str | int | None = None,
                 classes: Sequence[str | int] = ()) -> CamResult:
     """CAMs of the predicted class and of ``classes`` (names or indices) for one image."""
-    img = prepare_image(image, ex)
-    lname = resolve_target_layer(ex.model, ex.input_size, layer)
-    idx = [ex.class_index(c) for c in classes]
-    heat, probs, cls_idx, _ = cam_pass(ex, img, lname, idx, method)
-    return make_result(ex, img, lname, method, heat, probs, cls_idx)
+    return cam_result(ex, prepare_image(image, ex), resolve_target_layer(ex.model, ex.input_size, layer), classes, method)[0]
 
 
-def make_result(ex: Explainable, img: PreparedImage, layer: str, method: str, heat: np.ndarray, probs: np.ndarray,
-                cls_idx: Sequence[int]) -> CamResult:
+def cam_result(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[str | int] = (), method: str = "gradcam",
+               capture: Sequence[str] = ()) -> tuple[CamResult, dict[str, torch.Tensor]]:
+    """:func:`cam_pass` for ``classes`` given by name or index, as a :class:`CamResult` (and the captured activations)."""
+    heat, probs, cls_idx, acts = cam_pass(ex, img, layer, [ex.class_index(c) for c in classes], method, capture)
     cams = [ClassCam(c, ex.classes[c], float(probs[c]), heat[i], predicted=(i == 0)) for i, c in enumerate(cls_idx)]
-    return CamResult(method, layer, probs, cams, img, ex.classes)
+    return CamResult(method, layer, probs, cams, img, ex.classes), acts
 
 
 def overlay(display: np.ndarray, heatmap: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
@@ -177,13 +163,12 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
     axes[0].set_title(result.image.name, fontsize=9)
     for ax, cc in zip(axes[1:], result.cams):
         ax.imshow(overlay(disp, cc.heatmap))
-        what = t("predicted") if cc.predicted else "class"
-        ax.set_title(f"{what}: {cc.class_name[:28]}\np = {cc.prob:.1%}", fontsize=9)
+        ax.set_title(f"{t('predicted') if cc.predicted else 'class'}: {cc.class_name[:28]}\np = {cc.prob:.1%}", fontsize=9)
     for ax in axes[: n + 1]:
         ax.axis("off")
     top = result.topk(k)
     ax = axes[-1]
-    names = [_short(i, result) for i, _ in top][::-1]
+    names = [result.classes[i].split(",")[0][:22] if result.classes else str(i) for i, _ in top][::-1]
     vals = [p for _, p in top][::-1]
     bars = ax.barh(range(len(top)), vals, color=["#c0392b" if i == result.pred else "#2e86c1" for i, _ in top][::-1])
     ax.set_yticks(range(len(top)), names, fontsize=8)
@@ -194,6 +179,3 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
     fig.tight_layout()
     return fig
 
-
-def _short(i: int, result: CamResult) -> str:
-    return result.classes[i].split(",")[0][:22] if result.classes else str(i)

@@ -40,8 +40,7 @@ def rank_channels(act: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarra
     """(C, H, W) -> (order, strength): channels sorted by s_k = mean |A_k|, descending (stable)."""
     a = act.detach().float().cpu().numpy() if isinstance(act, torch.Tensor) else np.asarray(act, dtype=np.float32)
     strength = np.abs(a).reshape(a.shape[0], -1).mean(axis=1)
-    order = np.argsort(-strength, kind="stable")
-    return order, strength
+    return np.argsort(-strength, kind="stable"), strength
 
 
 def from_activations(acts: dict[str, torch.Tensor], layers: Sequence[str], index: int = 0) -> list[FeatureMaps]:
@@ -57,17 +56,16 @@ def from_activations(acts: dict[str, torch.Tensor], layers: Sequence[str], index
 def compute_feature_maps(ex: Explainable, image: Any, layers: Sequence[str | int] | None = None) -> list[FeatureMaps]:
     """Feature maps of ``layers`` (names or stage indices; default low / mid / high stage) for one image."""
     names = resolve_layers(ex.model, ex.input_size, layers)
-    img = prepare_image(image, ex)
     with capture_activations(ex.model, names) as acts, torch.no_grad():
-        ex.model(img.x)
+        ex.model(prepare_image(image, ex).x)
     return from_activations(acts, names)
 
 
-def mosaic(tiles: np.ndarray, ncols: int, gap: int = 1) -> np.ndarray:
-    """(K, h, w) -> one (rows*(h+gap)-gap, ncols*(w+gap)-gap) array, gaps NaN (drawn as background)."""
-    k, h, w = tiles.shape
+def mosaic(tiles: np.ndarray, ncols: int, gap: int = 1, fill: float = np.nan) -> np.ndarray:
+    """(K, h, w[, 3]) -> one (rows*(h+gap)-gap, ncols*(w+gap)-gap[, 3]) array, gaps ``fill`` (NaN: drawn as background)."""
+    k, h, w = tiles.shape[:3]
     nrows = -(-k // ncols)
-    m = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap), np.nan, dtype=np.float32)
+    m = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap, *tiles.shape[3:]), fill, dtype=np.float32)
     for i in range(k):
         r, c = divmod(i, ncols)
         m[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = tiles[i]
@@ -82,17 +80,11 @@ def plot_feature_maps(fms: FeatureMaps | Sequence[FeatureMaps], k: int = 16, nco
     import matplotlib.pyplot as plt
 
     fms = [fms] if isinstance(fms, FeatureMaps) else list(fms)
-    heights = []
-    for fm in fms:
-        kk = min(k, fm.activations.shape[0])
-        nc = min(ncols, kk)
-        h, w = fm.activations.shape[1:]
-        heights.append((-(-kk // nc)) * (h / w) * (10 / nc) + 0.6)
+    grids = [(fm, min(k, fm.activations.shape[0]), min(ncols, k, fm.activations.shape[0])) for fm in fms]  # (maps, tiles, columns)
+    heights = [(-(-kk // nc)) * (fm.activations.shape[1] / fm.activations.shape[2]) * (10 / nc) + 0.6 for fm, kk, nc in grids]
     fig, axes = plt.subplots(len(fms), 1, figsize=(10, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
-    for ax, fm in zip(axes[:, 0], fms):
-        kk = min(k, fm.activations.shape[0])
-        nc = min(ncols, kk)
+    for ax, (fm, kk, nc) in zip(axes[:, 0], grids):
         top = fm.order[:kk]
         tiles = fm.activations[top]
         c, h, w = fm.activations.shape

@@ -32,10 +32,8 @@ class Filters:
 
 def get_filters(model: nn.Module, layer: str | int | None = None) -> Filters:
     """Weights of a conv layer: by name, by index among the conv layers, or the first one (default)."""
-    convs = conv_layers(model)
-    if not convs:
-        name = getattr(model, "convlens_name", type(model).__name__)
-        raise ConvlensError(f"model {name!r} has no convolutional layer: it has no filters to show; explain a CNN instead")
+    if not (convs := conv_layers(model)):
+        raise ConvlensError(f"model {getattr(model, 'convlens_name', type(model).__name__)!r} has no convolutional layer: it has no filters to show; explain a CNN instead")
     if layer is None:
         lname = convs[0]
     elif str(layer).lstrip("-").isdigit():
@@ -49,15 +47,18 @@ def get_filters(model: nn.Module, layer: str | int | None = None) -> Filters:
         shown = ", ".join(convs if len(convs) <= 30 else convs[:30] + ["..."])
         raise ConvlensError(f"--layers {layer!r}: not a conv layer; conv layers are {shown}")
     w = named_module(model, lname).weight.detach().float().cpu().numpy()
-    norms = np.sqrt((w.reshape(w.shape[0], -1) ** 2).sum(1))
-    return Filters(lname, w, np.argsort(-norms, kind="stable"), is_first=(lname == convs[0]))
+    return Filters(lname, w, _by_norm(w), is_first=(lname == convs[0]))
+
+
+def _by_norm(w: np.ndarray) -> np.ndarray:
+    """Indices of ``w``'s slices ``w[i]`` by their L2 norm, largest first (stable)."""
+    return np.argsort(-np.sqrt((w.reshape(w.shape[0], -1) ** 2).sum(1)), kind="stable")
 
 
 def default_filter_layers(model: nn.Module) -> list[str]:
     """The first conv, then the first, middle and last of the deeper convs with k > 1
     (1x1 kernels are single pixels: nothing to see)."""
-    convs = conv_layers(model)
-    if not convs:
+    if not (convs := conv_layers(model)):
         get_filters(model)  # raises the one-line error
     deeper = [n for n in convs[1:] if max(named_module(model, n).kernel_size) > 1]
     pick = [deeper[i] for i in sorted({0, len(deeper) // 2, len(deeper) - 1})] if deeper else []
@@ -70,18 +71,13 @@ def filter_tiles(f: Filters, max_filters: int = 32, max_inputs: int = 8) -> tupl
     Returns (tiles, columns, label)."""
     w = f.weight[f.order[:max_filters]]
     if f.is_first:
-        scale = 2 * np.abs(w).max() + 1e-12
-        tiles = w / scale + 0.5
+        tiles = w / (2 * np.abs(w).max() + 1e-12) + 0.5
         tiles = tiles.transpose(0, 2, 3, 1) if w.shape[1] == 3 else tiles[:, 0]
         return tiles, min(16, len(tiles)), "RGB" if w.shape[1] == 3 else "grey"
     if w.shape[1] == 1:  # depthwise: one k x k kernel per channel
         return w[:, 0], 8, "depthwise"
     n_in = min(max_inputs, w.shape[1])
-    rows = []
-    for wo in w:
-        inorm = np.sqrt((wo.reshape(wo.shape[0], -1) ** 2).sum(1))
-        rows.append(wo[np.argsort(-inorm, kind="stable")[:n_in]])
-    return np.concatenate(rows), n_in, "per-channel"
+    return np.concatenate([wo[_by_norm(wo)[:n_in]] for wo in w]), n_in, "per-channel"
 
 
 def plot_filters(model: nn.Module, layers: Sequence[str | int] | None = None, max_filters: int = 32,
@@ -97,22 +93,15 @@ def plot_filters(model: nn.Module, layers: Sequence[str | int] | None = None, ma
     for ax, f, (tiles, ncols, kind) in zip(axes[:, 0], fs, panels):
         co, ci, kh, kw = f.weight.shape
         if kind == "RGB":
-            k, h, w, _ = tiles.shape
-            nrows = -(-k // ncols)
-            m = np.ones((nrows * (h + 1) - 1, ncols * (w + 1) - 1, 3), dtype=np.float32)
-            for i in range(k):
-                r, c = divmod(i, ncols)
-                m[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = tiles[i]
-            ax.imshow(np.clip(m, 0, 1), interpolation="nearest")
+            ax.imshow(np.clip(mosaic(tiles, ncols, fill=1.0), 0, 1), interpolation="nearest")
             what = f"{min(co, max_filters)} of {co} kernels as RGB"
         elif kind == "grey":
-            cm = plt.get_cmap("gray").with_extremes(bad="white")
-            ax.imshow(mosaic(tiles, ncols), cmap=cm, vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(mosaic(tiles, ncols), cmap=plt.get_cmap("gray").with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
             what = f"{min(co, max_filters)} of {co} kernels (grey input)"
         else:
             lim = float(np.abs(tiles).max()) + 1e-12
-            cm = plt.get_cmap("RdBu_r").with_extremes(bad="white")
-            ax.imshow(mosaic(tiles, ncols), cmap=cm, vmin=-lim, vmax=lim, interpolation="nearest")
+            ax.imshow(mosaic(tiles, ncols), cmap=plt.get_cmap("RdBu_r").with_extremes(bad="white"), vmin=-lim, vmax=lim,
+                      interpolation="nearest")
             what = (f"{len(tiles)} strongest of {co} depthwise kernels" if kind == "depthwise" else
                     f"rows: {min(co, 16)} strongest of {co} filters; cols: {ncols} strongest of {ci} input channels")
         ax.set_title(f"{f.layer} {co}x{ci}x{kh}x{kw}: {what}", fontsize=8)

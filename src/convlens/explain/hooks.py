@@ -9,7 +9,8 @@ memory; :func:`count_hooks` lets tests check it.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
+from functools import partial
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -27,11 +28,8 @@ def named_module(model: nn.Module, name: str) -> nn.Module:
 
 def count_hooks(model: nn.Module) -> int:
     """Number of forward/backward (pre-)hooks on ``model`` and all its sub-modules."""
-    n = 0
-    for m in model.modules():
-        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
-            n += len(getattr(m, attr, {}) or {})
-    return n
+    return sum(len(getattr(m, attr, {}) or {}) for m in model.modules()
+               for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"))
 
 
 @contextmanager
@@ -50,16 +48,25 @@ def capture_activations(model: nn.Module, layers: Sequence[str] | Mapping[str, n
     """
     modules = dict(layers) if isinstance(layers, Mapping) else {n: named_module(model, n) for n in layers}
     store: dict[str, torch.Tensor] = {}
+
+    def hook(_m: nn.Module, _inp: object, out: object, name: str) -> None:
+        t = out[0] if isinstance(out, (tuple, list)) else out
+        if isinstance(t, torch.Tensor):
+            store[name] = t.detach().clone() if clone else t.detach()
+
+    with forward_hooks((module, partial(hook, name=name)) for name, module in modules.items()):
+        yield store
+
+
+@contextmanager
+def forward_hooks(hooks: Iterable[tuple[nn.Module, Callable[..., object]]], prepend: bool = False) -> Iterator[None]:
+    """The one way convlens hooks a model: ``(module, hook)`` forward hooks registered for the
+    block and removed when it ends, whether it finished or raised."""
     handles = []
     try:
-        for name, module in modules.items():
-            def hook(_m: nn.Module, _inp: object, out: object, _name: str = name) -> None:
-                t = out[0] if isinstance(out, (tuple, list)) else out
-                if isinstance(t, torch.Tensor):
-                    t = t.detach()
-                    store[_name] = t.clone() if clone else t
-            handles.append(module.register_forward_hook(hook))
-        yield store
+        for module, fn in hooks:
+            handles.append(module.register_forward_hook(fn, prepend=prepend))
+        yield
     finally:
         for h in handles:
             h.remove()
@@ -77,20 +84,15 @@ def gradients_start_at(model: nn.Module, layer: nn.Module) -> Iterator[None]:
     layers below A do not depend on A), computed for a fraction of the cost.
     """
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    handle = None
+
+    def hook(_m: nn.Module, _inp: object, out: object) -> object:
+        return out.detach().requires_grad_(True) + 0 if isinstance(out, torch.Tensor) and torch.is_grad_enabled() else None
+
     try:
         for p, _ in flags:
             p.requires_grad_(False)
-
-        def hook(_m: nn.Module, _inp: object, out: object) -> object:
-            if isinstance(out, torch.Tensor) and torch.is_grad_enabled():
-                return out.detach().requires_grad_(True) + 0
-            return None
-
-        handle = layer.register_forward_hook(hook, prepend=True)
-        yield
+        with forward_hooks([(layer, hook)], prepend=True):
+            yield
     finally:
-        if handle is not None:
-            handle.remove()
         for p, flag in flags:
             p.requires_grad_(flag)

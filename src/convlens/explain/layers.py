@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 
 from ..errors import ConvlensError
+from .hooks import forward_hooks
 
 _CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[LayerInfo]]]" = weakref.WeakKeyDictionary()
 
@@ -54,53 +56,39 @@ def trace_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]
     if key in per_model:
         return per_model[key]
     seen: dict[str, LayerInfo] = {}
-    handles = []
     counter = [0]
 
-    def make(name: str):
-        def hook(m: nn.Module, _inp: object, out: object) -> None:
-            t = out[0] if isinstance(out, (tuple, list)) and out else out
-            if isinstance(t, torch.Tensor):
-                counter[0] += 1
-                seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
-        return hook
+    def hook(m: nn.Module, _inp: object, out: object, name: str) -> None:
+        t = out[0] if isinstance(out, (tuple, list)) and out else out
+        if isinstance(t, torch.Tensor):
+            counter[0] += 1
+            seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
 
-    try:
-        for name, m in model.named_modules():
-            if name:
-                handles.append(m.register_forward_hook(make(name)))
+    with forward_hooks((m, partial(hook, name=name)) for name, m in model.named_modules() if name):
         was_training = model.training
         model.eval()
-        try:
-            dev = next(model.parameters()).device
-        except StopIteration:
-            dev = torch.device("cpu")
         with torch.no_grad():
-            model(torch.zeros((1, *key), device=dev))
+            model(torch.zeros((1, *key), device=next((p.device for p in model.parameters()), torch.device("cpu"))))
         model.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
-    layers = sorted(seen.values(), key=lambda li: li.order)
-    per_model[key] = layers
-    return layers
+    per_model[key] = sorted(seen.values(), key=lambda li: li.order)
+    return per_model[key]
 
 
 def spatial_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
     return [li for li in trace_layers(model, input_size) if li.spatial]
 
 
-def _no_spatial_error(model: nn.Module) -> ConvlensError:
-    name = getattr(model, "convlens_name", type(model).__name__)
-    return ConvlensError(f"model {name!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
-                         "feature maps, filters and CAMs need a CNN; explain a cnn/fashion_vgg run or a CNN backbone instead")
+def _spatial_or_raise(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
+    """:func:`spatial_layers`, or one line saying that a model without them has nothing to show."""
+    if not (sp := spatial_layers(model, input_size)):
+        raise ConvlensError(f"model {getattr(model, 'convlens_name', type(model).__name__)!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
+                            "feature maps, filters and CAMs need a CNN; explain a cnn/fashion_vgg run or a CNN backbone instead")
+    return sp
 
 
 def stage_layers(model: nn.Module, input_size: Sequence[int]) -> list[str]:
     """One layer per resolution stage, low -> high level (see the module docstring)."""
-    sp = spatial_layers(model, input_size)
-    if not sp:
-        raise _no_spatial_error(model)
+    sp = _spatial_or_raise(model, input_size)
     max_depth = max(li.depth for li in sp)
     for d in range(1, max_depth + 1):
         cand = [li for li in sp if li.depth <= d]
@@ -126,10 +114,7 @@ def default_feature_layers(model: nn.Module, input_size: Sequence[int], n: int =
 
 def cam_target_layer(model: nn.Module, input_size: Sequence[int]) -> str:
     """The last feature map before global pooling (see the module docstring)."""
-    sp = spatial_layers(model, input_size)
-    if not sp:
-        raise _no_spatial_error(model)
-    return sp[-1].name
+    return _spatial_or_raise(model, input_size)[-1].name
 
 
 def conv_layers(model: nn.Module) -> list[str]:
@@ -142,9 +127,7 @@ def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[
     -1 = highest). ``None`` or empty: :func:`default_feature_layers`."""
     if not specs:
         return default_feature_layers(model, input_size)
-    sp = {li.name: li for li in spatial_layers(model, input_size)}
-    if not sp:
-        raise _no_spatial_error(model)
+    sp = {li.name: li for li in _spatial_or_raise(model, input_size)}
     stages = stage_layers(model, input_size)
     out = []
     for s in specs:
@@ -174,6 +157,4 @@ def unknown_layer_error(text: str, valid: list[str], stages: list[str]) -> Convl
 
 def resolve_target_layer(model: nn.Module, input_size: Sequence[int], spec: str | int | None) -> str:
     """``--layer`` of ``cam``: a name or stage index; ``None``: :func:`cam_target_layer`."""
-    if spec is None or spec == "":
-        return cam_target_layer(model, input_size)
-    return resolve_layers(model, input_size, [spec])[0]
+    return cam_target_layer(model, input_size) if spec is None or spec == "" else resolve_layers(model, input_size, [spec])[0]

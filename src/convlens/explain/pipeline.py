@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .base import Explainable, PreparedImage, prepare_image
-from .cam import CamResult, cam_pass, make_result, plot_cam
+from .cam import CamResult, cam_result, plot_cam
 from .feature_maps import FeatureMaps, from_activations, plot_feature_maps
 from .layers import resolve_layers, resolve_target_layer
 
@@ -54,6 +54,5 @@ def explain_image(ex: Explainable, image: Any, method: str = "gradcam", cam_laye
     img = prepare_image(image, ex)
     target = resolve_target_layer(ex.model, ex.input_size, cam_layer)
     names = resolve_layers(ex.model, ex.input_size, layers)
-    idx = [ex.class_index(c) for c in classes]
-    heat, probs, cls_idx, acts = cam_pass(ex, img, target, idx, method, capture=names)
-    return Explanation(make_result(ex, img, target, method, heat, probs, cls_idx), from_activations(acts, names), ex.name)
+    cam, acts = cam_result(ex, img, target, classes, method, capture=names)
+    return Explanation(cam, from_activations(acts, names), ex.name)

@@ -10,14 +10,10 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from ..errors import ConvlensError
-from .base import Explainable, prepare_image
+from ..reports import Report
+from .base import Explainable, load_model, prepare_image
 from .pipeline import Explanation, explain_image
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "image"
 
 
 def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: str | None = None, k: int = 16,
@@ -25,27 +21,21 @@ def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: st
     """Write one image's page (figures closed after they are inlined)."""
     import matplotlib.pyplot as plt
 
-    from ..reports import Report
-
     cam = e.cam
     pred = cam.cams[0]
-    verdict = ""
-    if true_class is not None:
-        verdict = " (correct)" if true_class == pred.class_name else f" (WRONG: true class {true_class})"
+    verdict = "" if true_class is None else " (correct)" if true_class == pred.class_name else f" (WRONG: true class {true_class})"
     r = Report(f"{e.image.name}: {pred.class_name} {pred.prob:.1%}{verdict}", subtitle=f"model {e.model_name}")
     if back_link:
         r.link(back_link, "all images")
-    r.heading("Prediction")
-    r.table([{"rank": i + 1, "class": (cam.classes or [])[c] if cam.classes else c, "index": c, "probability": f"{p:.2%}"}
-             for i, (c, p) in enumerate(cam.topk(5))])
+    r.heading("Prediction").table([{"rank": i + 1, "class": cam.classes[c] if cam.classes else c, "index": c,
+                                    "probability": f"{p:.2%}"} for i, (c, p) in enumerate(cam.topk(5))])
     figs = e.figures(k)
     r.heading(f"Class activation map ({cam.method} at layer {cam.layer})")
     r.text("Red = regions whose activations raise the class's score most (Grad-CAM: α_k = mean over pixels of ∂y_c/∂A_k, "
-           "L = ReLU(Σ_k α_k A_k), upsampled to the input).", cls="muted")
-    r.image(figs["cam"])
+           "L = ReLU(Σ_k α_k A_k), upsampled to the input).", cls="muted").image(figs["cam"])
     r.heading("Feature maps by stage (low -> high level)")
-    r.text("The strongest channels of each stage on this image (ranked by mean |activation|), not the first 16.", cls="muted")
-    r.image(figs["feature_maps"])
+    r.text("The strongest channels of each stage on this image (ranked by mean |activation|), not the first 16.",
+           cls="muted").image(figs["feature_maps"])
     for fig in figs.values():
         plt.close(fig)
     return r.write(out_file)
@@ -55,13 +45,11 @@ def write_reports(ex: Explainable, images: Sequence[Any], out: str | os.PathLike
                   classes: Sequence[str | int] = (), layers: Sequence[str | int] | None = None,
                   cam_layer: str | int | None = None, k: int = 16) -> Path:
     """One page per image file plus ``index.html``; returns the index's path."""
-    from ..reports import Report
-
     out = Path(out)
     rows = []
     for image in images:
         e = explain_image(ex, image, method=method, cam_layer=cam_layer, layers=layers, classes=classes)
-        page = f"{_safe(e.image.name)}.html"
+        page = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', e.image.name)[:80] or 'image'}.html"  # a safe file name
         explanation_page(e, out / page, k=k)
         pred = e.cam.cams[0]
         rows.append((page, e.image.name, pred.class_name, pred.prob))
@@ -76,12 +64,10 @@ def most_confidently_wrong(run: str | os.PathLike, n: int = 10, which: str | int
     the test split rebuilt exactly as the run trained (``convlens.engine.prepare_data``)."""
     from ..engine import evaluate_model, prepare_data
     from ..runs import RunDir
-    from .base import load_model
 
-    rd = RunDir.open(run)
+    config = RunDir.open(run).config
     ex = load_model(run, which=which, device=device)
-    splits = prepare_data(rd.config, ex.model, meta=ex.meta)
-    test = splits["test"]
+    test = prepare_data(config, ex.model, meta=ex.meta)["test"]
     if len(test) == 0:
         raise ConvlensError(f"{run}: the run's test split is empty; nothing to report")
     ev = evaluate_model(ex.model, test, device=ex.device, pretrained_cfg={"mean": ex.mean, "std": ex.std})
@@ -92,8 +78,6 @@ def report_wrong(run: str | os.PathLike, out: str | os.PathLike, n: int = 10, wh
                  method: str = "gradcam", device: str = "cpu", k: int = 16) -> Path:
     """Pages for the ``n`` test images the run's model got wrong with the highest confidence,
     each with the CAM of the predicted and of the true class; returns ``index.html``."""
-    from ..reports import Report
-
     ex, test, wrong, ev = most_confidently_wrong(run, n, which, device)
     out = Path(out)
     idx = Report(f"Most confidently wrong test images: {ex.name}",
@@ -102,8 +86,7 @@ def report_wrong(run: str | os.PathLike, out: str | os.PathLike, n: int = 10, wh
     for rank, i in enumerate(wrong, 1):
         true = int(test.labels[i])
         name = f"wrong{rank:02d}-test{i}"
-        img = prepare_image(test.images[i], ex, name=name)
-        e = explain_image(ex, img, method=method, classes=[true])
+        e = explain_image(ex, prepare_image(test.images[i], ex, name=name), method=method, classes=[true])
         page = f"{name}.html"
         explanation_page(e, out / page, true_class=ex.classes[true], k=k)
         pred = e.cam.cams[0]

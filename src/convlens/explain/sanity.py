@@ -25,29 +25,25 @@ import torch
 import torch.nn as nn
 
 from .base import Explainable, prepare_image
-from .cam import cam_pass
+from .cam import cam_pass, overlay
 from .layers import resolve_target_layer
-
-
-def _reinit(module: nn.Module) -> None:
-    """The layer's own initialiser, as at the start of training (Adebayo et al. re-initialise
-    each layer from its initialisation distribution). BatchNorm goes back to identity affine
-    and running statistics 0/1; random BN affine parameters (tried first) blow activations up
-    or kill them, and the map degenerates to a padding artefact, a centred blob that correlates
-    with any centred object."""
-    if hasattr(module, "reset_parameters"):
-        module.reset_parameters()
 
 
 def randomized_copy(model: nn.Module, seed: int = 0, prefixes: Sequence[str] | None = None) -> nn.Module:
     """A deep copy of ``model`` with the weights of every module (or of the modules whose name
-    starts with one of ``prefixes``) re-initialised. The global RNG is left untouched."""
+    starts with one of ``prefixes``) re-initialised. The global RNG is left untouched.
+
+    Each layer gets its own initialiser, as at the start of training (Adebayo et al. re-initialise
+    each layer from its initialisation distribution). BatchNorm goes back to identity affine
+    and running statistics 0/1; random BN affine parameters (tried first) blow activations up
+    or kill them, and the map degenerates to a padding artefact, a centred blob that correlates
+    with any centred object."""
     rnd = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for name, m in rnd.named_modules():
-            if prefixes is None or any(name == p or name.startswith(p + ".") for p in prefixes):
-                _reinit(m)
+            if hasattr(m, "reset_parameters") and (prefixes is None or any(name == p or name.startswith(p + ".") for p in prefixes)):
+                m.reset_parameters()
     return rnd.eval()
 
 
@@ -56,12 +52,9 @@ def cam_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     from scipy.stats import spearmanr
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.std() == 0 or b.std() == 0:  # a constant map carries no ranking at all
-        rho = 0.0
-    else:
-        rho = float(spearmanr(a.ravel(), b.ravel()).statistic)
+    a, b = (np.asarray(m, dtype=np.float64) for m in (a, b))
+    # a constant map carries no ranking at all
+    rho = 0.0 if a.std() == 0 or b.std() == 0 else float(spearmanr(a.ravel(), b.ravel()).statistic)
     s = float(ssim(torch.tensor(a, dtype=torch.float32)[None, None], torch.tensor(b, dtype=torch.float32)[None, None], data_range=1.0))
     return {"spearman": rho, "ssim": s}
 
@@ -120,15 +113,13 @@ def model_randomization_check(ex: Explainable, image: Any, method: str = "gradca
 
     maps = [random_map(None, seed + i) for i in range(max(1, n_seeds))]
     per_seed = [cam_similarity(heat[0], m) for m in maps]
-    full = maps[0]
     sim = {k: float(np.mean([p[k] for p in per_seed])) for k in ("spearman", "ssim")}
     cascade = []
-    if cascading:
-        groups = randomization_groups(ex.model)
-        for i in range(len(groups)):
-            s = cam_similarity(heat[0], random_map(groups[: i + 1]))
-            cascade.append((groups[i], s["spearman"], s["ssim"]))
-    return SanityResult(method, lname, c, heat[0], full, sim["spearman"], sim["ssim"], cascade, threshold, per_seed)
+    groups = randomization_groups(ex.model) if cascading else []
+    for i in range(len(groups)):
+        s = cam_similarity(heat[0], random_map(groups[: i + 1]))
+        cascade.append((groups[i], s["spearman"], s["ssim"]))
+    return SanityResult(method, lname, c, heat[0], maps[0], sim["spearman"], sim["ssim"], cascade, threshold, per_seed)
 
 
 def plot_sanity(res: SanityResult, display: np.ndarray | None = None) -> Any:
@@ -136,8 +127,6 @@ def plot_sanity(res: SanityResult, display: np.ndarray | None = None) -> Any:
 
     n = 3 if res.cascade else 2
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n + (1.5 if res.cascade else 0), 3.6))
-    from .cam import overlay
-
     for ax, m, t in zip(axes, (res.trained, res.randomized), ("trained weights", "randomised weights (seed 0)")):
         ax.imshow(overlay(display, m) if display is not None else m, cmap=None if display is not None else "jet")
         ax.set_title(t, fontsize=9)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.cifar10 import DATA_CFG
+from ..errors import ConvlensError
 from .fashion import ClassifierMixin
 from .registry import register_model
 
@@ -69,10 +70,8 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_chans)
         self.conv2 = nn.Conv2d(out_chans, out_chans, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_chans)
-        self.shortcut: nn.Module | None = None
-        if shortcut:
-            same = stride == 1 and in_chans == out_chans
-            self.shortcut = nn.Identity() if same else PadShortcut(in_chans, out_chans, stride)
+        same = stride == 1 and in_chans == out_chans
+        self.shortcut = (nn.Identity() if same else PadShortcut(in_chans, out_chans, stride)) if shortcut else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
@@ -97,8 +96,7 @@ class CifarResNet(ClassifierHead, nn.Module):
         self.bn1 = nn.BatchNorm2d(widths[0])
         stages, c = [], widths[0]
         for i, w in enumerate(widths):
-            blocks = [BasicBlock(c if j == 0 else w, w, 2 if (j == 0 and i > 0) else 1, shortcut) for j in range(n)]
-            stages.append(nn.Sequential(*blocks))
+            stages.append(nn.Sequential(*[BasicBlock(c if j == 0 else w, w, 2 if (j == 0 and i > 0) else 1, shortcut) for j in range(n)]))
             c = w
         self.layer1, self.layer2, self.layer3 = stages
         self.fc = nn.Linear(c, num_classes)
@@ -186,83 +184,50 @@ def patch_whitening(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4) ->
     Outputs then have unit variance and are decorrelated: the first layer needs no training."""
     c, h, w = conv.in_channels, *conv.kernel_size
     patches = images.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
-    cov = torch.cov(patches.T)
-    evals, evecs = torch.linalg.eigh(cov)
+    evals, evecs = torch.linalg.eigh(torch.cov(patches.T))
     filt = (evecs.T / (evals + eps).sqrt()[:, None]).reshape(-1, c, h, w)
     conv.weight.copy_(torch.cat([filt, -filt]))
     if conv.bias is not None:
         conv.bias.zero_()
 
 
-def _make(depth: int, shortcut: bool, pretrained: bool, num_classes: int | None, name: str, **kwargs) -> CifarResNet:
-    if pretrained:
-        from ..errors import ConvlensError
-
-        raise ConvlensError(f"model {name!r} has no pretrained weights; train it: convlens train --data cifar10 --model {name}")
-    return CifarResNet(depth, num_classes=num_classes or 10, shortcut=shortcut, **kwargs)
+def _no_pretrained(name: str, how: str) -> None:
+    raise ConvlensError(f"model {name!r} has no pretrained weights; train it: convlens train --data cifar10 {how}")
 
 
-@register_model
-def resnet20(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """He et al.'s CIFAR ResNet-20 (n=3, option-A shortcuts, 269,722 parameters)."""
-    return _make(20, True, pretrained, num_classes, "resnet20", **kwargs)
+def _register_resnet(name: str, depth: int, shortcut: bool, doc: str) -> None:
+    """Register ``name`` as ``CifarResNet(depth, shortcut=shortcut)``, documented by ``doc``."""
+    def make(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
+        if pretrained:
+            _no_pretrained(name, f"--model {name}")
+        return CifarResNet(depth, num_classes=num_classes or 10, shortcut=shortcut, **kwargs)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = doc
+    globals()[name] = register_model(make)
 
 
-@register_model
-def resnet32(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """He et al.'s CIFAR ResNet-32 (n=5, 464,154 parameters)."""
-    return _make(32, True, pretrained, num_classes, "resnet32", **kwargs)
-
-
-@register_model
-def resnet44(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """He et al.'s CIFAR ResNet-44 (n=7, 658,586 parameters)."""
-    return _make(44, True, pretrained, num_classes, "resnet44", **kwargs)
-
-
-@register_model
-def resnet56(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """He et al.'s CIFAR ResNet-56 (n=9, 853,018 parameters)."""
-    return _make(56, True, pretrained, num_classes, "resnet56", **kwargs)
-
-
-@register_model
-def resnet110(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """He et al.'s CIFAR ResNet-110 (n=18, 1,727,962 parameters)."""
-    return _make(110, True, pretrained, num_classes, "resnet110", **kwargs)
-
-
-@register_model
-def plain20(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """ResNet-20 without shortcuts: He et al.'s plain 20-layer net."""
-    return _make(20, False, pretrained, num_classes, "plain20", **kwargs)
-
-
-@register_model
-def plain32(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """ResNet-32 without shortcuts."""
-    return _make(32, False, pretrained, num_classes, "plain32", **kwargs)
-
-
-@register_model
-def plain44(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """ResNet-44 without shortcuts."""
-    return _make(44, False, pretrained, num_classes, "plain44", **kwargs)
-
-
-@register_model
-def plain56(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-    """ResNet-56 without shortcuts: deeper, and worse even on its training set (the degradation problem)."""
-    return _make(56, False, pretrained, num_classes, "plain56", **kwargs)
+#: He et al.'s CIFAR nets: (name, depth, identity shortcuts, description); the he recipe's models
+CIFAR_RESNETS = (
+    ("resnet20", 20, True, "He et al.'s CIFAR ResNet-20 (n=3, option-A shortcuts, 269,722 parameters)."),
+    ("resnet32", 32, True, "He et al.'s CIFAR ResNet-32 (n=5, 464,154 parameters)."),
+    ("resnet44", 44, True, "He et al.'s CIFAR ResNet-44 (n=7, 658,586 parameters)."),
+    ("resnet56", 56, True, "He et al.'s CIFAR ResNet-56 (n=9, 853,018 parameters)."),
+    ("resnet110", 110, True, "He et al.'s CIFAR ResNet-110 (n=18, 1,727,962 parameters)."),
+    ("plain20", 20, False, "ResNet-20 without shortcuts: He et al.'s plain 20-layer net."),
+    ("plain32", 32, False, "ResNet-32 without shortcuts."),
+    ("plain44", 44, False, "ResNet-44 without shortcuts."),
+    ("plain56", 56, False, "ResNet-56 without shortcuts: deeper, and worse even on its training set (the degradation problem)."),
+)
+for _spec in CIFAR_RESNETS:
+    _register_resnet(*_spec)
 
 
 @register_model
 def cifar_vgg(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarVGG:
     """A VGG-style CIFAR net (airbench's shape): whitened 2x2 stem, 3 conv blocks; the fast recipe's model."""
     if pretrained:
-        from ..errors import ConvlensError
-
-        raise ConvlensError("model 'cifar_vgg' has no pretrained weights; train it: convlens train --data cifar10 --recipe fast")
+        _no_pretrained("cifar_vgg", "--recipe fast")
     if "widths" in kwargs and isinstance(kwargs["widths"], str):  # --model-kwargs widths=64,256,256
         kwargs["widths"] = tuple(int(w) for w in kwargs["widths"].split(","))
     return CifarVGG(num_classes=num_classes or 10, **kwargs)

@@ -54,29 +54,20 @@ class TorchvisionClassifier(nn.Module):
         super().__init__()
         self.net = net
         self.pretrained_cfg = cfg
-        self._head_attr = self._find_head_attr()
-        self.num_classes = self._head_out
-
-    def _find_head_attr(self) -> str:
-        for attr in ("fc", "classifier", "heads", "head"):
-            if hasattr(self.net, attr):
-                return attr
-        raise ConvlensError(f"torchvision model {type(self.net).__name__} has no fc/classifier/heads layer convlens can replace")
+        self._head_attr = next((a for a in ("fc", "classifier", "heads", "head") if hasattr(net, a)), "")
+        if not self._head_attr:
+            raise ConvlensError(f"torchvision model {type(net).__name__} has no fc/classifier/heads layer convlens can replace")
+        h = self._head()
+        self.num_classes = h.out_features if isinstance(h, nn.Linear) else h.out_channels
 
     def _head(self) -> nn.Module:
         """The last Linear (or, in SqueezeNet, 1x1 Conv2d) of the classifier."""
         head = getattr(self.net, self._head_attr)
         if isinstance(head, (nn.Linear, nn.Conv2d)):
             return head
-        layers = [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-        if not layers:
+        if not (layers := [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]):
             raise ConvlensError(f"torchvision model {type(self.net).__name__}: no Linear/Conv2d layer in its {self._head_attr}")
         return layers[-1]
-
-    @property
-    def _head_out(self) -> int:
-        h = self._head()
-        return h.out_features if isinstance(h, nn.Linear) else h.out_channels
 
     def get_classifier(self) -> nn.Module:
         return self._head()
@@ -168,8 +159,7 @@ def load_weights_file(model: nn.Module, path: str | os.PathLike, num_classes: in
     skipped = [k for k, v in sd.items() if k in own and own[k].shape != v.shape]
     sd = {k: v for k, v in sd.items() if k not in skipped}
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    head_names = set(skipped)
-    real_missing = [k for k in missing if k not in head_names]
+    real_missing = [k for k in missing if k not in skipped]
     if unexpected or len(real_missing) > 2:
         raise CheckpointError(
             f"{path}: does not fit {getattr(model, 'convlens_name', type(model).__name__)} "

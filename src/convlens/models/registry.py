@@ -21,7 +21,6 @@ import torch.nn as nn
 from ..errors import ConvlensError
 
 _entrypoints: dict[str, Callable[..., nn.Module]] = {}
-_descriptions: dict[str, str] = {}
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -30,7 +29,6 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     if name in _entrypoints:
         raise ValueError(f"model {name!r} registered twice")
     _entrypoints[name] = fn
-    _descriptions[name] = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
     return fn
 
 
@@ -41,8 +39,9 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def describe_models() -> dict[str, str]:
+    """``{name: first line of its docstring}`` of convlens' own models."""
     _ensure_builtin_models()
-    return {n: _descriptions[n] for n in sorted(_entrypoints)}
+    return {n: (_entrypoints[n].__doc__ or "").strip().partition("\n")[0] for n in sorted(_entrypoints)}
 
 
 def is_model(name: str) -> bool:
@@ -79,14 +78,11 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
 
         kwargs["out_channels"] = num_classes or kwargs.get("out_channels", 2)
         model = GCN(**kwargs)
-    elif name.startswith("tv/"):
-        from .external import create_torchvision_model
+    else:  # tv/<torchvision name>, else a timm name
+        from .external import create_timm_model, create_torchvision_model
 
-        model = create_torchvision_model(name[3:], pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
-    else:
-        from .external import create_timm_model
-
-        model = create_timm_model(name, pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
+        make, bare = (create_torchvision_model, name[3:]) if name.startswith("tv/") else (create_timm_model, name)
+        model = make(bare, pretrained=pretrained and weights is None, num_classes=num_classes, **kwargs)
     if weights is not None:
         from .external import load_weights_file
 
@@ -101,10 +97,7 @@ def create_model_for_data(name: str, data_config: dict[str, Any], **kwargs: Any)
     <convlens.data.registry.DatasetSplits.data_config>`); its ``pretrained_cfg`` carries the data's
     mean, std and input size, so preprocessing travels with the weights. ``kwargs`` win."""
     c, (h, w) = data_config["channels"], data_config["size"]
-    kw: dict[str, Any] = {"in_chans": c}
-    if is_model(name) and h == w:
-        kw["img_size"] = h
-    kw.update(kwargs)
+    kw: dict[str, Any] = {"in_chans": c, **({"img_size": h} if is_model(name) and h == w else {}), **kwargs}
     model = create_model(name, pretrained=False, num_classes=len(data_config["classes"]), **kw)
     model.pretrained_cfg = {**(getattr(model, "pretrained_cfg", None) or {}), "mean": tuple(data_config["mean"]),
                             "std": tuple(data_config["std"]), "input_size": (c, h, w), "num_classes": len(data_config["classes"]),
@@ -114,5 +107,4 @@ def create_model_for_data(name: str, data_config: dict[str, Any], **kwargs: Any)
 
 
 def unknown_model_error(name: str) -> ConvlensError:
-    known = ", ".join(list_models())
-    return ConvlensError(f"unknown model {name!r}: convlens models are {known}; any timm name (e.g. resnet18) or tv/<torchvision name> also works")
+    return ConvlensError(f"unknown model {name!r}: convlens models are {', '.join(list_models())}; any timm name (e.g. resnet18) or tv/<torchvision name> also works")

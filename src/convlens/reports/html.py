@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..i18n import current_lang, tr
-from ..runs import atomic_write_text
+from ..runs import atomic_write_text, figure_png
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -34,8 +34,6 @@ def png_data_uri(src: Any) -> str:
     elif isinstance(src, (bytes, bytearray)):
         data = bytes(src)
     else:  # a matplotlib figure (left open: a notebook may still show it)
-        from ..runs import figure_png
-
         data = figure_png(src, close=False)
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -58,24 +56,18 @@ class Report:
             self._parts.append(f"<p class='muted'>{html.escape(subtitle)}</p>")
 
     def heading(self, text: str, level: int = 2) -> "Report":
-        self._parts.append(f"<h{level}>{html.escape(tr(text))}</h{level}>")
-        return self
+        return self.html(f"<h{level}>{html.escape(tr(text))}</h{level}>")
 
     def text(self, text: str, cls: str | None = None) -> "Report":
         c = f" class='{cls}'" if cls else ""
-        self._parts.append(f"<p{c}>{html.escape(text)}</p>")
-        return self
+        return self.html(f"<p{c}>{html.escape(text)}</p>")
 
     def note(self, text: str) -> "Report":
         return self.text(text, cls="note")
 
     def html(self, raw: str) -> "Report":
-        """Raw HTML, for callers that know what they are doing (links between reports)."""
+        """Raw HTML, for callers that know what they are doing (links between reports); every part is added here."""
         self._parts.append(raw)
-        return self
-
-    def code(self, text: str) -> "Report":
-        self._parts.append(f"<pre>{html.escape(text)}</pre>")
         return self
 
     def table(self, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> "Report":
@@ -84,20 +76,17 @@ class Report:
         cols = list(columns or rows[0].keys())
         head = "".join(f"<th>{html.escape(tr(str(c)))}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
-        self._parts.append(f"<table><tr>{head}</tr>{body}</table>")
-        return self
+        return self.html(f"<table><tr>{head}</tr>{body}</table>")
 
     def image(self, src: Any, caption: str | None = None, width: int | None = None) -> "Report":
         w = f" style='width:{width}px'" if width else ""
         caption = tr(caption) if caption else caption
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._parts.append(f"<figure><img src='{png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
-        return self
+        return self.html(f"<figure><img src='{png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
 
     def link(self, href: str, text: str) -> "Report":
         """A relative link to another report; keep ``href`` relative so the folder can move."""
-        self._parts.append(f"<p><a href='{html.escape(href)}'>{html.escape(text)}</a></p>")
-        return self
+        return self.html(f"<p><a href='{html.escape(href)}'>{html.escape(text)}</a></p>")
 
     def render(self) -> str:
         return (

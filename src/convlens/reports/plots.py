@@ -23,6 +23,16 @@ def finish(fig: "plt.Figure", title: str = "") -> "plt.Figure":
     return fig
 
 
+def epoch_axes(ax: Any, ylabel: str, integer: bool = True, xlabel: str | None = None) -> None:
+    """Label an axes whose x is the epoch (whole numbers only when ``integer``), with a light grid and the legend."""
+    if integer:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel or t("epoch"))
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
 def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figure":
     """Loss and accuracy per epoch, train / val / test on one figure each.
 
@@ -35,14 +45,9 @@ def plot_curves(history: Sequence[dict[str, Any]], title: str = "") -> "plt.Figu
     for ax, metric in zip(axes, ("loss", "acc")):
         for split, style in (("train", "-o"), ("val", "--s"), ("test", "-^")):
             key = f"{split}_{metric}"
-            pts = [(e, r[key]) for e, r in zip(epochs, history) if r.get(key) is not None]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, style, label=t(split), markersize=4)
-        ax.set_xlabel(t("epoch"))
-        ax.set_ylabel(t("accuracy") if metric == "acc" else t("loss"))
-        ax.grid(alpha=0.3)
-        ax.legend()
+            if pts := [(e, r[key]) for e, r in zip(epochs, history) if r.get(key) is not None]:
+                ax.plot(*zip(*pts), style, label=t(split), markersize=4)
+        epoch_axes(ax, t("accuracy") if metric == "acc" else t("loss"), integer=False)
         if epochs:
             ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
     return finish(fig, title)
@@ -57,13 +62,8 @@ def plot_compare_curves(histories: dict[str, Sequence[dict[str, Any]]], title: s
         axes[0].plot(ep, [r.get("train_loss") for r in hist], "-o", label=f"{label} {t('train')}", markersize=3)
         acc_key = "test_acc" if any(r.get("test_acc") is not None for r in hist) else "val_acc"
         axes[1].plot(ep, [r.get(acc_key) for r in hist], "-o", label=f"{label} {t(acc_key.split('_')[0])}", markersize=3)
-    axes[0].set_ylabel(t("train_loss"))
-    axes[1].set_ylabel(t("accuracy"))
-    for ax in axes:
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_xlabel(t("epoch"))
-        ax.grid(alpha=0.3)
-        ax.legend()
+    for ax, ylabel in zip(axes, (t("train_loss"), t("accuracy"))):
+        epoch_axes(ax, ylabel)
     return finish(fig, title)
 
 
@@ -136,9 +136,8 @@ def plot_prediction_grid(images: Any, preds: Sequence[int], targets: Sequence[in
         if k >= n:
             continue
         ax.imshow(imgs[k], cmap="gray" if imgs[k].ndim == 2 else None)
-        ok = int(preds[k]) == int(targets[k])
         label = f"{class_names[int(preds[k])]}({class_names[int(targets[k])]})"
         if probs is not None:
             label += f"\n{probs[k]:.0%}"
-        ax.set_title(label, fontsize=7, color="green" if ok else "red")
+        ax.set_title(label, fontsize=7, color="green" if int(preds[k]) == int(targets[k]) else "red")
     return finish(fig, title)

@@ -18,8 +18,7 @@ class TqdmBar:
     """``Callable[[RunEvent], None]`` drawing ``Epoch k/N: 60%|███  | 27/45 [loss=0.41, img_s=9120]``."""
 
     def __init__(self, file: Any = None, leave: bool = True):
-        self.file = file or sys.stderr
-        self.leave = leave
+        self.file, self.leave = file or sys.stderr, leave
         self.epochs: int | None = None
         self.bar: Any = None
 
@@ -38,8 +37,7 @@ class TqdmBar:
             self.bar.set_postfix({k: (round(v, 4) if isinstance(v, float) else v) for k, v in ev.metrics.items()}, refresh=True)
         elif ev.kind == "epoch_end":
             if self.bar is not None:
-                if self.bar.total:
-                    self.bar.n = self.bar.total
+                self.bar.n = self.bar.total or self.bar.n
                 self.bar.set_postfix({k: round(v, 4) for k, v in ev.metrics.items() if k in _SHOWN}, refresh=False)  # close() draws it
             self._close()
         elif ev.kind == "message":
