@@ -100,10 +100,16 @@ def test_bad_arguments_are_one_line_errors():
             TrainConfig(**kw)
 
 
+def _restore_sigint() -> None:
+    # a shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # give the child the default handler, as a terminal's Ctrl-C would find it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(args, **kw):
     env = {**os.environ, "CONVLENS_THREADS": "2"}
     return subprocess.Popen([sys.executable, "-m", "convlens", *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_restore_sigint, **kw)
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
