@@ -82,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argument errors end here, before torch is imported (convlens.argtypes)
     if not getattr(args, "func", None):
-        return parser.print_help() or 2
+        parser.print_help()
+        return 2
     from ._runtime import tune_allocator
 
     tune_allocator()

@@ -75,7 +75,9 @@ class EventLog:
     """
 
     def __init__(self, run_dir: str | os.PathLike, min_step_interval: float = 0.5):
-        self.path, self.min_step_interval, self._last_step = Path(run_dir) / EVENTS_FILE, min_step_interval, 0.0
+        self.path = Path(run_dir) / EVENTS_FILE
+        self.min_step_interval = min_step_interval
+        self._last_step = 0.0
 
     def __call__(self, event: RunEvent) -> None:
         if event.kind == "step":

@@ -58,10 +58,14 @@ def check_divergence(loss: torch.Tensor | float | None, epoch: int, lr: float | 
         value = float(loss.detach().float()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value):
             what = f"the training loss is {value}"
-        elif num_classes and num_classes > 1 and value > EXPLODED_FACTOR * max(uniform := math.log(num_classes), 1.0):
-            what = f"the training loss is {value:.3g}, over {EXPLODED_FACTOR:g}x that of a uniform guess ({uniform:.2f})"
-    if what is None and model is not None and (bad := non_finite_parameters(chain(model.named_parameters(), model.named_buffers()))):
-        what = f"{len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]})"
+        elif num_classes and num_classes > 1:
+            uniform = math.log(num_classes)
+            if value > EXPLODED_FACTOR * max(uniform, 1.0):
+                what = f"the training loss is {value:.3g}, over {EXPLODED_FACTOR:g}x that of a uniform guess ({uniform:.2f})"
+    if what is None and model is not None:
+        bad = non_finite_parameters(chain(model.named_parameters(), model.named_buffers()))
+        if bad:
+            what = f"{len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]})"
     if what is not None:
         advice = "" if lr is None or not math.isfinite(lr) else f" (it is {lr:g}; try {lr / 10:g} or less)"
         raise TrainingDiverged(f"training diverged in epoch {epoch}{where}: {what}; lower {flag}{advice}")

@@ -49,7 +49,11 @@ class ClassifierModule(L.LightningModule):
         # it skips the closure machinery of Lightning's automatic loop (same results, seeded);
         # training_step relies on it to take several steps per Lightning batch
         self.automatic_optimization = False
-        self.model, self.cfg, self.meta, self.eval_names, self.param_groups_fn = model, cfg, meta, eval_names, param_groups
+        self.model = model
+        self.cfg = cfg
+        self.meta = meta
+        self.eval_names = eval_names
+        self.param_groups_fn = param_groups
         pcfg = getattr(model, "pretrained_cfg", {}) or {}
         self.channels_last = wants_channels_last(model)
         if self.channels_last:
@@ -80,7 +84,10 @@ class ClassifierModule(L.LightningModule):
         # would draw the same dropout masks and crops for its different images
         torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch + 7919 * self.global_rank)
         freeze_bn_of_frozen_layers(self.model)
-        self._sums, self._seen_images, self.epoch_steps, self._last_loss = {}, 0, 0, None
+        self._sums = {}
+        self._seen_images = 0
+        self.epoch_steps = 0
+        self._last_loss = None
         self._epoch_start = time.perf_counter()
 
     def _sums_of(self, split: str, device: torch.device) -> torch.Tensor:

@@ -111,7 +111,6 @@ def _fast_optimizer(module: Any, total_steps: int) -> dict[str, Any]:
 def _fast_prepare(model: nn.Module, train: Any) -> None:
     """Whiten the stem on 5,000 training images (normalised as the model sees them), freeze it;
     freeze every BatchNorm scale at 1 (airbench: only the shifts learn)."""
-
     if not isinstance(model, CifarVGG):
         return
     from .preprocess import normalise

@@ -96,7 +96,8 @@ class CifarResNet(ClassifierHead, nn.Module):
         self.bn1 = nn.BatchNorm2d(widths[0])
         stages, c = [], widths[0]
         for i, w in enumerate(widths):
-            stages.append(nn.Sequential(*[BasicBlock(c if j == 0 else w, w, 2 if (j == 0 and i > 0) else 1, shortcut) for j in range(n)]))
+            blocks = [BasicBlock(c if j == 0 else w, w, 2 if (j == 0 and i > 0) else 1, shortcut) for j in range(n)]
+            stages.append(nn.Sequential(*blocks))
             c = w
         self.layer1, self.layer2, self.layer3 = stages
         self.fc = nn.Linear(c, num_classes)

@@ -234,7 +234,8 @@ def _build_backbone(name: str, num_classes: int | None, weights: str | os.PathLi
             raise ConvlensError(f"--image-size {image_size}: too small for an ImageNet backbone (32 or more)")
         cfg["input_size"] = (cfg["input_size"][0], int(image_size), int(image_size))
     model.pretrained_cfg = {**model.pretrained_cfg, **{k: cfg[k] for k in ("mean", "std", "input_size", "interpolation", "crop_pct")}}
-    weights_id, stages = _weights_id(model, name, weights, pretrained), model_stages(model)
+    weights_id = _weights_id(model, name, weights, pretrained)
+    stages = model_stages(model)
     return Backbone(name=name, model_=model, data_config=cfg, preprocess=Preprocess.from_config(cfg), weights_id=weights_id,
                     stages=stages, card=_card(model, name, cfg, weights_id, stages))
 
