@@ -16,6 +16,7 @@ from .errors import ConvlensError
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
+_INT_MAX = 2**31 - 1
 _allocator_tuned = False
 
 
@@ -25,7 +26,7 @@ def tune_allocator() -> bool:
     Measured on the project's 2-core machines (see ../shared/chapter-code-notes.md):
     EfficientNet-Lite0 inference went from 18 to 48 images/s and the chapter CNN's 5 epochs
     from ~310 s to 258 s, with identical numbers. Same effect as
-    ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736``. Returns whether it applied.
+    ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``. Returns whether it applied.
     """
     global _allocator_tuned
     if _allocator_tuned:
@@ -35,7 +36,8 @@ def tune_allocator() -> bool:
     try:
         libc = ctypes.CDLL("libc.so.6")
         ok = libc.mallopt(_M_MMAP_MAX, 0) == 1
-        ok = (libc.mallopt(_M_TRIM_THRESHOLD, 1 << 36) == 1) and ok
+        # mallopt takes a C int: 1 << 36 became 0 through ctypes, a threshold that trimmed the heap on every free
+        ok = (libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX) == 1) and ok
     except (OSError, AttributeError):  # musl, macOS: nothing to tune
         return False
     _allocator_tuned = ok
