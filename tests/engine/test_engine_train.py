@@ -247,3 +247,22 @@ def test_progress_bar_counts_optimizer_steps_with_loss_and_throughput(tmp_path, 
     text = out.out + out.err
     # 1,000 training images in batches of 100: 10 steps (one Lightning batch carries all 10)
     assert "Epoch 1/1" in text and "10/10" in text and "loss=" in text and "img_s=" in text
+
+
+def test_testing_only_after_the_last_epoch_gives_the_same_final_accuracy(tmp_path):
+    kw = dict(model="dnn", epochs=2, limit_train=1200, limit_test=300, val_size=200)
+    every = train(_cfg(tmp_path, name="every", **kw), report=False)
+    once = train(_cfg(tmp_path, name="once", test_every_epoch=False, **kw), report=False)
+    assert "test_acc" in every.history[0] and "test_acc" not in once.history[0]
+    assert once.history[0]["val_acc"] == every.history[0]["val_acc"]  # the validation split is still scored
+    assert once.history[-1]["test_acc"] == every.history[-1]["test_acc"] == once.test_acc == every.test_acc
+
+
+def test_no_test_every_epoch_flag(tmp_path, capsys):
+    from convlens.cli import main
+
+    main(["train", "--model", "dnn", "--epochs", "2", "--limit-train", "600", "--limit-test", "200", "--val-size", "0",
+          "--no-test-every-epoch", "--no-progress", "--out", str(tmp_path), "--name", "flag"])
+    rows = [json.loads(line) for line in (tmp_path / "flag" / "metrics.jsonl").read_text().splitlines()]
+    assert ["test_acc" in r for r in rows] == [False, True]
+    assert json.loads((tmp_path / "flag" / "config.json").read_text())["config"]["test_every_epoch"] is False

@@ -41,6 +41,7 @@ class TrainConfig(Options):
     name: str | None = opt(None, "run folder name (default: model-data-time)")
     val_size: int = opt(5000, "training images held out to pick the best epoch (0: none)", low=0)
     eval_batch_size: int = opt(1000, "images per evaluation batch", low=1)
+    test_every_epoch: bool = opt(True, "test once, after the last epoch, as the chapter's loop does (no per-epoch test curve)")
     data_dir: str | None = opt(None, "folder holding the data set's files")
     download: bool = opt(False, "download the data set if it is not found (online)")
     limit_train: int | None = opt(None, "train on a seeded subset of N images", low=1)

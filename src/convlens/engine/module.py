@@ -149,6 +149,9 @@ class ClassifierModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         x, y = batch
         name = self.eval_names[dataloader_idx]
+        last_epoch = self.current_epoch == self.trainer.max_epochs - 1
+        if name == "test" and not (self.cfg.test_every_epoch or last_epoch):
+            return
         if self.trainer.world_size > 1 and name in self.eval_sizes:  # ddp: leave the sampler's padding out
             from .distributed import real_in_batch
 
@@ -164,7 +167,7 @@ class ClassifierModule(L.LightningModule):
         self._sums_of(name, y.device).add_(torch.stack([F.cross_entropy(logits, y).detach().double() * len(y),
                                                          (logits.argmax(1) == y).sum().double(),
                                                          torch.tensor(len(y), dtype=torch.float64, device=y.device)]))
-        if name == "test" and self.current_epoch == self.trainer.max_epochs - 1:
+        if name == "test" and last_epoch:
             # the final model's test predictions, kept so the report need not evaluate again
             self.final_test_probs.append(logits.float().softmax(1).cpu())
 
