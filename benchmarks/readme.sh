@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-measure every row of the README's benchmark table, one job at a time under the CPU lock,
 # each script timing its own reference in the same run. Logs go to $OUT (default /tmp/convlens-readme-<time>).
-#   bash benchmarks/readme.sh            # all rows (~25 min on the 2-core machines; the CIFAR-10 fast recipe adds ~15)
+#   bash benchmarks/readme.sh            # all rows (~50 min on the 2-core machines; the CIFAR-10 fast recipe adds ~15)
 #   bash benchmarks/readme.sh graph cnn  # the rows whose name is given
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +11,10 @@ mkdir -p "$OUT"
 AVX2=(env ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
 declare -A ROWS=(
   [fashion]="$PY benchmarks/fashion_mnist.py --only dnn,cnn"
-  [cnn-avx2]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only cnn --reference tuned --compile no --precision 32-true"
+  [cnn-avx2]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only cnn --compile no --precision 32-true"
+  [cnn-avx2-2ep]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only cnn --compile no --precision 32-true --convlens-epochs 2"
   [best]="$PY benchmarks/fashion_mnist.py --only best"
+  [best-avx2]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only best --precision 32-true --best-epochs 9"
   [transfer]="$PY benchmarks/transfer.py --skip-fashion"
   [transfer-fashion]="$PY benchmarks/transfer.py --only-fashion"
   [features]="$PY benchmarks/features.py --rounds 5 --end-to-end"
@@ -23,7 +25,7 @@ declare -A ROWS=(
   [cifar-fast]="$PY benchmarks/cifar10.py --only peak,fast"
   [shapes]="$PY benchmarks/shapes_table.py --model tv/resnet18"
 )
-ORDER=(fashion cnn-avx2 best transfer transfer-fashion features features-avx2 explain graph cifar-throughput shapes)
+ORDER=(fashion cnn-avx2 cnn-avx2-2ep best best-avx2 transfer transfer-fashion features features-avx2 explain graph cifar-throughput shapes)
 [ $# -gt 0 ] && ORDER=("$@")
 for row in "${ORDER[@]}"; do
   cmd=${ROWS[$row]:?"no row named $row (rows: ${!ROWS[*]})"}
