@@ -155,7 +155,10 @@ def discard_empty_runs() -> list[Path]:
 atexit.register(discard_empty_runs)
 
 
-def default_run_name(prefix: str) -> str:
+def default_run_name(prefix: str, data: str | None = None) -> str:
+    """``<prefix>-<time>``, or ``<prefix>-<data>-<time>``: a data folder by its own name."""
+    if data is not None:
+        prefix = f"{prefix}-{Path(data).name if Path(data).is_dir() else data}".replace("/", "_")
     return f"{prefix}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -372,8 +375,7 @@ class RunResult:
         return self.model_
 
     def __getitem__(self, key: str) -> Any:
-        """``result["test_acc"]``: the summary's numbers (graph.train and evaluate_run returned
-        dicts; compare's ``folder`` and ``results`` are the folder and :attr:`members`)."""
+        """``result["test_acc"]``: the summary's numbers; compare's ``folder`` and ``results``: the folder, :attr:`members`."""
         return {**self.summary, "run": str(self.run.path), "folder": self.run.path, "results": self.members}[key]
 
     def __contains__(self, key: str) -> bool:

@@ -105,17 +105,6 @@ def _predict(args: argparse.Namespace) -> int:
     return 2 if any(p.error for p in preds) else 0  # a missing/unreadable image is the user's to fix: exit 2
 
 
-def register_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="class probabilities of images under a run's model",
-                       description="e.g. convlens predict runs/transfer-x photo.jpg other.png")
-    p.add_argument("run", help="a run folder (train or transfer) or a .ckpt file")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
-    p.add_argument("--top", type=A.positive_int, default=5, help="show the K most probable classes")
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=_predict)
-
-
 def _models(args: argparse.Namespace) -> int:
     from ..models.registry import describe_models
 
@@ -151,7 +140,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
 
-    register_predict(sub)
+    p = sub.add_parser("predict", help="class probabilities of images under a run's model",
+                       description="e.g. convlens predict runs/transfer-x photo.jpg other.png")
+    p.add_argument("run", help="a run folder (train or transfer) or a .ckpt file")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
+    p.add_argument("--top", type=A.positive_int, default=5, help="show the K most probable classes")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_predict)
 
     p = sub.add_parser("models", help="list convlens' registered models")
     p.set_defaults(func=_models)

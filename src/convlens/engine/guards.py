@@ -10,9 +10,6 @@
   cross-entropy over 1000 x ln K (K classes; ln K is what a uniform guess scores: Adam at lr 1000
   "trained" to 3e17 without a word), with one line naming the epoch and what to try; no
   non-finite checkpoint is ever written.
-* **Fewer than two classes.** A classifier of one class is 100% accurate and learns nothing:
-  :func:`require_two_classes` refuses it; :func:`warn_missing_classes` warns when a test split
-  lacks classes the model knows (their accuracy cannot be measured).
 """
 from __future__ import annotations
 

@@ -76,11 +76,9 @@ def _lightning_recorder(recorder: RunRecorder, n_train: int):
             if trainer.sanity_checking:
                 return
             epoch = trainer.current_epoch + 1
-            row: dict[str, Any] = {"epoch": epoch, **pl_module.epoch_metrics()}
             secs = pl_module._train_seconds
-            row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
-            row["seconds"] = round(secs, 3)
-            row["images_per_s"] = round(n_train / secs, 1) if secs > 0 else None
+            row = {"epoch": epoch, **pl_module.epoch_metrics(), "lr": trainer.optimizers[0].param_groups[0]["lr"],
+                   "seconds": round(secs, 3), "images_per_s": round(n_train / secs, 1) if secs > 0 else None}
             self.io.taken = None
             trainer.save_checkpoint(recorder.run.checkpoints_dir / f"epoch={epoch:03d}.ckpt", weights_only=False)  # collective
             if trainer.is_global_zero:
@@ -115,23 +113,12 @@ def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
         saved.progress, saved.device = cfg.progress, cfg.device
         last = run.checkpoints_dir / "last.ckpt"
         return run, saved, (last if last.is_file() else None)
-    dataset = Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
-    path = Path(cfg.out) / (cfg.name or default_run_name(f"{cfg.model}-{dataset}".replace("/", "_")))
+    path = Path(cfg.out) / (cfg.name or default_run_name(cfg.model, cfg.data))
     if not rank_zero:  # ddp: only rank 0 makes the folder; the others learn its path at the end
         return RunDir(path), cfg, None
     if epoch_checkpoints(path):
         raise ConvlensError(f"{path} already holds a run: continue it with --resume {path}, or choose another --name")
-    run = RunDir.create(path, {**cfg.to_dict(), **(extra_config or {})}, kind=kind)
-    return run, cfg, None
-
-
-def _trainer_kwargs(cfg: TrainConfig, device: torch.device, launch: distributed.Launch) -> dict[str, Any]:
-    accel = {"cuda": "gpu", "mps": "mps"}.get(device.type, "cpu")
-    precision = resolve_precision(cfg.precision, device)
-    kw: dict[str, Any] = {"accelerator": accel, "precision": precision}
-    # DDP, not DataParallel, when launch.world_size > 1 (engine/distributed.py)
-    kw.update(distributed.trainer_kwargs(launch, [device.index or 0] if device.type == "cuda" else 1))
-    return kw
+    return RunDir.create(path, {**cfg.to_dict(), **(extra_config or {})}, kind=kind), cfg, None
 
 
 def steps_per_loader_batch(batch_size: int, image_shape: tuple[int, ...]) -> int:
@@ -196,6 +183,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     set_threads(threads)
     distributed.pin_threads(launch, threads)
     device = select_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     skip_nvml_probe_without_cuda()
     seed_everything(cfg.seed)
     config = run.config if resume is not None else cfg.to_dict()
@@ -240,7 +228,6 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
 
         object.__setattr__(module, "train_forward", compiled_forward(module.model))
     group = steps_per_loader_batch(cfg.batch_size, tuple(splits["train"].images.shape))
-    deterministic = True if device.type == "cpu" else "warn"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -253,8 +240,11 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         trainer = L.Trainer(max_epochs=cfg.epochs, logger=False,
                             callbacks=[DivergenceGuard(cfg.lr), epoch_recorder, *recipe_callbacks], plugins=[epoch_recorder.io],
                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                            num_sanity_val_steps=0, deterministic=deterministic, use_distributed_sampler=False,
-                            default_root_dir=str(run.path), **_trainer_kwargs(cfg, device, launch))
+                            num_sanity_val_steps=0, use_distributed_sampler=False, default_root_dir=str(run.path),
+                            deterministic=True if device.type == "cpu" else "warn", precision=precision,
+                            accelerator={"cuda": "gpu", "mps": "mps"}.get(device.type, "cpu"),
+                            # DDP, not DataParallel, when launch.world_size > 1 (engine/distributed.py)
+                            **distributed.trainer_kwargs(launch, [device.index or 0] if device.type == "cuda" else 1))
         # a last batch of one image would go through BatchNorm in train mode (the chapter's 385 / 32)
         drop_last = len(splits["train"]) % cfg.batch_size == 1
         train_loader = tensor_loader(splits["train"], cfg.batch_size * group, shuffle=True, seed=cfg.seed)
@@ -297,13 +287,13 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     model.eval()
     final = _final_evaluation(module, splits["test"], history)
     if final is None:
-        final = evaluate_model(model, splits["test"], cfg.eval_batch_size, device, precision=resolve_precision(cfg.precision, device))
+        final = evaluate_model(model, splits["test"], cfg.eval_batch_size, device, precision=precision)
     summary = {"test_acc": final.acc, "test_loss": final.loss,
                "epochs": len(history), "train_images": len(splits["train"]), "val_images": len(splits["val"]),
                "test_images": len(splits["test"]), "params": sum(p.numel() for p in model.parameters()),
                "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
                "train_seconds": round(sum(r.get("seconds", 0) for r in history), 2),
-               "precision": resolve_precision(cfg.precision, device)}
+               "precision": precision}
     if history and "val_acc" in history[0]:
         summary["test_acc_at_best_epoch"] = next((r.get("test_acc") for r in history if r["epoch"] == recorder.best_epoch), None)
     summary.update(summary_extra or {})

@@ -87,8 +87,7 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], normalize: bool =
                         color="white" if share[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=t("share_of_true_class") if normalize else t("count"))
     ax.set_title(title or t("confusion_matrix"))
-    fig.tight_layout()
-    return fig
+    return finish(fig)
 
 
 def plot_per_class_accuracy(cm: Any, class_names: Sequence[str], title: str = "") -> "plt.Figure":
@@ -104,8 +103,7 @@ def plot_per_class_accuracy(cm: Any, class_names: Sequence[str], title: str = ""
     ax.set_ylabel(t("accuracy"))
     ax.legend(loc="lower right")
     ax.set_title(title or t("per_class_accuracy"))
-    fig.tight_layout()
-    return fig
+    return finish(fig)
 
 
 def to_displayable(images: Any, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:

@@ -147,12 +147,11 @@ def centroid_accuracy(features: torch.Tensor, labels: torch.Tensor, num_classes:
     sums = onehot.T @ z                                                   # (K, D)
     counts = onehot.sum(0)                                                # (K,)
     dots = z @ sums.T                                                     # (N, K): z_i . S_c
-    own = labels
     self_dot = (z * z).sum(1)
     scores = dots / counts.clamp_min(1)
-    n_own = counts[own] - 1
-    own_score = (dots[torch.arange(len(z)), own] - self_dot) / n_own.clamp_min(1)
-    scores[torch.arange(len(z)), own] = torch.where(n_own > 0, own_score, torch.full_like(own_score, -float("inf")))
+    n_own = counts[labels] - 1
+    own_score = (dots[torch.arange(len(z)), labels] - self_dot) / n_own.clamp_min(1)
+    scores[torch.arange(len(z)), labels] = torch.where(n_own > 0, own_score, torch.full_like(own_score, -float("inf")))
     scores[:, counts == 0] = -float("inf")
     return float((scores.argmax(1) == labels).double().mean())
 
@@ -166,8 +165,7 @@ def decide(features: torch.Tensor, labels: torch.Tensor, num_classes: int, n_sta
     size = "large" if median >= large_per_class else "small"
     n_train = int(len(labels))
     if len(labels) > max_probe:  # the probe needs an estimate, not every image: a seeded subset
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(labels), generator=g)[:max_probe]
+        idx = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:max_probe]
         features, labels = features[idx], labels[idx]
     chance = 1.0 / num_classes
     logreg_acc = probe_accuracy(features, labels, num_classes, seed)

@@ -19,14 +19,18 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch.nn as nn
 
+from .._runtime import dist_version
 from ..data.folders import Preprocess
+from ..engine.checkpoint import model_meta
 from ..errors import ConvlensError
+from ..runs import atomic_torch_save, atomic_write_text
 from .config import DEFAULT_BACKBONE
 
 
@@ -95,8 +99,6 @@ class Backbone:
         """The frozen network without its classifier, in the run checkpoint format, atomically:
         a hard link to the copy kept beside the feature cache when there is one (no network
         built, no bytes copied), else written from the model."""
-        from ..runs import atomic_torch_save
-
         path = Path(path)
         cached = self.card.get("body_file")
         if cached and Path(cached).is_file():
@@ -105,8 +107,6 @@ class Backbone:
             try:
                 os.link(cached, tmp)
             except OSError:  # another file system: copy
-                import shutil
-
                 shutil.copyfile(cached, tmp)
             tmp.replace(path)
             return path
@@ -246,8 +246,6 @@ _CARD_VERSION = 1
 
 def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLike | None, image_size: int | None) -> Path:
     """One card per (name, weights file as it is now, image size, library versions)."""
-    from .._runtime import dist_version
-
     w = None
     if weights is not None:
         st = Path(weights).stat()
@@ -265,15 +263,12 @@ def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLi
 def _card(model: nn.Module, name: str, cfg: dict[str, Any], weights_id: str, stages: list[tuple[str, list[str]]]) -> dict[str, Any]:
     """What a feature-extraction run needs of the network, as JSON: preprocessing, weights identity,
     the classifier's keys and input width, the parameters outside it, the stages."""
-    from ..engine.checkpoint import model_meta  # no Lightning behind it
-
-    head = model.get_classifier()
-    in_head = {id(p) for p in head.parameters()}
+    head_keys = head_parameter_names(model)
     listify = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}  # noqa: E731
     return {"card": _CARD_VERSION, "name": name, "weights_id": weights_id, "data_config": listify(cfg),
-            "pretrained_cfg": listify(model_meta(model, name, [])["pretrained_cfg"]), "head_keys": head_parameter_names(model),
-            "feature_dim": int(getattr(model, "num_features", 0) or head.in_features),
-            "body_params": sum(p.numel() for p in model.parameters() if id(p) not in in_head),
+            "pretrained_cfg": listify(model_meta(model, name, [])["pretrained_cfg"]), "head_keys": head_keys,
+            "feature_dim": int(getattr(model, "num_features", 0) or model.get_classifier().in_features),
+            "body_params": sum(p.numel() for n, p in model.named_parameters() if n not in head_keys),
             "stages": [[st, ps] for st, ps in stages]}
 
 
@@ -292,8 +287,6 @@ def _read_card(path: Path) -> dict[str, Any] | None:
 
 def _write_card(path: Path, bb: Backbone) -> None:
     """The card and the frozen body (body first: a card never points at a missing body)."""
-    from ..runs import atomic_write_text
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         bb.save_body(path.with_suffix(".body.ckpt"), body_meta(bb))

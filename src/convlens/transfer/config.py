@@ -95,8 +95,7 @@ def val_size(n_train: int, fraction: float) -> int:
 
 
 def default_name(cfg: TransferConfig) -> str:
-    dataset = Path(cfg.data).name if Path(cfg.data).is_dir() else cfg.data
-    return default_run_name(f"transfer-{cfg.backbone}-{dataset}".replace("/", "_"))
+    return default_run_name(f"transfer-{cfg.backbone}", cfg.data)
 
 
 def engine_view(cfg: TransferConfig) -> dict[str, Any]:
@@ -108,8 +107,10 @@ def engine_view(cfg: TransferConfig) -> dict[str, Any]:
 
 def create_run(cfg: TransferConfig, n_val: int, strategy: str, decision: dict[str, Any] | None) -> RunDir:
     """A run folder in the engine's layout (``kind`` = ``transfer``)."""
+    from ..engine.checkpoint import epoch_checkpoints  # torch: not while the command line is parsed
+
     path = Path(cfg.out) / (cfg.name or default_name(cfg))
-    if list((path / "checkpoints").glob("epoch=*.ckpt")):
+    if epoch_checkpoints(path):
         raise ConvlensError(f"{path} already holds a run: choose another --name (or --resume {path} for a fine-tune run)")
     config = {**cfg.to_dict(), **engine_view(cfg), "val_size": n_val, "strategy_used": strategy, "auto": decision}
     return RunDir.create(path, config, kind="transfer")

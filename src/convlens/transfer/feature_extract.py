@@ -14,10 +14,14 @@ import torch
 import torch.nn as nn
 
 from ..data.prepare import seeded_limit, stratified_split
+from ..engine.checkpoint import checkpoint_meta
+from ..engine.evaluate import Evaluation
 from ..runs import RunRecorder, RunResult
-from .backbones import Backbone
+from .auto import decision_notes
+from .backbones import Backbone, body_meta
 from .config import TransferConfig, create_run, val_size
-from .sources import Source
+from .heads import HeadEpoch, _metrics, fit_logreg_head, train_linear_head
+from .sources import LazyTestImages, Source
 
 BODY_CHECKPOINT = "backbone.ckpt"
 
@@ -75,13 +79,7 @@ def head_checkpoint(backbone: Backbone, head_state: dict[str, torch.Tensor], met
 def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, feats: dict[str, Any],
                         decision: dict[str, Any] | None, log: Callable[[str], None], t0: float | None = None,
                         listeners: Iterable[Any] = ()) -> RunResult:
-    from ..engine.checkpoint import checkpoint_meta
-    from ..engine.evaluate import Evaluation
-    from ..engine.report import write_run_report
-    from .auto import decision_notes
-    from .backbones import body_meta
-    from .heads import HeadEpoch, _metrics, fit_logreg_head, train_linear_head
-    from .sources import LazyTestImages
+    from ..engine.report import write_run_report  # matplotlib: only once a run reports
 
     th = time.perf_counter()
     t0 = th if t0 is None else t0

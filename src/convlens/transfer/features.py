@@ -151,9 +151,8 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     caches += [FeatureCache(root, f"{base}|view=aug:{AUGMENT_SPEC}:seed={seed}:{v}") for v in range(views)]
     pp = backbone.preprocess
     is_tensor = isinstance(items, torch.Tensor)
-    n = len(items)
     if is_tensor:
-        hashes = [tensor_hash(items[i]) for i in range(n)]
+        hashes = [tensor_hash(img) for img in items]
     else:
         hashes = [hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).is_file() else f"missing:{p}" for p in items]
     skipped: list[str] = []
@@ -207,9 +206,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
             c.save()
     keep = [i for i, h in enumerate(hashes) if h in caches[0].rows]
     feats = torch.stack([caches[0].rows[hashes[i]] for i in keep]) if keep else torch.zeros(0, 0)
-    view_t = None
-    if views:
-        view_t = torch.stack([torch.stack([c.rows[hashes[i]] for c in caches[1:]]) for i in keep]) if keep else None
+    view_t = torch.stack([torch.stack([c.rows[hashes[i]] for c in caches[1:]]) for i in keep]) if views and keep else None
     return FeatureSet(feats, view_t, torch.tensor(keep, dtype=torch.int64), [hashes[i] for i in keep], skipped,
                       computed=computed, cached=len(keep) - computed, seconds=time.perf_counter() - t0)
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import torch
 import torch.nn as nn
 
+from ..data.folders import open_image
 from ..data.prepare import seeded_limit, stratified_split
-from ..errors import ConvlensError
+from ..engine.config import TrainConfig
+from ..errors import ConvlensError, DataError
 from ..runs import RunDir, RunResult
-from .backbones import Backbone, freeze_except, load_backbone, resolve_unfreeze
+from .auto import decision_notes
+from .backbones import Backbone, freeze_except, head_parameter_names, load_backbone, resolve_unfreeze
 from .config import TransferConfig, default_name, val_size
+from .heads import _metrics, fit_logreg_head, install_head
 from .sources import Source
 
 
@@ -34,9 +37,6 @@ def _drop_unreadable(src: Source, strict: bool) -> Source:
     """For fine-tuning without features: find unreadable files (cheaply: PIL's header + decode)."""
     if not src.is_files:
         return src
-    from ..data.folders import open_image
-    from ..errors import DataError
-
     keep, skipped = [], list(src.skipped)
     for i, p in enumerate(src.items):
         try:
@@ -71,8 +71,6 @@ def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: s
     statistics of a new domain (Fashion-MNIST upscaled to 224) differ wildly from ImageNet's
     running ones, and the features shift under the head the moment training starts.
     """
-    from .backbones import head_parameter_names
-
     model = backbone.model
     trainable = resolve_unfreeze(model, backbone.stages, unfreeze if unfreeze is not None or unfreeze_from else 2, unfreeze_from)
     if not train_bn:
@@ -92,16 +90,12 @@ def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg
     """LP-FT (Kumar et al., ICLR 2022): fit the head on the cached frozen features first, so
     fine-tuning starts from a good classifier instead of pushing random-head gradients into
     the pretrained layers. Costs seconds once the features are cached."""
-    from .heads import fit_logreg_head, install_head
-
     tr_idx, va_idx = stratified_split(train_src.labels, len(train_src.classes), n_val, cfg.seed)
     X, y = feats["Xtr_all"], train_src.labels
     head, info = fit_logreg_head(X[tr_idx], y[tr_idx], len(train_src.classes), seed=cfg.seed)
     install_head(backbone.model, head)
-    with torch.no_grad():
-        val_acc = float((head(X[va_idx]).argmax(1) == y[va_idx]).float().mean()) if len(va_idx) else None
-        train_acc = float((head(X[tr_idx]).argmax(1) == y[tr_idx]).float().mean())
-    return {"probe_val_acc": val_acc, "probe_train_acc": train_acc, "probe_C": info["C"]}
+    return {"probe_val_acc": _metrics(head, X[va_idx], y[va_idx], "val")["val_acc"],
+            "probe_train_acc": _metrics(head, X[tr_idx], y[tr_idx], "train")["train_acc"], "probe_C": info["C"]}
 
 
 def _train(tcfg: Any, tc: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, info: dict[str, Any],
@@ -110,7 +104,6 @@ def _train(tcfg: Any, tc: TransferConfig, backbone: Backbone, train_src: Source,
     ``backbone_lr_ratio`` x lr, the fine-tune ``facts`` in the summary and the report."""
     from ..data.registry import DatasetSplits
     from ..engine import train
-    from .auto import decision_notes
 
     pp, name = backbone.preprocess, Path(tc.data).name
     data = DatasetSplits(train_src.to_tensors(pp, progress), test_src.to_tensors(pp, progress), name)
@@ -131,8 +124,6 @@ FACTS = ("strategy", "backbone", "unfreeze", "unfreeze_from", "trainable_stages"
 def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, unfreeze: int | None,
                   augment: str, decision: dict[str, Any] | None, log: Callable[[str], None],
                   feats: dict[str, Any] | None = None, listeners: Iterable[Any] = ()) -> RunResult:
-    from ..engine import TrainConfig
-
     n_val = val_size(len(train_src), cfg.val_fraction)
     init: dict[str, Any] = {}
     if cfg.head_init == "probe" and feats is not None:
@@ -159,8 +150,6 @@ def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, te
 def resume(cfg: TransferConfig, run_path: str, load_sources: Callable[..., Any], log: Callable[[str], None],
            epochs: int | None, listeners: Iterable[Any] = ()) -> RunResult:
     """Continue a fine-tune run (feature-extract runs are re-run: the cache makes it seconds)."""
-    from ..engine import TrainConfig
-
     run = RunDir.open(run_path)
     rec = run.config
     if rec.get("strategy_used") != "fine-tune":

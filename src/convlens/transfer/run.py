@@ -12,10 +12,15 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable
 
+from .._runtime import seed_everything, select_device, set_threads, tune_allocator
+from ..data.prepare import notice, require_two_classes, warn_missing_classes
+from .auto import decide
 from .backbones import load_backbone
 from .config import TransferConfig, TransferResult, with_input_size
 from .feature_extract import extract, run_feature_extract
+from .features import resolve_cache_dir
 from .fine_tune import readable_split, resume as resume_fine_tune, run_fine_tune
+from .lpft import probe_then_fine_tune
 from .sources import Source, folder_sources, named_sources
 
 
@@ -39,10 +44,6 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     (``cfg`` is then ignored); ``epochs``: with ``resume``, train up to this many in all.
     ``listeners``: progress listeners (:mod:`convlens.events`) besides ``events.jsonl``.
     """
-    from .._runtime import seed_everything, select_device, set_threads, tune_allocator
-    from ..data.prepare import notice, require_two_classes, warn_missing_classes
-    from .features import resolve_cache_dir
-
     log = log or notice
     t0 = time.perf_counter()
     tune_allocator()
@@ -72,8 +73,6 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
         train_src, test_src = readable_split(cfg, train_src, test_src)
     warn_missing_classes(test_src.labels, classes, "test")
     if strategy == "auto":
-        from .auto import decide
-
         d = decide(feats["Xtr_all"], train_src.labels, len(classes), n_stages=len(backbone.stages) - 1, seed=cfg.seed,
                    large_per_class=cfg.large_per_class, similar_threshold=cfg.similar_threshold)
         log(d.explain())
@@ -85,8 +84,6 @@ def transfer(cfg: TransferConfig, resume: str | None = None, log: Callable[[str]
     if strategy == "feature-extract":
         return run_feature_extract(cfg, backbone, train_src, test_src, feats, decision, log, t0, listeners)
     if decision is not None:  # auto chose fine-tuning: probe first, cost printed, the better kept (lpft.py)
-        from .lpft import probe_then_fine_tune
-
         return probe_then_fine_tune(cfg, backbone, train_src, test_src, feats, unfreeze, augment or "crop-flip", decision,
                                     log, listeners)
     return run_fine_tune(cfg, backbone, train_src, test_src, unfreeze, augment or "crop-flip", decision, log, feats, listeners)
