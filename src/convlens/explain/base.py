@@ -10,7 +10,9 @@ exactly what the network saw.
 """
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,11 +21,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .._runtime import select_device
 from ..data.folders import Preprocess, _to_mode, open_image
 from ..engine.preprocess import normalise
 from ..errors import ConvlensError
 from ..models.external import IMAGENET_MEAN, IMAGENET_STD
-from ..runs import RunDir
+from ..models.resolve import resolve_model
 
 
 @dataclass
@@ -78,8 +81,6 @@ def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
         exact = [i for i, c in enumerate(classes) if low in (s.strip().lower() for s in c.split(","))]
     if len(exact) == 1:
         return exact[0]
-    import re
-
     # whole-word matches first ("cat": the five cats, not "oystercatcher")
     word = [i for i, c in enumerate(classes) if re.search(rf"\b{re.escape(low)}\b", c.lower())]
     partial = word or [i for i, c in enumerate(classes) if low in c.lower()]
@@ -89,8 +90,6 @@ def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
         raise ConvlensError(f"--class {text!r} matches {len(cands)} classes ({shown}): pass one full name or its index")
     if len(partial) == 1:
         return partial[0]
-    import difflib
-
     close = difflib.get_close_matches(text, list(classes), n=5, cutoff=0.5)
     hint = f"close names: {', '.join(repr(c) for c in close)}" if close else (
         f"classes are {', '.join(repr(c) for c in classes[:12])}{', ...' if len(classes) > 12 else ''}")
@@ -127,11 +126,7 @@ def load_model(spec: str | os.PathLike, which: str | int = "best", device: str |
                pretrained: bool = True) -> Explainable:
     """``spec`` is a run folder / ``.ckpt`` file (rebuilt by ``convlens.engine.load_run_model``)
     or a model name (``convlens.models.create_model(name, pretrained=True)``)."""
-    from .._runtime import select_device
-
     dev = select_device(str(device)) if not isinstance(device, torch.device) else device
-    from ..models.resolve import resolve_model
-
     try:
         model, meta = resolve_model(spec, which=which, pretrained=pretrained)
     except ConvlensError as exc:
@@ -141,20 +136,10 @@ def load_model(spec: str | os.PathLike, which: str | int = "best", device: str |
         raise
     if meta["classes"] is None:  # a bare model name
         return from_module(model.to(dev), name=meta["label"], source=meta["source"])
-    p = Path(spec)
-    run_cfg = RunDir.open(p).config if p.is_dir() else {}
+    # a run: the checkpoint's pretrained_cfg is the preprocessing it trained with (no crop_pct: 1.0)
     pcfg = meta.get("pretrained_cfg") or {}
-    return from_module(model.to(dev), classes=meta.get("classes"), preprocess=run_preprocess(meta, run_cfg), mean=pcfg.get("mean"),
-                       std=pcfg.get("std"), name=meta["label"], source=str(p), meta=meta)
-
-
-def run_preprocess(meta: dict[str, Any], run_config: dict[str, Any] | None = None) -> Preprocess:
-    """The preprocessing a run trained with: an explicit ``preprocess`` record in its config if
-    the verb wrote one, else the checkpoint's ``pretrained_cfg`` (input size, crop_pct, interpolation)."""
-    rec = (run_config or {}).get("preprocess")
-    if isinstance(rec, dict) and "image_size" in rec:
-        return Preprocess(**{k: rec[k] for k in ("image_size", "crop_pct", "interpolation", "channels") if k in rec})
-    return Preprocess.from_config(meta.get("pretrained_cfg") or {})  # no crop_pct: 1.0
+    return from_module(model.to(dev), classes=meta["classes"], preprocess=Preprocess.from_config(pcfg),
+                       mean=pcfg.get("mean"), std=pcfg.get("std"), name=meta["label"], source=meta["source"], meta=meta)
 
 
 @dataclass

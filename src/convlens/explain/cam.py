@@ -34,15 +34,6 @@ _ALIASES = {"gradcampp": "gradcam++", "grad-cam": "gradcam", "grad-cam++": "grad
             "layer-cam": "layercam", "eigen-cam": "eigencam"}
 
 
-def cam_class(method: str) -> type:
-    key = _ALIASES.get(method.lower(), method.lower())
-    if key not in METHODS:
-        raise ConvlensError(f"--method {method!r}: unknown CAM method; choose one of {', '.join(METHODS)}")
-    import pytorch_grad_cam
-
-    return getattr(pytorch_grad_cam, METHODS[key])
-
-
 class PredictedClass:
     """A pytorch-grad-cam target: the logit of the class the model predicts for this sample."""
 
@@ -93,14 +84,16 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
     pytorch-grad-cam, recording ``capture`` layers on the way. Returns ``(heatmaps (T, H, W),
     probs (num_classes,), class indices (T,), captured activations {name: (T, C, h, w)})``.
     """
-    cls = cam_class(method)
-    method = _ALIASES.get(method.lower(), method.lower())
+    key = _ALIASES.get(method.lower(), method.lower())
+    if key not in METHODS:
+        raise ConvlensError(f"--method {method!r}: unknown CAM method; choose one of {', '.join(METHODS)}")
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
     model = ex.model.eval()
     module = named_module(model, layer)
     pred = PredictedClass()
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    if method in GRADIENT_FREE:
+    if key in GRADIENT_FREE:
         # these never evaluate the targets on the plain image (Score-CAM: only on masked
         # copies), so the prediction comes from one plain forward pass first
         with torch.no_grad():
@@ -108,9 +101,9 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
 
     targets: list[Any] = [pred] + [ClassifierOutputTarget(int(c)) for c in classes]
     with capture_activations(model, list(capture)) as acts, gradients_start_at(model, module):
-        cam = cls(model=model, target_layers=[module])
+        cam = getattr(pytorch_grad_cam, METHODS[key])(model=model, target_layers=[module])
         try:
-            if hasattr(cam, "batch_size") or method in ("scorecam", "ablationcam"):
+            if hasattr(cam, "batch_size") or key in ("scorecam", "ablationcam"):
                 cam.batch_size = 32
             heat = cam(input_tensor=img.x.expand(len(targets), *img.x.shape[1:]), targets=targets)
             logits = cam.outputs[0].detach().float().cpu()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import argtypes as A
+from ..errors import ConvlensError
 
 DEFAULT_OUT = "explanations"
 
@@ -130,7 +131,6 @@ def _cam(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..errors import ConvlensError
     from .report import report_wrong, write_reports
 
     if not args.images and not args.wrong:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from functools import partial
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -33,28 +33,26 @@ def count_hooks(model: nn.Module) -> int:
 
 
 @contextmanager
-def capture_activations(model: nn.Module, layers: Sequence[str] | Mapping[str, nn.Module],
-                        clone: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+def capture_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
     """Record the output of named layers during the forward passes run inside the block.
 
     Yields a dict ``{name: tensor}`` filled by the forward pass (the last call wins if a
-    module runs twice). Tensors are detached, and cloned by default because an in-place op
-    after the layer (``ReLU(inplace=True)``, ``out += identity``) would otherwise change what
-    was recorded. Shapes are the layers' outputs, e.g. (B, C, H, W).
+    module runs twice). Tensors are detached, and cloned because an in-place op after the
+    layer (``ReLU(inplace=True)``, ``out += identity``) would otherwise change what was
+    recorded. Shapes are the layers' outputs, e.g. (B, C, H, W).
 
     >>> with capture_activations(model, ["layer1", "layer2"]) as acts:
     ...     model(x)
     >>> acts["layer1"].shape
     """
-    modules = dict(layers) if isinstance(layers, Mapping) else {n: named_module(model, n) for n in layers}
     store: dict[str, torch.Tensor] = {}
 
     def hook(_m: nn.Module, _inp: object, out: object, name: str) -> None:
         t = out[0] if isinstance(out, (tuple, list)) else out
         if isinstance(t, torch.Tensor):
-            store[name] = t.detach().clone() if clone else t.detach()
+            store[name] = t.detach().clone()
 
-    with forward_hooks((module, partial(hook, name=name)) for name, module in modules.items()):
+    with forward_hooks((named_module(model, name), partial(hook, name=name)) for name in layers):
         yield store
 
 

@@ -17,6 +17,7 @@ per model and input size) records each module's output shape in execution order.
 """
 from __future__ import annotations
 
+import difflib
 import weakref
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConvlensError
+from ..shapes.table import measuring
 from .hooks import forward_hooks
 
 _CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[LayerInfo]]]" = weakref.WeakKeyDictionary()
@@ -64,12 +66,9 @@ def trace_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]
             counter[0] += 1
             seen[name] = LayerInfo(name, type(m).__name__, tuple(t.shape[1:]), counter[0])
 
-    with forward_hooks((m, partial(hook, name=name)) for name, m in model.named_modules() if name):
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros((1, *key), device=next((p.device for p in model.parameters()), torch.device("cpu"))))
-        model.train(was_training)
+    hooks = ((m, partial(hook, name=name)) for name, m in model.named_modules() if name)
+    with forward_hooks(hooks), measuring(model) as zeros, torch.no_grad():
+        model(zeros(key))
     per_model[key] = sorted(seen.values(), key=lambda li: li.order)
     return per_model[key]
 
@@ -146,8 +145,6 @@ def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[
 
 
 def unknown_layer_error(text: str, valid: list[str], stages: list[str]) -> ConvlensError:
-    import difflib
-
     close = difflib.get_close_matches(text, valid, n=4, cutoff=0.6)
     near = f"; did you mean {', '.join(close)}?" if close else ";"
     shown = valid if len(valid) <= 40 else stages

@@ -7,9 +7,7 @@ target layer; the result is the same arrays (tested against the separate passes)
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from .base import Explainable, PreparedImage, prepare_image
@@ -37,13 +35,6 @@ class Explanation:
 
         return {"cam": plot_cam(self.cam, title=f"{self.model_name}: {self.cam.method} at {self.cam.layer}"),
                 "feature_maps": plot_feature_maps(self.feature_maps, k=k, title=f"{self.model_name}: {t('feature_maps_low_high')}")}
-
-    def save(self, out: str | os.PathLike, k: int = 16, dpi: int = 100) -> dict[str, Path]:
-        """Write ``<image>-cam.png`` and ``<image>-feature-maps.png`` into ``out``."""
-        from ..runs import save_figure
-
-        return {key: save_figure(fig, Path(out) / f"{self.image.name}-{key.replace('_', '-')}.png", dpi=dpi, tight=False)
-                for key, fig in self.figures(k).items()}
 
 
 def explain_image(ex: Explainable, image: Any, method: str = "gradcam", cam_layer: str | int | None = None,

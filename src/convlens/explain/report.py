@@ -16,8 +16,7 @@ from .base import Explainable, load_model, prepare_image
 from .pipeline import Explanation, explain_image
 
 
-def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: str | None = None, k: int = 16,
-                     back_link: str | None = "index.html") -> Path:
+def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: str | None = None, k: int = 16) -> Path:
     """Write one image's page (figures closed after they are inlined)."""
     import matplotlib.pyplot as plt
 
@@ -25,8 +24,7 @@ def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: st
     pred = cam.cams[0]
     verdict = "" if true_class is None else " (correct)" if true_class == pred.class_name else f" (WRONG: true class {true_class})"
     r = Report(f"{e.image.name}: {pred.class_name} {pred.prob:.1%}{verdict}", subtitle=f"model {e.model_name}")
-    if back_link:
-        r.link(back_link, "all images")
+    r.link("index.html", "all images")
     r.heading("Prediction").table([{"rank": i + 1, "class": cam.classes[c] if cam.classes else c, "index": c,
                                     "probability": f"{p:.2%}"} for i, (c, p) in enumerate(cam.topk(5))])
     figs = e.figures(k)
@@ -46,16 +44,13 @@ def write_reports(ex: Explainable, images: Sequence[Any], out: str | os.PathLike
                   cam_layer: str | int | None = None, k: int = 16) -> Path:
     """One page per image file plus ``index.html``; returns the index's path."""
     out = Path(out)
-    rows = []
+    idx = Report(f"Explanations: {ex.name}", subtitle=f"{len(images)} images, {method}")
     for image in images:
         e = explain_image(ex, image, method=method, cam_layer=cam_layer, layers=layers, classes=classes)
         page = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', e.image.name)[:80] or 'image'}.html"  # a safe file name
         explanation_page(e, out / page, k=k)
         pred = e.cam.cams[0]
-        rows.append((page, e.image.name, pred.class_name, pred.prob))
-    idx = Report(f"Explanations: {ex.name}", subtitle=f"{len(rows)} images, {method}")
-    for page, name, cls, p in rows:
-        idx.link(page, f"{name}: {cls} ({p:.1%})")
+        idx.link(page, f"{e.image.name}: {pred.class_name} ({pred.prob:.1%})")
     return idx.write(out / "index.html")
 
 

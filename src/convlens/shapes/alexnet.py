@@ -35,6 +35,7 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..errors import ConvlensError
 from .formula import conv_layer, output_size
 from .table import LayerTable, cross_check, layer_table
 
@@ -114,7 +115,6 @@ def alexnet_tables(check: bool = True) -> dict[str, Any]:
     Returns ``{"chapter": {"rows", "totals", "input"}, "torchvision": {...}, "difference",
     "paper_224": <the refused arithmetic for a 224 input>}``; rows are plain dicts.
     """
-    from ..errors import ConvlensError
     from ..models import create_model
 
     out: dict[str, Any] = {}

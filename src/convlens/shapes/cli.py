@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
+from ..errors import ConvlensError
+
 _SHAPES_HELP = """\
 TARGET is one of:
   alexnet           the chapter's AlexNet table (227x227x3, 62,378,344 parameters) and torchvision's
@@ -80,15 +82,12 @@ def _write(args: argparse.Namespace, obj: Any, rows: list[dict[str, Any]] | None
 
 
 def _refuse(args: argparse.Namespace, flags: tuple[str, ...], target: str) -> None:
-    from ..errors import ConvlensError
-
     for f in flags:
         if getattr(args, f.replace("-", "_")) not in (None, False):
             raise ConvlensError(f"--{f} does not apply to `convlens shapes {target}`; see `convlens shapes --help`")
 
 
 def _shapes(args: argparse.Namespace) -> int:
-    from ..errors import ConvlensError
     from .render import print_alexnet, print_formula, print_layer_table
 
     target = args.target

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -150,8 +151,6 @@ def _synthetic_colour_image(size: int = 64) -> torch.Tensor:
 
 
 def _read_image(path: str | os.PathLike, size: int = 128) -> torch.Tensor:
-    import numpy as np
-
     from ..data.folders import open_image
 
     im = open_image(path, channels=3)
@@ -207,12 +206,10 @@ def run_demo(name: str, **kwargs: Any) -> dict[str, Any]:
 def plot_demo(result: dict[str, Any]) -> Any:
     """The demo's arrays as annotated heat maps (and, for ``3d``, the colour image and its
     two feature maps). Returns a matplotlib ``Figure``."""
-
     from ..figures import headless_backend
 
     headless_backend()
     import matplotlib.pyplot as plt
-    import numpy as np
 
     panels = [(p, np.atleast_2d(np.asarray(result["arrays"][p], dtype=float))) for p in result["panels"]]
     extra = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import torch
 import torch.nn as nn
 
 from ..errors import ConvlensError
@@ -65,8 +66,7 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
     if exact:
         arithmetic = f"{head} = {num}/{stride} + 1 = {out}"
     else:
-        value = num / stride + 1
-        arithmetic = f"{head} = {num}/{stride} + 1 = {value:g}"
+        arithmetic = f"{head} = {num}/{stride} + 1 = {num / stride + 1:g}"
         if not floor:
             fix = next((p for p in range(padding + 1, padding + stride + 1) if (size - f_eff + 2 * p) % stride == 0), None)
             grow = stride - num % stride  # the next input size the filter tiles exactly
@@ -148,8 +148,6 @@ def pool_layer(input: Sequence[int], kernel: Pair, stride: Pair | None = None, p
 
 def _torch_whd(layer: nn.Module, w1: int, h1: int, d1: int) -> tuple[int, int, int]:
     """The ``(W2, H2, D2)`` that ``layer`` really gives on a zero ``W1 x H1 x D1`` input."""
-    import torch
-
     with torch.no_grad():
         y = layer(torch.zeros(1, d1, h1, w1))
     return (y.shape[3], y.shape[2], y.shape[1])

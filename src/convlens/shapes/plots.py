@@ -10,7 +10,6 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
     """Three panels over the layers (execution order): parameters, MACs, activation memory,
     with the receptive field on a second axis of the last. Layers with none of the three
     are left out; with more than ``max_layers`` rows only the heaviest are kept, in order."""
-
     from ..figures import headless_backend
 
     headless_backend()
@@ -42,7 +41,6 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
 
 def plot_alexnet(res: dict[str, Any]) -> Any:
     """Parameters per layer of the chapter's AlexNet next to torchvision's (log scale)."""
-
     from ..figures import headless_backend
 
     headless_backend()

@@ -1,10 +1,12 @@
 """Terminal rendering (rich) of layer tables, the size formula, the AlexNet table and the demos."""
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .table import LayerTable
 
@@ -12,15 +14,11 @@ from .table import LayerTable
 def console() -> Console:
     """A console for the tables: the terminal's width, or 200 columns when piped to a file
     (so no number is ever cut)."""
-    import sys
-
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _fit(tab: Table) -> Table:
     """Numbers are never wrapped or cut: right-aligned columns keep their widest cell."""
-    from rich.text import Text
-
     for col in tab.columns:
         if col.justify == "right":
             cells = [Text.from_markup(c).cell_len if isinstance(c, str) else 0 for c in col._cells]
@@ -110,8 +108,7 @@ def print_checks(checks: list[dict[str, Any]], console: Console) -> None:
     for c in ("quantity", "convlens", "reference", "library", ""):
         tab.add_column(c, justify="right" if c in ("convlens", "reference") else "left")
     for c in checks:
-        tab.add_row(c["what"], _n(c["convlens"]) if isinstance(c["convlens"], int) else str(c["convlens"]),
-                    _n(c["reference"]) if isinstance(c["reference"], int) else str(c["reference"]), c["library"],
+        tab.add_row(c["what"], _n(c["convlens"]), _n(c["reference"]), c["library"],
                     "[green]equal[/]" if c["match"] else "[red]differs[/] " + "; ".join(c.get("mismatches", [])))
     console.print(_fit(tab))
 

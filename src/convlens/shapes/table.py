@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -101,13 +103,11 @@ def _propagate(name: str, args: tuple, kwargs: dict, out: Any, protected: frozen
     outs = _tensors(out)
     if not outs:
         return
-    x = args[0] if args and isinstance(args[0], torch.Tensor) else None
-    xm = getattr(x, _META, None) if x is not None else None
-    meta = None
+    xm = getattr(args[0], _META, None) if args else None
+    o = outs[0]
     if xm is not None and xm[1] is not None and (name in _CONV | _CONV_T | _POOL | _ADAPTIVE):
         rf, jump, spatial = xm
         nd = len(spatial)
-        o = outs[0]
         if name in _CONV | _CONV_T:
             k = tuple(args[1].shape[2:])
             s = _tup(_arg(args, kwargs, 3, "stride", 1), nd)
@@ -131,8 +131,6 @@ def _propagate(name: str, args: tuple, kwargs: dict, out: Any, protected: frozen
         ins = [(t, getattr(t, _META)) for t in _tensors((args, kwargs)) if hasattr(t, _META)]
         if not ins:
             return
-        o = outs[0]
-        same = [m for _, m in ins if m[2] is not None and o.dim() == len(m[2]) + 2 and tuple(o.shape[2:]) == m[2]]
         if name in ("pad", "interpolate", "upsample", "upsample_nearest2d", "upsample_bilinear2d") and \
                 ins[0][1][2] is not None and o.dim() == len(ins[0][1][2]) + 2:
             rf, jump, spatial = ins[0][1]
@@ -140,18 +138,17 @@ def _propagate(name: str, args: tuple, kwargs: dict, out: Any, protected: frozen
             if name != "pad":
                 jump = tuple(j * n / m for j, n, m in zip(jump, spatial, new))
             meta = (rf, jump, new)
-        elif same:
-            rf = _vmax([m[0] if m in same else _extent(m) for _, m in ins])
-            meta = (rf, _vmax([m[1] for m in same]), same[0][2])
         else:
-            kept = [m for _, m in ins if m[2] is not None and _contains(o.shape, m[2])]
-            if kept:  # e.g. NCHW -> NHWC permutes, per-position linear layers
+            same = [m for _, m in ins if m[2] is not None and o.dim() == len(m[2]) + 2 and tuple(o.shape[2:]) == m[2]]
+            # else a layout that still holds H x W: NCHW -> NHWC permutes, per-position linear layers
+            kept = same or [m for _, m in ins if m[2] is not None and _contains(o.shape, m[2])]
+            if kept:
                 rf = _vmax([m[0] if m in kept else _extent(m) for _, m in ins])
                 meta = (rf, _vmax([m[1] for m in kept]), kept[0][2])
             else:  # the H x W layout is gone (flatten, tokens, global mean): everything seen so far
                 meta = (_vmax([_extent(m) for _, m in ins]), None, None)
     for t in outs:  # never tag the model's own tensors: the tag would travel into checkpoints
-        if meta is not None and not isinstance(t, nn.Parameter) and id(t) not in protected:
+        if not isinstance(t, nn.Parameter) and id(t) not in protected:
             try:
                 setattr(t, _META, meta)
             except (AttributeError, RuntimeError):
@@ -161,10 +158,9 @@ def _propagate(name: str, args: tuple, kwargs: dict, out: Any, protected: frozen
 def _macs(name: str, args: tuple, kwargs: dict, out: Any) -> list[tuple[str, int]]:
     """``[(category, MACs)]`` of one torch function call (categories: conv, linear, matmul,
     attention = the two matmuls of scaled dot-product attention)."""
-    outs = _tensors(out)
-    if not outs:
+    o = _first_tensor(out)
+    if o is None:
         return []
-    o = outs[0]
     if name in _CONV:
         return [("conv", o.numel() * math.prod(args[1].shape[1:]))]
     if name in _CONV_T:
@@ -248,12 +244,6 @@ class LayerTable:
 
         return atomic_write_json(path, self.to_dict())
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
 
 def _cell(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
@@ -297,8 +287,7 @@ def measuring(model: nn.Module, handles: Sequence[Any] = ()) -> Iterator[Callabl
     train/eval mode restored. Yields ``zeros(shape, dtype)``: one zero image ``(1, *shape)`` on the
     model's device."""
     was_training = model.training
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     model.eval()
     try:
         yield lambda shape, dtype=torch.float32: torch.zeros(1, *shape, dtype=dtype, device=device)
@@ -335,8 +324,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
     seen: set[int] = set()
 
     def pre(mod: nn.Module, args: tuple) -> None:
-        x = _first_tensor(args)
-        rec = {"module": mod, "in": x, "ops": Counter(), "first": id(mod) not in seen}
+        rec = {"module": mod, "in": _first_tensor(args), "ops": Counter(), "first": id(mod) not in seen}
         seen.add(id(mod))
         calls.append(rec)
         stack.append(rec)
@@ -346,7 +334,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
         y = _first_tensor(out)
         rec["in_shape"] = tuple(rec["in"].shape) if rec["in"] is not None else None
         rec["out_shape"] = tuple(y.shape) if y is not None else None
-        meta = getattr(y, _META, None) if y is not None else None
+        meta = getattr(y, _META, None)
         rec["rf"] = meta[0] if meta else None
         rec["jump"] = meta[1] if meta else None
         inplace = rec["in"] is not None and y is not None and y.data_ptr() == rec["in"].data_ptr() and y.numel() == rec["in"].numel()
@@ -380,7 +368,6 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
         trainable = sum(p.numel() for _, p in own if p.requires_grad)
         pred = layer_output_shape(mod, rec["in_shape"]) if leaf and rec["in_shape"] is not None else None
         macs = sum(rec["ops"].values())
-        rf = rec["rf"]
         name = names.get(mod, "?") or "(model)"
         rows.append({
             "index": len(rows), "name": name if leaf else f"{name} (own ops)", "type": type(mod).__name__,
@@ -392,7 +379,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
             "weights": weights, "biases": biases, "params": weights + biases,
             "trainable": trainable, "frozen": weights + biases - trainable,
             "macs": macs, "flops": 2 * macs, "ops": dict(rec["ops"]),
-            "receptive_field": [round(v, 3) for v in rf] if rf else None,
+            "receptive_field": [round(v, 3) for v in rec["rf"]] if rec["rf"] else None,
             "jump": [round(v, 3) for v in rec["jump"]] if rec["jump"] else None,
             "output_bytes": rec["bytes"], "activation_bytes": rec["bytes"] * batch_size,
         })
@@ -416,17 +403,15 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
     all_params = list(model.parameters())
     n_params = sum(p.numel() for p in all_params)
     n_train = sum(p.numel() for p in all_params if p.requires_grad)
-    param_bytes = sum(p.numel() * p.element_size() for p in all_params)
-    ops = sum((Counter(r["ops"]) for r in rows), Counter())
     totals = {
         "params": n_params, "trainable": n_train, "frozen": n_params - n_train,
         "params_in_forward": sum(r["params"] for r in rows),
         "weights": sum(r["weights"] for r in rows), "biases": sum(r["biases"] for r in rows),
         "macs": sum(r["macs"] for r in rows), "flops": 2 * sum(r["macs"] for r in rows),
-        "macs_by_op": dict(ops),
+        "macs_by_op": dict(sum((Counter(r["ops"]) for r in rows), Counter())),
         "activation_bytes": sum(r["activation_bytes"] for r in rows),
         "input_bytes": math.prod(input_shape) * torch.finfo(dtype).bits // 8 * batch_size,
-        "param_bytes": param_bytes,
+        "param_bytes": sum(p.numel() * p.element_size() for p in all_params),
         "layers": len(rows),
         "formula_checked": sum(r["formula_ok"] is not None for r in rows),
         "formula_mismatches": [r["name"] for r in rows if r["formula_ok"] is False],
@@ -447,48 +432,38 @@ def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
     counts as "flops"). Each check: ``{"what", "convlens", "reference", "library", "match"}``.
     Only what the library covers is compared. The result is also stored in ``table.checks``.
     """
-    checks: list[dict[str, Any]] = []
     with measuring(model) as zeros:
         x = zeros(table.input_shape)
-        try:
-            import torchinfo
+        import torchinfo
 
-            stats = torchinfo.summary(model, input_data=x, verbose=0, depth=100, mode="eval")
-            checks.append(_check("parameters", table.totals["params"], stats.total_params, "torchinfo"))
-            checks.append(_check("trainable parameters", table.totals["trainable"], stats.trainable_params, "torchinfo"))
-            ref = {}
-            for info in stats.summary_list:
-                if info.is_leaf_layer and isinstance(info.output_size, (list, tuple)) and info.output_size:
-                    ref.setdefault(id(info.module), list(info.output_size[1:]))
-            ours = {id(mod): mod_name for mod_name, mod in model.named_modules()}
-            by_name = {r["name"]: r["output_shape"] for r in table.rows}
-            compared = [(ours[k], by_name[ours[k]], v) for k, v in ref.items() if ours.get(k) in by_name]
-            bad = [c for c in compared if list(c[1]) != list(c[2])]
-            checks.append({"what": "leaf output shapes", "convlens": f"{len(compared) - len(bad)}/{len(compared)} equal",
-                           "reference": f"{len(compared)} layers", "library": "torchinfo",
-                           "match": not bad and bool(compared), "mismatches": [f"{n}: {a} vs {b}" for n, a, b in bad][:5]})
-        except ImportError:
-            pass
-        try:
-            import logging
-            import warnings
+        stats = torchinfo.summary(model, input_data=x, verbose=0, depth=100, mode="eval")
+        checks = [_check("parameters", table.totals["params"], stats.total_params, "torchinfo"),
+                  _check("trainable parameters", table.totals["trainable"], stats.trainable_params, "torchinfo")]
+        ref = {}
+        for info in stats.summary_list:
+            if info.is_leaf_layer and isinstance(info.output_size, (list, tuple)) and info.output_size:
+                ref.setdefault(id(info.module), list(info.output_size[1:]))
+        ours = {id(mod): mod_name for mod_name, mod in model.named_modules()}
+        by_name = {r["name"]: r["output_shape"] for r in table.rows}
+        compared = [(ours[k], by_name[ours[k]], v) for k, v in ref.items() if ours.get(k) in by_name]
+        bad = [c for c in compared if list(c[1]) != list(c[2])]
+        checks.append({"what": "leaf output shapes", "convlens": f"{len(compared) - len(bad)}/{len(compared)} equal",
+                       "reference": f"{len(compared)} layers", "library": "torchinfo",
+                       "match": not bad and bool(compared), "mismatches": [f"{n}: {a} vs {b}" for n, a, b in bad][:5]})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fvcore's import and tracing warn about torch.jit
+            from fvcore.nn import FlopCountAnalysis
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # fvcore's import and tracing warn about torch.jit
-                from fvcore.nn import FlopCountAnalysis
-
-                logging.getLogger("fvcore").setLevel(logging.ERROR)
-                fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-                by_op = fca.by_operator()
-            ours = table.totals["macs_by_op"]
-            # fvcore does not count scaled_dot_product_attention (it lists it as unsupported)
-            groups = {"conv": ("conv",), "linear": ("linear", "addmm"), "matmul": ("matmul", "bmm")}
-            for ours_key, keys in groups.items():
-                ref_v = sum(int(by_op.get(k, 0)) for k in keys)
-                if ours.get(ours_key, 0) or ref_v:
-                    checks.append(_check(f"{ours_key} MACs", ours.get(ours_key, 0), ref_v, "fvcore"))
-        except ImportError:
-            pass
+            logging.getLogger("fvcore").setLevel(logging.ERROR)
+            fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            by_op = fca.by_operator()
+    ours = table.totals["macs_by_op"]
+    # fvcore does not count scaled_dot_product_attention (it lists it as unsupported)
+    groups = {"conv": ("conv",), "linear": ("linear", "addmm"), "matmul": ("matmul", "bmm")}
+    for ours_key, keys in groups.items():
+        ref_v = sum(int(by_op.get(k, 0)) for k in keys)
+        if ours.get(ours_key, 0) or ref_v:
+            checks.append(_check(f"{ours_key} MACs", ours.get(ours_key, 0), ref_v, "fvcore"))
     table.checks = checks
     return checks
 
