@@ -29,7 +29,6 @@ class CVResult:
     curves: np.ndarray             # (folds, epochs) test accuracy per epoch
     train_loss: np.ndarray         # (folds, epochs) mean training loss per epoch
     seconds: float
-    config: dict[str, Any]
 
     @property
     def mean(self) -> float:
@@ -105,17 +104,13 @@ class PackedGraphs:
 
 def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: int = 10, epochs: int = 100,
                    batch_size: int = 32, lr: float = 0.01, hidden: int = 64, layers: int = 3, dropout: float = 0.5,
-                   use_edge_attr: bool = True, seed: int = 0, progress: bool = True,
-                   model_kw: dict | None = None, degree_features: int = 0) -> CVResult:
+                   use_edge_attr: bool = True, seed: int = 0, progress: bool = True, degree_features: int = 0) -> CVResult:
     """k-fold CV of a graph classifier on a PyG dataset (``x``, ``edge_index``, ``y`` per graph).
 
     ``model``: ``gcn`` (GCNConv x ``layers`` + ``readout`` + MLP) or ``gin`` (GINEConv using the
     bond types in ``edge_attr`` when ``use_edge_attr``). Returns per-fold accuracies and curves.
     """
     splits = stratified_folds([int(d.y) for d in dataset], folds, seed)
-    cfg = dict(model=model, readout=readout, folds=folds, epochs=epochs, batch_size=batch_size, lr=lr,
-               hidden=hidden, layers=layers, dropout=dropout, use_edge_attr=use_edge_attr, seed=seed,
-               degree_features=degree_features, **(model_kw or {}))
     t0 = time.perf_counter()
     packed = PackedGraphs(dataset, degree_features)
     edge_dim = dataset.num_edge_features if use_edge_attr and dataset.num_edge_features else None
@@ -125,7 +120,7 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
         seed_everything(fold_seed)
         gen = torch.Generator().manual_seed(fold_seed)
         net = create_graph_model(model, packed.x.size(1), dataset.num_classes, readout=readout, edge_dim=edge_dim,
-                                 hidden_channels=hidden, num_layers=layers, dropout=dropout, **(model_kw or {}))
+                                 hidden_channels=hidden, num_layers=layers, dropout=dropout)
         opt = make_optimizer("adam", net.parameters(), lr)
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)  # GIN paper: halve every 50 epochs
         x_te, ei_te, batch_te, ea_te, y_te = packed.batch(te)
@@ -160,4 +155,4 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
               disable=not progress)
     curves, losses = zip(*(fold(tr, te, seed * 1000 + k) for k, (tr, te) in it))
     return CVResult(fold_acc=[float(c[-1]) for c in curves], curves=np.asarray(curves), train_loss=np.asarray(losses),
-                    seconds=time.perf_counter() - t0, config=cfg)
+                    seconds=time.perf_counter() - t0)

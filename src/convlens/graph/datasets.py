@@ -70,10 +70,8 @@ def _find_raw(data_dir: str | os.PathLike | None, default_sub: str, names: Seque
     return None
 
 
-# ---------------------------------------------------------------------------------------------
-# no file convlens reads can run code: raw pickles through a restricted unpickler, processed
-# caches with torch.load(weights_only=True), caches keyed on the raw files they came from
-# ---------------------------------------------------------------------------------------------
+# ---- no file convlens reads can run code: raw pickles through a restricted unpickler, processed
+# caches with torch.load(weights_only=True), caches keyed on the raw files they came from ---------
 def raw_identity(src: Path | None, names: Sequence[str]) -> str:
     """A short key for the raw files a cache is built from: their resolved paths, sizes and
     modification times (``"download"`` when PyG downloads them). Another ``--data-dir``, or a
@@ -253,9 +251,7 @@ def load_mutag(data_dir: str | os.PathLike | None = None,
     return ds
 
 
-# ---------------------------------------------------------------------------------------------
-# the user's own graph: nodes CSV (id, features..., label) + edges CSV (src, dst[, type])
-# ---------------------------------------------------------------------------------------------
+# ---- the user's own graph: nodes CSV (id, features..., label) + edges CSV (src, dst[, type]) ----
 def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -314,8 +310,7 @@ def load_csv_graph(nodes_csv: str | os.PathLike, edges_csv: str | os.PathLike,
         raise DataError(f"{nodes_csv}: no nodes after the header")
     class_names = sorted(set(labels))
     y = torch.tensor([class_names.index(lab) for lab in labels])
-    n = len(ids)
-    x = torch.tensor(feats, dtype=torch.float) if feat_cols else torch.eye(n)
+    x = torch.tensor(feats, dtype=torch.float) if feat_cols else torch.eye(len(ids))
 
     eh, erows = _rows(edges_csv)
     if len(eh) < 2 or [h.lower() for h in eh[:2]] != ["src", "dst"]:

@@ -44,11 +44,10 @@ def row_normalize(x: torch.Tensor) -> torch.Tensor:
     return x / s.clamp(min=1e-12)
 
 
-def prepare_features(x: torch.Tensor, normalize: bool = True, sparse: bool | None = None):
+def prepare_features(x: torch.Tensor) -> torch.Tensor | SparseFeatures:
     """Row-normalised X, stored sparse when less than 10% of it is non-zero (Cora: 1.3%)."""
-    x = row_normalize(x.float()) if normalize else x.float()
-    if sparse is None:
-        sparse = x.numel() > 10_000 and (x != 0).float().mean().item() < 0.10
+    x = row_normalize(x.float())
+    sparse = x.numel() > 10_000 and (x != 0).float().mean().item() < 0.10
     return SparseFeatures(x) if sparse else x
 
 
@@ -63,8 +62,7 @@ def _acc(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> float | Non
 
 
 def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, weight_decay: float = 5e-4,
-             dropout: float = 0.5, seed: int = 0, normalize_features: bool = True,
-             sparse_features: bool | None = None, layers: int = 2, progress: bool = False) -> NodeFit:
+             dropout: float = 0.5, seed: int = 0, layers: int = 2, progress: bool = False) -> NodeFit:
     """Train :class:`GCN` full-batch on ``data.train_mask``; select the epoch on ``val_mask``.
 
     Weight decay applies to the first layer only (:func:`gcn_optimizer`).
@@ -74,7 +72,7 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     if not bool(data.train_mask.any()):
         raise ConvlensError(f"{getattr(data, 'name', 'graph')}: no labelled training nodes (train_mask is empty)")
     seed_everything(seed)
-    x = prepare_features(feature_matrix(data), normalize_features, sparse_features)
+    x = prepare_features(feature_matrix(data))
     y = data.y
     # edge_index (gather + scatter) rather than a sparse CSR Âᵀ: torch's CSR backward re-sorts
     # the matrix every step, which made the whole run 2x slower here.

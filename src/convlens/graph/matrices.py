@@ -157,8 +157,7 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
 
 
 def plot_graph(data: Any, node_color: Sequence[int] | torch.Tensor | None = None,
-               class_names: Sequence[str] | None = None, title: str = "", seed: int = 0,
-               labels: bool | None = None) -> "matplotlib.figure.Figure":
+               class_names: Sequence[str] | None = None, title: str = "", seed: int = 0) -> "matplotlib.figure.Figure":
     """The graph drawn with a spring layout, node colour = class (``data.y`` by default)."""
     import matplotlib.pyplot as plt
     import networkx as nx
@@ -182,7 +181,7 @@ def plot_graph(data: Any, node_color: Sequence[int] | torch.Tensor | None = None
         if nodes:
             nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=[cmap(c % cmap.N)], ax=ax,
                                    node_size=200 if n <= 100 else (20 if n <= 1000 else 6), label=cname)
-    if labels if labels is not None else n <= 60:
+    if n <= 60:
         nx.draw_networkx_labels(g, pos, labels=getattr(data, "node_labels", None) or {i: str(i) for i in range(n)},
                                 font_size=7, ax=ax)
     ax.legend(loc="best", fontsize=8, markerscale=1 if n <= 100 else 3)

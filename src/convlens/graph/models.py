@@ -74,7 +74,7 @@ class GCN(nn.Module):
 class GraphGCN(nn.Module):
     """GCN layers + readout (mean | sum | max) + MLP head, for one label per graph.
 
-    Each layer: h' = ReLU(BN(Â h W)). ``jk=True`` (jumping knowledge) reads out every layer,
+    Each layer: h' = ReLU(Â h W). ``jk=True`` (jumping knowledge) reads out every layer,
     input included, and concatenates: r = [pool(X) ‖ pool(H¹) ‖ ... ‖ pool(Hᴸ)] (B, F + L·h),
     so the head sees the atom composition and each radius of context; ``jk=False`` reads out
     the last layer only (B, h), the chapter's plain "average the node features".
@@ -84,12 +84,11 @@ class GraphGCN(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int = 64, out_channels: int = 2,
                  num_layers: int = 3, readout: str = "mean", dropout: float = 0.5, jk: bool = True,
-                 batch_norm: bool = False, edge_dim: int | None = None):
+                 edge_dim: int | None = None):
         super().__init__()
         self.pool = _readout(readout)
         dims = [in_channels] + [hidden_channels] * num_layers
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity() for _ in range(num_layers))
         # GCN takes one scalar per edge, so bond types enter as a learnt weight per type
         # (w_t = exp(θ_t), starting at 1 = plain GCN); Â is then normalised with these weights.
         self.bond_logw = nn.Parameter(torch.zeros(edge_dim)) if edge_dim else None
@@ -98,19 +97,15 @@ class GraphGCN(nn.Module):
         self.head = nn.Sequential(nn.Linear(width, hidden_channels), nn.ReLU(),
                                   nn.Dropout(dropout), nn.Linear(hidden_channels, out_channels))
 
-    def embed(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
-        """The graph vectors after the readout: (B, F + L·h) with ``jk``, else (B, h)."""
+    def forward(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
         pooled = [self.pool(x, batch)]
         w = None
         if self.bond_logw is not None and edge_attr is not None:
             w = (edge_attr.float() @ self.bond_logw).exp()  # one-hot (e, T) @ (T,) -> (e,)
-        for conv, norm in zip(self.convs, self.norms):
-            x = F.relu(norm(conv(x, edge_index, w)))
+        for conv in self.convs:
+            x = F.relu(conv(x, edge_index, w))
             pooled.append(self.pool(x, batch))
-        return torch.cat(pooled, dim=1) if self.jk else pooled[-1]
-
-    def forward(self, x, edge_index, batch, edge_attr=None) -> torch.Tensor:
-        return self.head(self.embed(x, edge_index, batch, edge_attr))
+        return self.head(torch.cat(pooled, dim=1) if self.jk else pooled[-1])
 
 
 def _mlp(a: int, b: int) -> nn.Sequential:

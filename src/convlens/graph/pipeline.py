@@ -15,7 +15,7 @@ import torch
 
 from .._runtime import set_threads
 from ..errors import ConvlensError
-from ..runs import RunDir, RunRecorder, RunResult, default_run_name, write_checkpoint
+from ..runs import RunDir, RunRecorder, RunResult, default_run_name
 from .datasets import GRAPH_DATASETS, load_mutag, load_node_data
 
 NODE_DEFAULTS = dict(hidden=16, epochs=200, lr=0.01, weight_decay=5e-4, dropout=0.5)
@@ -74,12 +74,12 @@ def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, tes
 
 
 def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "auto", progress: bool = True,
-                config: dict[str, Any] | None = None, listeners: Any = (), **hp) -> RunResult:
+                listeners: Any = (), **hp) -> RunResult:
     """Train the node GCN on ``data`` (a PyG ``Data`` with masks) and write the run folder."""
     from .fitting import fit_node
 
     hp = {**NODE_DEFAULTS, **{k: v for k, v in hp.items() if v is not None}}
-    run = RunDir.create(out, {"task": "node", "data": data.name, "model": "gcn", "seed": seed, **hp, **(config or {})}, kind="graph")
+    run = RunDir.create(out, {"task": "node", "data": data.name, "model": "gcn", "seed": seed, **hp}, kind="graph")
     has_val = bool(data.val_mask.any())
     recorder = RunRecorder(run, "val_acc" if has_val else "last", listeners)
     recorder.start(hp["epochs"], f"GCN on {data.name}")
@@ -87,12 +87,11 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
     for row in fit.history:  # a full-batch epoch takes milliseconds: recorded after the loop
         recorder.end_epoch({**row, "epoch": row["epoch"] + 1})
     names = list(data.class_names)
-    from ..engine.checkpoint import checkpoint_meta
+    from ..engine.checkpoint import checkpoint_meta, save_model_checkpoint
 
     meta = checkpoint_meta("graph/gcn", names, {"in_channels": data.num_features, "hidden_channels": hp["hidden"],
                                                 "dropout": hp["dropout"], "num_layers": hp.get("layers", 2)})
-    write_checkpoint({"state_dict": {f"model.{k}": v for k, v in fit.model.state_dict().items()}, "convlens": meta,
-                      "epoch": fit.best_epoch + 1}, run.checkpoints_dir / "best.ckpt")
+    save_model_checkpoint(run.checkpoints_dir / "best.ckpt", fit.model, meta, epoch=fit.best_epoch + 1)
     fit.model.eval()
     with torch.no_grad():
         pred = fit.model(fit.extra["x"], data.edge_index).argmax(1)
@@ -165,7 +164,6 @@ def train_graphs(dataset, out: str | os.PathLike, model: str = "gcn", readout: s
     if model not in GRAPH_DEFAULTS:
         raise ConvlensError(f"--model {model!r}: graph classification models are {', '.join(GRAPH_DEFAULTS)}")
     hp = {**GRAPH_DEFAULTS[model], **{k: v for k, v in hp.items() if v is not None}}
-    hp.pop("weight_decay", None)
     cfg = {"task": "graph", "data": "mutag", "model": model, "readout": readout, "folds": folds, "seed": seed,
            "use_edge_attr": use_edge_attr, **hp}
     run = RunDir.create(out, cfg, kind="graph")

@@ -51,11 +51,6 @@ class TorchNeighborSampler(NeighborSampler):
             start, end = colptr[frontier], colptr[frontier + 1]
             deg = end - start
             total = int(deg.sum())
-            if total == 0:
-                num_nodes_hop.append(0)
-                num_edges_hop.append(0)
-                frontier = frontier[:0]
-                continue
             seg = torch.repeat_interleave(torch.arange(frontier.numel()), deg)
             offs = torch.cumsum(deg, 0) - deg
             pos = start[seg] + (torch.arange(total) - offs[seg])  # CSC positions of all in-edges

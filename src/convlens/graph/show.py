@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import DataError
 from .datasets import MUTAG_ATOMS, MUTAG_BONDS, load_mutag, load_node_data
 from .matrices import describe_matrices, plot_graph, plot_matrices

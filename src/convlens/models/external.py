@@ -57,10 +57,10 @@ class TorchvisionClassifier(nn.Module):
         self._head_attr = next((a for a in ("fc", "classifier", "heads", "head") if hasattr(net, a)), "")
         if not self._head_attr:
             raise ConvlensError(f"torchvision model {type(net).__name__} has no fc/classifier/heads layer convlens can replace")
-        h = self._head()
+        h = self.get_classifier()
         self.num_classes = h.out_features if isinstance(h, nn.Linear) else h.out_channels
 
-    def _head(self) -> nn.Module:
+    def get_classifier(self) -> nn.Module:
         """The last Linear (or, in SqueezeNet, 1x1 Conv2d) of the classifier."""
         head = getattr(self.net, self._head_attr)
         if isinstance(head, (nn.Linear, nn.Conv2d)):
@@ -69,20 +69,13 @@ class TorchvisionClassifier(nn.Module):
             raise ConvlensError(f"torchvision model {type(self.net).__name__}: no Linear/Conv2d layer in its {self._head_attr}")
         return layers[-1]
 
-    def get_classifier(self) -> nn.Module:
-        return self._head()
-
     def reset_classifier(self, num_classes: int) -> None:
-        old = self._head()
+        old = self.get_classifier()
         new = nn.Linear(old.in_features, num_classes) if isinstance(old, nn.Linear) else nn.Conv2d(old.in_channels, num_classes, 1)
-        head = getattr(self.net, self._head_attr)
-        if head is old:
-            setattr(self.net, self._head_attr, new)
-        else:
-            for parent in head.modules():
-                for name, child in parent.named_children():
-                    if child is old:
-                        setattr(parent, name, new)
+        for parent in self.net.modules():
+            for name, child in parent.named_children():
+                if child is old:
+                    setattr(parent, name, new)
         self.num_classes = num_classes
         self.pretrained_cfg["num_classes"] = num_classes
 
@@ -152,7 +145,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return sd
 
 
-def load_weights_file(model: nn.Module, path: str | os.PathLike, num_classes: int | None = None) -> None:
+def load_weights_file(model: nn.Module, path: str | os.PathLike) -> None:
     """Load a local state dict; a head of another size is skipped (it is re-initialised)."""
     sd = read_state_dict(path)
     own = model.state_dict()

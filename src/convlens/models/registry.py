@@ -86,7 +86,7 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     if weights is not None:
         from .external import load_weights_file
 
-        load_weights_file(model, weights, num_classes=num_classes)
+        load_weights_file(model, weights)
     model.convlens_name = name  # so a run can rebuild it
     return model
 
