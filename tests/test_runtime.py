@@ -30,7 +30,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 def test_tuned_allocator_keeps_freed_activations_instead_of_faulting_them_back_in():
     # One training step of the chapter CNN frees and reallocates ~40 MB of activations (10,000 pages).
     # glibc returning them to the OS showed as 7,000-10,700 page faults a step and a 1.4x slower step;
-    # kept, a step faults 0-300 times (thread stacks, the autograd graph's small blocks).
+    # kept, a step faults 0-300 times on a quiet machine, up to ~600 under load.
     out = subprocess.run([sys.executable, "-c", STEPS], capture_output=True, text=True, check=True)
     faults_per_step = float(out.stdout.strip())
-    assert faults_per_step < 2000, faults_per_step
+    assert faults_per_step < 3000, faults_per_step
