@@ -139,13 +139,16 @@ def _make_exclusive(path: Path) -> Path:
     raise ConvlensError(f"{path}: 9,999 run folders of this name exist; choose another --name")
 
 
+def _holds_nothing_of_value(folder: Path) -> bool:
+    return not any(f.is_file() and f.name not in _NOTHING_OF_VALUE and not f.name.endswith(".tmp") for f in folder.rglob("*"))
+
+
 def discard_empty_runs() -> list[Path]:
     """Remove run folders this process created that hold only their record (the run failed
     before saving an epoch, a checkpoint or a summary); return them. Runs at exit."""
     gone = []
     for path in _CREATED:
-        if path.is_dir() and not any(f.is_file() and f.name not in _NOTHING_OF_VALUE and not f.name.endswith(".tmp")
-                                     for f in path.rglob("*")):
+        if path.is_dir() and _holds_nothing_of_value(path):
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
     _CREATED.clear()
@@ -436,7 +439,8 @@ class RunRecorder:
         if checkpoint is not None:
             ck = self.run.checkpoints_dir
             write_checkpoint(checkpoint, ck / f"epoch={epoch:03d}.ckpt", ck / "last.ckpt", *([ck / "best.ckpt"] if improved else []))
-        self.emit("epoch_end", epoch=epoch - 1, metrics={k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"})
+        metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"}
+        self.emit("epoch_end", epoch=epoch - 1, metrics=metrics)
         return improved
 
     def finish(self, summary: dict[str, Any], report: Any = None, model: Any = None) -> RunResult:

@@ -138,7 +138,8 @@ class ClassifierModule(L.LightningModule):
         """Loss of the last step and images/s of this epoch so far, for the progress bar."""
         if self._last_loss is None:
             return {}
-        return {"loss": float(self._last_loss), "img_s": round(self._seen_images / max(time.perf_counter() - self._epoch_start, 1e-9))}
+        secs = max(time.perf_counter() - self._epoch_start, 1e-9)
+        return {"loss": float(self._last_loss), "img_s": round(self._seen_images / secs)}
 
     def on_validation_epoch_start(self) -> None:
         self.final_test_probs = []
