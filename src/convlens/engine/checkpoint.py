@@ -141,7 +141,8 @@ _EPOCH_RE = re.compile(r"epoch=(\d+)\.ckpt$")
 
 def epoch_checkpoints(run_path: str | os.PathLike) -> list[tuple[int, Path]]:
     """``[(epoch, path)]`` of a run's per-epoch checkpoints, epochs counted from 1."""
-    return sorted((int(m.group(1)), p) for p in (Path(run_path) / "checkpoints").glob("epoch=*.ckpt") if (m := _EPOCH_RE.search(p.name)))
+    found = (Path(run_path) / "checkpoints").glob("epoch=*.ckpt")
+    return sorted((int(m.group(1)), p) for p in found if (m := _EPOCH_RE.search(p.name)))
 
 
 def resolve_checkpoint(run_or_ckpt: str | os.PathLike, which: str | int = "best") -> Path:

@@ -84,7 +84,9 @@ def gradients_start_at(model: nn.Module, layer: nn.Module) -> Iterator[None]:
     flags = [(p, p.requires_grad) for p in model.parameters()]
 
     def hook(_m: nn.Module, _inp: object, out: object) -> object:
-        return out.detach().requires_grad_(True) + 0 if isinstance(out, torch.Tensor) and torch.is_grad_enabled() else None
+        if isinstance(out, torch.Tensor) and torch.is_grad_enabled():
+            return out.detach().requires_grad_(True) + 0
+        return None
 
     try:
         for p, _ in flags:
