@@ -66,11 +66,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` that never leaves a truncated file behind (:func:`write_checkpoint`)."""
-    return write_checkpoint(obj, path)[0]
-
-
 def figure_png(fig: Any, dpi: int = 110, tight: bool = True, close: bool = True) -> bytes:
     """A matplotlib figure as PNG bytes (closed afterwards unless ``close=False``)."""
     buf = io.BytesIO()

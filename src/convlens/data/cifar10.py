@@ -166,7 +166,7 @@ def _source_key(src: Path) -> str:
 
 def cached_splits(src: str | os.PathLike) -> dict[str, ImageTensors]:
     """Decode an archive or image folder once; afterwards read ``$CONVLENS_CACHE/cifar10/<key>.pt``."""
-    from ..runs import atomic_torch_save
+    from ..runs import write_checkpoint
 
     src = Path(src)
     cache = cache_root() / "cifar10" / f"{src.name.split('.')[0]}-{_source_key(src)}.pt"
@@ -179,9 +179,9 @@ def cached_splits(src: str | os.PathLike) -> dict[str, ImageTensors]:
             cache.unlink(missing_ok=True)
     splits = read_archive(src) if src.is_file() else read_small_image_folder(src)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({"train_images": splits["train"].images, "train_labels": splits["train"].labels,
-                       "test_images": splits["test"].images, "test_labels": splits["test"].labels,
-                       "classes": splits["train"].classes}, cache)
+    write_checkpoint({"train_images": splits["train"].images, "train_labels": splits["train"].labels,
+                      "test_images": splits["test"].images, "test_labels": splits["test"].labels,
+                      "classes": splits["train"].classes}, cache)
     for s in splits.values():
         s.meta["cache"] = str(cache)
     return splits

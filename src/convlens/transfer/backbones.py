@@ -30,7 +30,7 @@ from .._runtime import dist_version
 from ..data.folders import Preprocess
 from ..engine.checkpoint import model_meta
 from ..errors import ConvlensError
-from ..runs import atomic_torch_save, atomic_write_text
+from ..runs import atomic_write_text, write_checkpoint
 from .config import DEFAULT_BACKBONE
 
 
@@ -112,7 +112,7 @@ class Backbone:
             return path
         head = set(self.head_keys)
         sd = {"model." + k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items() if k not in head}
-        return atomic_torch_save({"state_dict": sd, "convlens": meta, "epoch": -1}, path)
+        return write_checkpoint({"state_dict": sd, "convlens": meta, "epoch": -1}, path)[0]
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -20,7 +20,7 @@ from ..runs import RunRecorder, RunResult
 from .auto import decision_notes
 from .backbones import Backbone, body_meta
 from .config import TransferConfig, create_run, val_size
-from .heads import HeadEpoch, _metrics, fit_logreg_head, train_linear_head
+from .heads import HeadEpoch, head_metrics, fit_logreg_head, train_linear_head
 from .sources import LazyTestImages, Source
 
 BODY_CHECKPOINT = "backbone.ckpt"
@@ -107,8 +107,8 @@ def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sour
     head_info: dict[str, Any] = {}
     if cfg.head == "logreg":
         head, head_info = fit_logreg_head(Xall[tr_idx], ytr, len(classes), seed=cfg.seed)
-        row = {"epoch": 0, **_metrics(head, Xall[tr_idx], ytr, "train"), **_metrics(head, Xall[va_idx], yva, "val"),
-               **_metrics(head, Xte, yte, "test"), "seconds": time.perf_counter() - th}
+        row = {"epoch": 0, **head_metrics(head, Xall[tr_idx], ytr, "train"), **head_metrics(head, Xall[va_idx], yva, "val"),
+               **head_metrics(head, Xte, yte, "test"), "seconds": time.perf_counter() - th}
         on_epoch(HeadEpoch(0, {k: v.detach().clone() for k, v in head.state_dict().items()}, row))
     else:
         train_linear_head(Xall[tr_idx], ytr, len(classes), views=Vall[tr_idx] if Vall is not None else None,

@@ -28,7 +28,7 @@ import torch.nn as nn
 from ..errors import DataError
 from ..engine.preprocess import normalise
 from .._runtime import cache_root
-from ..runs import atomic_torch_save
+from ..runs import write_checkpoint
 from .backbones import Backbone
 from .fast import PooledFeatures, feature_runner
 
@@ -106,7 +106,7 @@ class FeatureCache:
             return
         hashes = list(self.rows)
         feats = torch.stack([self.rows[h] for h in hashes]) if hashes else torch.zeros(0)
-        atomic_torch_save({"namespace": self.namespace, "hashes": hashes, "features": feats, "failed": self.failed}, self.path)
+        write_checkpoint({"namespace": self.namespace, "hashes": hashes, "features": feats, "failed": self.failed}, self.path)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ..runs import RunDir, RunResult
 from .auto import decision_notes
 from .backbones import Backbone, freeze_except, head_parameter_names, load_backbone, resolve_unfreeze
 from .config import TransferConfig, default_name, val_size
-from .heads import _metrics, fit_logreg_head, install_head
+from .heads import head_metrics, fit_logreg_head, install_head
 from .sources import Source
 
 
@@ -94,8 +94,8 @@ def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg
     X, y = feats["Xtr_all"], train_src.labels
     head, info = fit_logreg_head(X[tr_idx], y[tr_idx], len(train_src.classes), seed=cfg.seed)
     install_head(backbone.model, head)
-    return {"probe_val_acc": _metrics(head, X[va_idx], y[va_idx], "val")["val_acc"],
-            "probe_train_acc": _metrics(head, X[tr_idx], y[tr_idx], "train")["train_acc"], "probe_C": info["C"]}
+    return {"probe_val_acc": head_metrics(head, X[va_idx], y[va_idx], "val")["val_acc"],
+            "probe_train_acc": head_metrics(head, X[tr_idx], y[tr_idx], "train")["train_acc"], "probe_C": info["C"]}
 
 
 def _train(tcfg: Any, tc: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, info: dict[str, Any],

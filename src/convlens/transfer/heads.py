@@ -36,7 +36,9 @@ class HeadEpoch:
     row: dict[str, Any]
 
 
-def _metrics(head: nn.Linear, X: torch.Tensor | None, y: torch.Tensor | None, prefix: str) -> dict[str, float | None]:
+def head_metrics(head: nn.Linear, X: torch.Tensor | None, y: torch.Tensor | None, prefix: str) -> dict[str, float | None]:
+    """``{prefix}_loss`` and ``{prefix}_acc`` of a linear ``head`` on features ``X`` (N, D) with labels
+    ``y`` (N,); both None for an absent or empty split."""
     if X is None or len(X) == 0:
         return {f"{prefix}_loss": None, f"{prefix}_acc": None}
     with torch.no_grad():
@@ -83,7 +85,7 @@ def train_linear_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, views:
                 tot_ok += float((logits.argmax(1) == y[idx]).sum())
             folded = fold_standardisation(head, mu, sigma)
             row: dict[str, Any] = {"epoch": epoch, "train_loss": tot_loss / len(X), "train_acc": tot_ok / len(X)}
-            row |= _metrics(folded, X_val, y_val, "val") | _metrics(folded, X_test, y_test, "test")
+            row |= head_metrics(folded, X_val, y_val, "val") | head_metrics(folded, X_test, y_test, "test")
             row["seconds"] = time.perf_counter() - t0
             row["images_per_s"] = len(X) / row["seconds"] if row["seconds"] > 0 else None
             history.append(row)
