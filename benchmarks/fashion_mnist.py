@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/fashion_mnist.py                 # dnn + cnn + best recipe (~25 min)
     .venv/bin/python benchmarks/fashion_mnist.py --only dnn,cnn  # the chapter's two models
     .venv/bin/python benchmarks/fashion_mnist.py --only best     # convlens' best recipe alone
+    .venv/bin/python benchmarks/fashion_mnist.py --only fast     # airbench's recipe (convlens train --recipe fast) on Fashion-MNIST
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 \
       .venv/bin/python benchmarks/fashion_mnist.py --only cnn --reference tuned --compile no,yes  # AVX2, eager and compiled
     .venv/bin/python benchmarks/fashion_mnist.py --only cnn --reference tuned --convlens-epochs 2   # time to the chapter's accuracy
@@ -107,6 +108,22 @@ BEST = dict(model="fashion_vgg", model_kwargs={"width": 48, "flip_tta": True}, e
             optimizer="adamw", weight_decay=5e-4, scheduler="onecycle", augment="crop-flip", label_smoothing=0.1, name="best")
 
 
+FAST_EPOCHS = 4  # --only fast: the fewest with >= 93% and a margin (docs/speed.md, part 2b)
+
+
+def fast_recipe_run(epochs: int, out: Path, **kw) -> dict:
+    """``convlens train --recipe fast --data fashion-mnist --epochs N --no-test-every-epoch``: the
+    airbench-style net and training of ``--recipe fast`` (engine/recipes.py), on Fashion-MNIST."""
+    t0 = time.perf_counter()
+    cfg = TrainConfig(recipe="fast", data="fashion-mnist", epochs=epochs, out=str(out), name="fast", progress=False,
+                      test_every_epoch=False, explicit=("data", "epochs"), **kw)
+    res = train(cfg, report=False)
+    s = res.run.summary()
+    flops = 3 * forward_flops(res.model) * s["train_images"] * s["epochs"]
+    return {"acc": res.test_acc, "wall_s": time.perf_counter() - t0, "images_per_s": s["train_images"] * s["epochs"] / s["train_seconds"],
+            "precision": s.get("precision"), "share_of_peak": share_of_peak(flops, s["train_seconds"], last_peak())}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="dnn,cnn,best")
@@ -115,6 +132,7 @@ def main() -> int:
                     help="train convlens' dnn/cnn this many epochs (default --epochs): time to the chapter's accuracy")
     ap.add_argument("--best-epochs", type=int, default=None, help="train the best recipe this many epochs (default 11)")
     ap.add_argument("--best-width", type=int, default=None, help="the best recipe's fashion_vgg width (default 48)")
+    ap.add_argument("--fast-epochs", type=int, default=FAST_EPOCHS, help=f"epochs of --only fast (default {FAST_EPOCHS})")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--reference", default="both", choices=["both", "as-written", "tuned"],
                     help="which run(s) of the chapter's loop to compare with (default both)")
@@ -148,6 +166,13 @@ def main() -> int:
                 print(f"best recipe {recipe} (compile {comp}): test accuracy "
                       f"{ours['acc']:.2%} in {ours['wall_s']:.0f} s ({ours['images_per_s']:.0f} images/s); "
                       f"target >= 93.0% in <= 600 s", flush=True)
+            continue
+        if name == "fast":
+            ours = fast_recipe_run(args.fast_epochs, out, **extra)
+            rows.append({"model": "cifar_vgg (--recipe fast)", "convlens": ours})
+            print(f"fast recipe, {args.fast_epochs} epochs ({ours['precision']}): test accuracy {ours['acc']:.2%} in "
+                  f"{ours['wall_s']:.0f} s ({ours['images_per_s']:.0f} images/s, {ours['share_of_peak']}); "
+                  f"target >= 93.0% in <= 600 s", flush=True)
             continue
         refs = {}
         if args.reference in ("both", "as-written"):

@@ -15,6 +15,8 @@ declare -A ROWS=(
   [cnn-avx2-2ep]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only cnn --compile no --precision 32-true --convlens-epochs 2"
   [best]="$PY benchmarks/fashion_mnist.py --only best"
   [best-avx2]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only best --precision 32-true --best-epochs 9"
+  [fast-fashion]="$PY benchmarks/fashion_mnist.py --only fast"
+  [fast-fashion-avx2]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only fast --precision 32-true"
   [transfer]="$PY benchmarks/transfer.py --skip-fashion"
   [transfer-fashion]="$PY benchmarks/transfer.py --only-fashion"
   [features]="$PY benchmarks/features.py --rounds 5 --end-to-end"
@@ -25,7 +27,7 @@ declare -A ROWS=(
   [cifar-fast]="$PY benchmarks/cifar10.py --only peak,fast"
   [shapes]="$PY benchmarks/shapes_table.py --model tv/resnet18"
 )
-ORDER=(fashion cnn-avx2 cnn-avx2-2ep best best-avx2 transfer transfer-fashion features features-avx2 explain graph cifar-throughput shapes)
+ORDER=(fashion cnn-avx2 cnn-avx2-2ep best best-avx2 fast-fashion fast-fashion-avx2 transfer transfer-fashion features features-avx2 explain graph cifar-throughput shapes)
 [ $# -gt 0 ] && ORDER=("$@")
 for row in "${ORDER[@]}"; do
   cmd=${ROWS[$row]:?"no row named $row (rows: ${!ROWS[*]})"}
