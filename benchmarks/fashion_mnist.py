@@ -87,10 +87,15 @@ def chapter_loop_as_written(model_name: str, epochs: int) -> dict:
 
 
 def convlens_run(model: str, epochs: int, out: Path, **kw) -> dict:
-    t0 = time.perf_counter()
     cfg = TrainConfig(model=model, epochs=epochs, batch_size=kw.pop("batch_size", 100), lr=kw.pop("lr", 1e-3),
                       val_size=kw.pop("val_size", 0), out=str(out), name=kw.pop("name", model), progress=False,
                       test_every_epoch=False, **kw)  # one evaluation at the end, as the chapter's loop
+    return measured_run(cfg)
+
+
+def measured_run(cfg: TrainConfig) -> dict:
+    """Train ``cfg`` (no report) and return accuracy, wall time, training images/s and share of the peak."""
+    t0 = time.perf_counter()
     res = train(cfg, report=False)
     for r in res.history:
         test = f"test {r['test_acc']:.2%}, " if "test_acc" in r else ""
@@ -114,14 +119,8 @@ FAST_EPOCHS = 4  # --only fast: the fewest with >= 93% and a margin (docs/speed.
 def fast_recipe_run(epochs: int, out: Path, **kw) -> dict:
     """``convlens train --recipe fast --data fashion-mnist --epochs N --no-test-every-epoch``: the
     airbench-style net and training of ``--recipe fast`` (engine/recipes.py), on Fashion-MNIST."""
-    t0 = time.perf_counter()
-    cfg = TrainConfig(recipe="fast", data="fashion-mnist", epochs=epochs, out=str(out), name="fast", progress=False,
-                      test_every_epoch=False, explicit=("data", "epochs"), **kw)
-    res = train(cfg, report=False)
-    s = res.run.summary()
-    flops = 3 * forward_flops(res.model) * s["train_images"] * s["epochs"]
-    return {"acc": res.test_acc, "wall_s": time.perf_counter() - t0, "images_per_s": s["train_images"] * s["epochs"] / s["train_seconds"],
-            "precision": s.get("precision"), "share_of_peak": share_of_peak(flops, s["train_seconds"], last_peak())}
+    return measured_run(TrainConfig(recipe="fast", data="fashion-mnist", epochs=epochs, out=str(out), name="fast",
+                                    progress=False, test_every_epoch=False, explicit=("data", "epochs"), **kw))
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-measure every row of the README's benchmark table, one job at a time under the CPU lock,
 # each script timing its own reference in the same run. Logs go to $OUT (default /tmp/convlens-readme-<time>).
-#   bash benchmarks/readme.sh            # all rows (~50 min on the 2-core machines; the CIFAR-10 fast recipe adds ~15)
+#   bash benchmarks/readme.sh            # all rows (~57 min on the 2-core machines; the CIFAR-10 fast recipe adds ~15)
 #   bash benchmarks/readme.sh graph cnn  # the rows whose name is given
 set -euo pipefail
 cd "$(dirname "$0")/.."

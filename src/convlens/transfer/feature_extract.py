@@ -20,7 +20,7 @@ from ..runs import RunRecorder, RunResult
 from .auto import decision_notes
 from .backbones import Backbone, body_meta
 from .config import TransferConfig, create_run, val_size
-from .heads import HeadEpoch, head_metrics, fit_logreg_head, train_linear_head
+from .heads import HeadEpoch, fit_logreg_head, head_metrics, train_linear_head
 from .sources import LazyTestImages, Source
 
 BODY_CHECKPOINT = "backbone.ckpt"

@@ -18,7 +18,7 @@ from ..runs import RunDir, RunResult
 from .auto import decision_notes
 from .backbones import Backbone, freeze_except, head_parameter_names, load_backbone, resolve_unfreeze
 from .config import TransferConfig, default_name, val_size
-from .heads import head_metrics, fit_logreg_head, install_head
+from .heads import fit_logreg_head, head_metrics, install_head
 from .sources import Source
 
 
