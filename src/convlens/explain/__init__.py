@@ -16,11 +16,7 @@ One concern per file over a small base, in pytorch-grad-cam's style:
 ``sanity``         Adebayo et al. (2018) model-randomisation check
 =================  ============================================================================
 
->>> from convlens.explain import load_model, explain_image
->>> ex = load_model("efficientnet_lite0")                 # or a run folder
->>> e = explain_image(ex, "cat.jpg")
->>> e.cam.cams[0].class_name, e.cam.cams[0].prob, e.cam.cams[0].heatmap.shape
->>> figs = e.figures()                                    # matplotlib figures
+Usage from the shell and from Python: docs/explain.md.
 """
 from __future__ import annotations
 

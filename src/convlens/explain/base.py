@@ -1,12 +1,9 @@
 """What every explanation starts from: a model in eval mode, its preprocessing and its classes.
 
 An :class:`Explainable` bundles an ``nn.Module`` with the exact preprocessing it was trained
-with (:class:`convlens.data.folders.Preprocess`: resize the short side to
-``floor(size / crop_pct)``, centre-crop ``size``, then ``(x/255 - mean) / std``) and its class
-names. Build one from a module (:func:`from_module`), a run folder or a model name
-(:func:`load_model`). Images go through :func:`prepare_image`, which returns both the normalised
-tensor fed to the model and the uint8 pixels it was made from, so every overlay is drawn on
-exactly what the network saw.
+with (:class:`convlens.data.folders.Preprocess`, then ``(x/255 - mean) / std``) and its class
+names. :func:`prepare_image` returns both the normalised tensor fed to the model and the uint8
+pixels it was made from, so every overlay is drawn on exactly what the network saw.
 """
 from __future__ import annotations
 
@@ -150,7 +147,6 @@ class PreparedImage:
     x: torch.Tensor
     pixels: torch.Tensor
     name: str = "image"
-    path: str | None = None
 
     def display(self) -> np.ndarray:
         """(H, W, 3) or (H, W) float in [0, 1] for matplotlib."""
@@ -160,11 +156,9 @@ class PreparedImage:
 
 def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> PreparedImage:
     """A path, a PIL image, or uint8 pixels (C, H, W) already at the model's size -> :class:`PreparedImage`."""
-    path = None
     if isinstance(image, PreparedImage):
         return image
     if isinstance(image, (str, os.PathLike)):
-        path = str(image)
         p = Path(image)
         if not p.is_file():
             raise ConvlensError(f"{p}: no such image file")
@@ -183,4 +177,4 @@ def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> Prepa
     else:  # PIL
         pixels = ex.preprocess.transform()(_to_mode(image, ex.preprocess.channels))
     pixels = pixels.contiguous()
-    return PreparedImage(normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device), pixels.cpu(), name or "image", path)
+    return PreparedImage(normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device), pixels.cpu(), name or "image")

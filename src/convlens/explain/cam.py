@@ -76,13 +76,19 @@ class CamResult:
         return [(int(i), float(self.probs[i])) for i in np.argsort(-self.probs, kind="stable")[:k]]
 
 
-def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[int] = (), method: str = "gradcam",
-             capture: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, list[int], dict[str, torch.Tensor]]:
+def compute_cam(ex: Explainable, image: Any, method: str = "gradcam", layer: str | int | None = None,
+                classes: Sequence[str | int] = ()) -> CamResult:
+    """CAMs of the predicted class and of ``classes`` (names or indices) for one image."""
+    return cam_result(ex, prepare_image(image, ex), resolve_target_layer(ex.model, ex.input_size, layer), classes, method)[0]
+
+
+def cam_result(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[str | int] = (), method: str = "gradcam",
+               capture: Sequence[str] = ()) -> tuple[CamResult, dict[str, torch.Tensor]]:
     """The one pass behind every explanation.
 
-    Runs the image once per target (the predicted class, then ``classes``) as one batch through
-    pytorch-grad-cam, recording ``capture`` layers on the way. Returns ``(heatmaps (T, H, W),
-    probs (num_classes,), class indices (T,), captured activations {name: (T, C, h, w)})``.
+    Runs the image once per target (the predicted class, then ``classes``, by name or index) as
+    one batch through pytorch-grad-cam, recording ``capture`` layers on the way. Returns the
+    :class:`CamResult` and the captured activations ``{name: (T, C, h, w)}`` (T targets).
     """
     key = _ALIASES.get(method.lower(), method.lower())
     if key not in METHODS:
@@ -99,7 +105,8 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
         with torch.no_grad():
             pred.index = int(model(img.x).argmax(-1)[0])
 
-    targets: list[Any] = [pred] + [ClassifierOutputTarget(int(c)) for c in classes]
+    chosen = [ex.class_index(c) for c in classes]
+    targets: list[Any] = [pred] + [ClassifierOutputTarget(c) for c in chosen]
     with capture_activations(model, list(capture)) as acts, gradients_start_at(model, module):
         cam = getattr(pytorch_grad_cam, METHODS[key])(model=model, target_layers=[module])
         try:
@@ -114,20 +121,7 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
         acts = dict(acts)
     probs = logits.softmax(-1).numpy()
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32))
-    return heat, probs, [int(pred.index)] + [int(c) for c in classes], acts
-
-
-def compute_cam(ex: Explainable, image: Any, method: str = "gradcam", layer: str | int | None = None,
-                classes: Sequence[str | int] = ()) -> CamResult:
-    """CAMs of the predicted class and of ``classes`` (names or indices) for one image."""
-    return cam_result(ex, prepare_image(image, ex), resolve_target_layer(ex.model, ex.input_size, layer), classes, method)[0]
-
-
-def cam_result(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[str | int] = (), method: str = "gradcam",
-               capture: Sequence[str] = ()) -> tuple[CamResult, dict[str, torch.Tensor]]:
-    """:func:`cam_pass` for ``classes`` given by name or index, as a :class:`CamResult` (and the captured activations)."""
-    heat, probs, cls_idx, acts = cam_pass(ex, img, layer, [ex.class_index(c) for c in classes], method, capture)
-    cams = [ClassCam(c, ex.classes[c], float(probs[c]), heat[i], predicted=(i == 0)) for i, c in enumerate(cls_idx)]
+    cams = [ClassCam(c, ex.classes[c], float(probs[c]), heat[i], predicted=(i == 0)) for i, c in enumerate([pred.index, *chosen])]
     return CamResult(method, layer, probs, cams, img, ex.classes), acts
 
 

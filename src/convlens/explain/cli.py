@@ -87,9 +87,9 @@ def _layers(args: argparse.Namespace) -> int:
     from .layers import cam_target_layer, conv_layers, spatial_layers, stage_layers
 
     ex = _load(args)
-    sp = spatial_layers(ex.model, ex.input_size)
     print(f"{ex.name}: input {ex.input_size}, {len(ex.classes)} classes")
-    stages = stage_layers(ex.model, ex.input_size)  # raises the one-line "no conv layer" error
+    sp = spatial_layers(ex.model, ex.input_size)  # raises the one-line "no conv layer" error
+    stages = stage_layers(ex.model, ex.input_size)
     target = cam_target_layer(ex.model, ex.input_size)
     for li in sp:
         tag = ([f"stage {stages.index(li.name)}"] if li.name in stages else []) + (["CAM target"] if li.name == target else [])

@@ -1,13 +1,10 @@
-"""Feature maps of a trained network, strongest channels first.
+"""Feature maps of a trained network, strongest channels first (not the chapter's first 16 of an
+untrained one: docs/explain.md). The channels of layer output ``A`` (C, H, W) are ranked by
+their strength on this image,
 
-The chapter hooks one layer of an *untrained* network and plots its first 16 channels,
-whatever they respond to. Here the model is the trained one, and the channels of layer
-output ``A`` (C, H, W) are ranked by their strength on this image,
+    s_k = (1 / HW) Σ_ij |A_kij|        (for a ReLU output: the mean activation).
 
-    s_k = (1 / HW) Σ_ij |A_kij|        (for a ReLU output: the mean activation),
-
-so the grid shows what the layer actually responds to. Tiles of one grid share one colour
-scale, so a faint tile is a weak channel, not a rescaled one.
+Tiles of one grid share one colour scale, so a faint tile is a weak channel, not a rescaled one.
 """
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
-"""Forward hooks that never outlive their use.
-
-Every hook convlens puts on a model is registered inside a context manager and removed in its
-``finally``: after ``with capture_activations(...)`` the model has exactly the hooks it had
-before, whether the block finished or raised. A forgotten hook keeps every activation it saw
-alive (and slows every later forward pass), which is how "explain 1,000 images" runs out of
-memory; :func:`count_hooks` lets tests check it.
+"""Forward hooks that never outlive their use: each is registered inside a context manager and
+removed in its ``finally``, whether the block finished or raised. A forgotten hook keeps every
+activation it saw alive (how "explain 1,000 images" runs out of memory); :func:`count_hooks`
+lets tests check it.
 """
 from __future__ import annotations
 
