@@ -3,10 +3,8 @@
 One concern per file over a small base, in pytorch-grad-cam's style:
 
 =================  ============================================================================
-``base``           :class:`Explainable` (model + its preprocessing + classes), ``load_model``,
-                   ``prepare_image``
-``hooks``          ``capture_activations`` (context manager, hooks removed even on error),
-                   ``gradients_start_at``, ``count_hooks``
+``base``           :class:`Explainable` (model + its preprocessing + classes), ``load_model``, ``prepare_image``
+``hooks``          ``capture_activations`` (hooks removed even on error), ``gradients_start_at``, ``count_hooks``
 ``layers``         layer tracing, stages (low -> high), the CAM target layer, ``--layers``
 ``feature_maps``   feature-map grids, channels ranked by activation strength
 ``filters``        first-layer kernels as RGB tiles, deeper ones per channel

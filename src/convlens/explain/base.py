@@ -49,8 +49,7 @@ class Explainable:
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
     def class_index(self, name_or_index: str | int) -> int:
-        """Resolve ``--class``: an index, a full class name or one of its comma-separated synonyms
-        (ImageNet: ``"tabby"``, ``"tabby cat"``); case-insensitive."""
+        """``--class`` on this model's classes (:func:`resolve_class`)."""
         return resolve_class(self.classes, name_or_index)
 
 
@@ -65,7 +64,8 @@ def default_classes(num_classes: int) -> list[str]:
 
 
 def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
-    """Index of a class given by index, full name or synonym; a :class:`ConvlensError` otherwise."""
+    """Index of a class given by index, full name or one of its comma-separated synonyms (ImageNet:
+    ``"tabby"``, ``"tabby cat"``), case-insensitive; a :class:`ConvlensError` otherwise."""
     text = str(name_or_index).strip()
     if text.lstrip("-").isdigit():
         i = int(text)
@@ -73,20 +73,17 @@ def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
             raise ConvlensError(f"--class {text}: index out of range; the model has {len(classes)} classes (0-{len(classes) - 1})")
         return i % len(classes)
     low = text.lower()
-    exact = [i for i, c in enumerate(classes) if c.lower() == low]
-    if not exact:  # ImageNet descriptions are "tabby, tabby cat": each synonym counts
-        exact = [i for i, c in enumerate(classes) if low in (s.strip().lower() for s in c.split(","))]
-    if len(exact) == 1:
-        return exact[0]
-    # whole-word matches first ("cat": the five cats, not "oystercatcher")
-    word = [i for i, c in enumerate(classes) if re.search(rf"\b{re.escape(low)}\b", c.lower())]
-    partial = word or [i for i, c in enumerate(classes) if low in c.lower()]
-    if len(exact) > 1 or len(partial) > 1:
-        cands = exact if len(exact) > 1 else partial
-        shown = "; ".join(f"{i} {classes[i]!r}" for i in cands[:8]) + ("; ..." if len(cands) > 8 else "")
-        raise ConvlensError(f"--class {text!r} matches {len(cands)} classes ({shown}): pass one full name or its index")
-    if len(partial) == 1:
-        return partial[0]
+    # the first kind of match that finds anything decides; more than one class is ambiguous
+    for matches in (lambda c: c.lower() == low,
+                    lambda c: low in (s.strip().lower() for s in c.split(",")),  # ImageNet's "tabby, tabby cat"
+                    lambda c: re.search(rf"\b{re.escape(low)}\b", c.lower()),  # "cat": the five cats, not "oystercatcher"
+                    lambda c: low in c.lower()):
+        cands = [i for i, c in enumerate(classes) if matches(c)]
+        if len(cands) == 1:
+            return cands[0]
+        if cands:
+            shown = "; ".join(f"{i} {classes[i]!r}" for i in cands[:8]) + ("; ..." if len(cands) > 8 else "")
+            raise ConvlensError(f"--class {text!r} matches {len(cands)} classes ({shown}): pass one full name or its index")
     close = difflib.get_close_matches(text, list(classes), n=5, cutoff=0.5)
     hint = f"close names: {', '.join(repr(c) for c in close)}" if close else (
         f"classes are {', '.join(repr(c) for c in classes[:12])}{', ...' if len(classes) > 12 else ''}")
@@ -119,13 +116,12 @@ def from_module(model: nn.Module, classes: Sequence[str] | None = None, preproce
                        source, dict(meta or {}))
 
 
-def load_model(spec: str | os.PathLike, which: str | int = "best", device: str | torch.device = "cpu",
-               pretrained: bool = True) -> Explainable:
+def load_model(spec: str | os.PathLike, which: str | int = "best", device: str | torch.device = "cpu") -> Explainable:
     """``spec`` is a run folder / ``.ckpt`` file (rebuilt by ``convlens.engine.load_run_model``)
     or a model name (``convlens.models.create_model(name, pretrained=True)``)."""
     dev = select_device(str(device)) if not isinstance(device, torch.device) else device
     try:
-        model, meta = resolve_model(spec, which=which, pretrained=pretrained)
+        model, meta = resolve_model(spec, which=which, pretrained=True)
     except ConvlensError as exc:
         if "no pretrained weights" in str(exc):
             raise ConvlensError(f"model {spec!r} has no pretrained weights to explain: pass a run folder that trained it "

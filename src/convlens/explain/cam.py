@@ -8,9 +8,7 @@ Grad-CAM (Selvaraju et al. 2017), for class c and target-layer output A (K, u, v
 Grad-CAM++ weights the gradients by higher-order terms, LayerCAM uses ReLU(∂y_c/∂A) A pixel
 by pixel, Score-CAM weights A_k by the class score of the input masked by A_k (one forward
 pass per channel: slow), Eigen-CAM takes A's first principal component (class-agnostic).
-convlens only chooses the layer, the targets and the preprocessing; the maps are the
-library's. Speed: the gradients start at the target layer (:func:`~convlens.explain.hooks.gradients_start_at`),
-and the predicted class plus any chosen classes go through one batched pass.
+convlens only chooses the layer, the targets and the preprocessing; the maps are the library's.
 """
 from __future__ import annotations
 
@@ -34,11 +32,11 @@ _ALIASES = {"gradcampp": "gradcam++", "grad-cam": "gradcam", "grad-cam++": "grad
             "layer-cam": "layercam", "eigen-cam": "eigencam"}
 
 
+@dataclass
 class PredictedClass:
     """A pytorch-grad-cam target: the logit of the class the model predicts for this sample."""
 
-    def __init__(self) -> None:
-        self.index: int | None = None
+    index: int | None = None
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         if self.index is None:  # the first call sees the unmasked image's output
@@ -118,7 +116,6 @@ def cam_result(ex: Explainable, img: PreparedImage, layer: str, classes: Sequenc
             # the library keeps the last outputs (and so the autograd graph) on the object
             cam.activations_and_grads.release()
             cam.outputs = None
-        acts = dict(acts)
     probs = logits.softmax(-1).numpy()
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32))
     cams = [ClassCam(c, ex.classes[c], float(probs[c]), heat[i], predicted=(i == 0)) for i, c in enumerate([pred.index, *chosen])]
@@ -153,11 +150,11 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
         ax.set_title(f"{t('predicted') if cc.predicted else 'class'}: {cc.class_name[:28]}\np = {cc.prob:.1%}", fontsize=9)
     for ax in axes[: n + 1]:
         ax.axis("off")
-    top = result.topk(k)
+    top = result.topk(k)[::-1]  # barh draws bottom up: the most probable class on top
     ax = axes[-1]
-    names = [result.classes[i].split(",")[0][:22] if result.classes else str(i) for i, _ in top][::-1]
-    vals = [p for _, p in top][::-1]
-    bars = ax.barh(range(len(top)), vals, color=["#c0392b" if i == result.pred else "#2e86c1" for i, _ in top][::-1])
+    names = [result.classes[i].split(",")[0][:22] if result.classes else str(i) for i, _ in top]
+    vals = [p for _, p in top]
+    bars = ax.barh(range(len(top)), vals, color=["#c0392b" if i == result.pred else "#2e86c1" for i, _ in top])
     ax.set_yticks(range(len(top)), names, fontsize=8)
     ax.bar_label(bars, labels=[f"{v:.1%}" for v in vals], fontsize=7)
     ax.set_xlim(0, 1.15)

@@ -1,9 +1,5 @@
-"""``convlens explain layers|feature-maps|filters|cam|report|sanity``.
-
-``MODEL`` is a run folder (any model trained with ``train`` or ``transfer``), a ``.ckpt`` file
-or a model name (``efficientnet_lite0`` has ImageNet weights offline; any timm name or
-``tv/<name>`` when its weights can be downloaded). Figures and pages go into ``--out``.
-"""
+"""``convlens explain layers|feature-maps|filters|cam|report|sanity``: ``MODEL`` is a run folder,
+a ``.ckpt`` file or a model name (docs/explain.md); figures and pages go into ``--out``."""
 from __future__ import annotations
 
 import argparse
@@ -73,7 +69,6 @@ def _load(args: argparse.Namespace) -> Any:
     # one thread: a single image is too small a job for a second OpenMP thread, which on a busy 2-core
     # machine waits for a descheduled partner (benchmarks/explain.py: 0.06-0.09 s with 1, 0.9-2.3 s with 2)
     set_threads(default=1)
-
     return load_model(args.model, which=args.which, device=args.device)
 
 

@@ -111,7 +111,7 @@ def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[
     -1 = highest). ``None`` or empty: :func:`default_feature_layers`."""
     if not specs:
         return default_feature_layers(model, input_size)
-    sp = {li.name: li for li in spatial_layers(model, input_size)}
+    valid = [li.name for li in spatial_layers(model, input_size)]
     stages = stage_layers(model, input_size)
     out = []
     for s in specs:
@@ -122,19 +122,15 @@ def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[
                 raise ConvlensError(f"--layers {text}: stage index out of range; the {len(stages)} stages are "
                                     + ", ".join(f"{k}={n}" for k, n in enumerate(stages)))
             out.append(stages[i])
-        elif text in sp:
+        elif text in valid:
             out.append(text)
         else:
-            raise unknown_layer_error(text, list(sp), stages)
+            close = difflib.get_close_matches(text, valid, n=4, cutoff=0.6)
+            near = f"; did you mean {', '.join(close)}?" if close else ";"
+            shown = valid if len(valid) <= 40 else stages
+            what = "valid layers are" if len(valid) <= 40 else f"stages are (of {len(valid)} valid layers, see `convlens explain layers`)"
+            raise ConvlensError(f"--layers {text!r}: no such layer with a feature map{near} {what} {', '.join(shown)}")
     return out
-
-
-def unknown_layer_error(text: str, valid: list[str], stages: list[str]) -> ConvlensError:
-    close = difflib.get_close_matches(text, valid, n=4, cutoff=0.6)
-    near = f"; did you mean {', '.join(close)}?" if close else ";"
-    shown = valid if len(valid) <= 40 else stages
-    what = "valid layers are" if len(valid) <= 40 else f"stages are (of {len(valid)} valid layers, see `convlens explain layers`)"
-    return ConvlensError(f"--layers {text!r}: no such layer with a feature map{near} {what} {', '.join(shown)}")
 
 
 def resolve_target_layer(model: nn.Module, input_size: Sequence[int], spec: str | int | None) -> str:
