@@ -20,19 +20,12 @@ from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-# Public API is imported lazily so that `import convlens` stays fast and a notebook pays
-# only for what it uses.
+# imported lazily: `import convlens` stays fast and a notebook pays only for what it uses
 _LAZY = {
     "ConvlensError": "convlens.errors",
-    "create_model": "convlens.models",
-    "list_models": "convlens.models",
-    "register_model": "convlens.models",
-    "load_dataset": "convlens.data",
-    "list_datasets": "convlens.data",
-    "TrainConfig": "convlens.engine",
-    "train": "convlens.engine",
-    "compare": "convlens.engine",
-    "evaluate_run": "convlens.engine",
+    "create_model": "convlens.models", "list_models": "convlens.models", "register_model": "convlens.models",
+    "load_dataset": "convlens.data", "list_datasets": "convlens.data",
+    "TrainConfig": "convlens.engine", "train": "convlens.engine", "compare": "convlens.engine", "evaluate_run": "convlens.engine",
     "RunDir": "convlens.runs",
 }
 

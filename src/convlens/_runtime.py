@@ -73,12 +73,10 @@ def select_device(device: str | None = "auto") -> torch.device:
 def skip_nvml_probe_without_cuda() -> bool:
     """Stop torch retrying NVML on every optimizer step when this machine has no CUDA device.
 
-    Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (it keeps fork-based DataLoader workers
-    safe on GPU machines). torch then tries ``dlopen("libnvidia-ml.so.1")`` inside every
-    ``torch.cuda.is_available()``, which Adam and SGD call on every ``step()``: 29 us a call
-    here instead of 0.8 us, a few percent of the chapter DNN's run. torch falls back to the
-    CUDA runtime's own count anyway, so with no device there is nothing for NVML to protect.
-    Returns True when it switched the probe off.
+    Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (for fork-based DataLoader workers on GPU
+    machines); torch then dlopens NVML inside every ``torch.cuda.is_available()``, which Adam and
+    SGD call on every ``step()``: 29 us a call here instead of 0.8 us. With no device there is
+    nothing for NVML to protect. Returns True when it switched the probe off.
     """
     if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") != "1" or not torch.backends.cuda.is_built():
         return False
@@ -90,10 +88,8 @@ def skip_nvml_probe_without_cuda() -> bool:
 
 def cpu_has_native_bf16() -> bool:
     """True when this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX) and no
-    ``ONEDNN_MAX_CPU_ISA`` cap below AVX-512 emulates an AVX2-only machine.
-
-    There, training under bf16 autocast ran the chapter's CNN 1.85x faster on the project's
-    2-core EPYC (oneDNN convolutions and matmuls). Elsewhere bf16 is emulated and no faster.
+    ``ONEDNN_MAX_CPU_ISA`` cap below AVX-512 emulates an AVX2-only machine: there bf16 autocast
+    trained the chapter's CNN 1.85x faster (docs/first-cnn.md); elsewhere bf16 is emulated, no faster.
     """
     from .hardware import cpu_flags
 
@@ -114,10 +110,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """Where processed data sets and caches live: ``cache_dir``, ``$CONVLENS_CACHE`` or ``~/.cache/convlens``."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("CONVLENS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "convlens"
+    return Path(cache_dir or os.environ.get("CONVLENS_CACHE") or "~/.cache/convlens").expanduser()
 
 
 def shared_data_dir() -> Path | None:

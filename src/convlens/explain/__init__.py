@@ -3,10 +3,8 @@
 One concern per file over a small base, in pytorch-grad-cam's style:
 
 =================  ============================================================================
-``base``           :class:`Explainable` (model + its preprocessing + classes), ``load_model``,
-                   ``prepare_image``
-``hooks``          ``capture_activations`` (context manager, hooks removed even on error),
-                   ``gradients_start_at``, ``count_hooks``
+``base``           :class:`Explainable` (model + its preprocessing + classes), ``load_model``, ``prepare_image``
+``hooks``          ``capture_activations`` (hooks removed even on error), ``gradients_start_at``, ``count_hooks``
 ``layers``         layer tracing, stages (low -> high), the CAM target layer, ``--layers``
 ``feature_maps``   feature-map grids, channels ranked by activation strength
 ``filters``        first-layer kernels as RGB tiles, deeper ones per channel
@@ -16,11 +14,7 @@ One concern per file over a small base, in pytorch-grad-cam's style:
 ``sanity``         Adebayo et al. (2018) model-randomisation check
 =================  ============================================================================
 
->>> from convlens.explain import load_model, explain_image
->>> ex = load_model("efficientnet_lite0")                 # or a run folder
->>> e = explain_image(ex, "cat.jpg")
->>> e.cam.cams[0].class_name, e.cam.cams[0].prob, e.cam.cams[0].heatmap.shape
->>> figs = e.figures()                                    # matplotlib figures
+Usage from the shell and from Python: docs/explain.md.
 """
 from __future__ import annotations
 

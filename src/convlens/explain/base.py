@@ -1,12 +1,9 @@
 """What every explanation starts from: a model in eval mode, its preprocessing and its classes.
 
 An :class:`Explainable` bundles an ``nn.Module`` with the exact preprocessing it was trained
-with (:class:`convlens.data.folders.Preprocess`: resize the short side to
-``floor(size / crop_pct)``, centre-crop ``size``, then ``(x/255 - mean) / std``) and its class
-names. Build one from a module (:func:`from_module`), a run folder or a model name
-(:func:`load_model`). Images go through :func:`prepare_image`, which returns both the normalised
-tensor fed to the model and the uint8 pixels it was made from, so every overlay is drawn on
-exactly what the network saw.
+with (:class:`convlens.data.folders.Preprocess`, then ``(x/255 - mean) / std``) and its class
+names. :func:`prepare_image` returns both the normalised tensor fed to the model and the uint8
+pixels it was made from, so every overlay is drawn on exactly what the network saw.
 """
 from __future__ import annotations
 
@@ -52,8 +49,7 @@ class Explainable:
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
     def class_index(self, name_or_index: str | int) -> int:
-        """Resolve ``--class``: an index, a full class name or one of its comma-separated synonyms
-        (ImageNet: ``"tabby"``, ``"tabby cat"``); case-insensitive."""
+        """``--class`` on this model's classes (:func:`resolve_class`)."""
         return resolve_class(self.classes, name_or_index)
 
 
@@ -68,7 +64,8 @@ def default_classes(num_classes: int) -> list[str]:
 
 
 def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
-    """Index of a class given by index, full name or synonym; a :class:`ConvlensError` otherwise."""
+    """Index of a class given by index, full name or one of its comma-separated synonyms (ImageNet:
+    ``"tabby"``, ``"tabby cat"``), case-insensitive; a :class:`ConvlensError` otherwise."""
     text = str(name_or_index).strip()
     if text.lstrip("-").isdigit():
         i = int(text)
@@ -76,20 +73,17 @@ def resolve_class(classes: Sequence[str], name_or_index: str | int) -> int:
             raise ConvlensError(f"--class {text}: index out of range; the model has {len(classes)} classes (0-{len(classes) - 1})")
         return i % len(classes)
     low = text.lower()
-    exact = [i for i, c in enumerate(classes) if c.lower() == low]
-    if not exact:  # ImageNet descriptions are "tabby, tabby cat": each synonym counts
-        exact = [i for i, c in enumerate(classes) if low in (s.strip().lower() for s in c.split(","))]
-    if len(exact) == 1:
-        return exact[0]
-    # whole-word matches first ("cat": the five cats, not "oystercatcher")
-    word = [i for i, c in enumerate(classes) if re.search(rf"\b{re.escape(low)}\b", c.lower())]
-    partial = word or [i for i, c in enumerate(classes) if low in c.lower()]
-    if len(exact) > 1 or len(partial) > 1:
-        cands = exact if len(exact) > 1 else partial
-        shown = "; ".join(f"{i} {classes[i]!r}" for i in cands[:8]) + ("; ..." if len(cands) > 8 else "")
-        raise ConvlensError(f"--class {text!r} matches {len(cands)} classes ({shown}): pass one full name or its index")
-    if len(partial) == 1:
-        return partial[0]
+    # the first kind of match that finds anything decides; more than one class is ambiguous
+    for matches in (lambda c: c.lower() == low,
+                    lambda c: low in (s.strip().lower() for s in c.split(",")),  # ImageNet's "tabby, tabby cat"
+                    lambda c: re.search(rf"\b{re.escape(low)}\b", c.lower()),  # "cat": the five cats, not "oystercatcher"
+                    lambda c: low in c.lower()):
+        cands = [i for i, c in enumerate(classes) if matches(c)]
+        if len(cands) == 1:
+            return cands[0]
+        if cands:
+            shown = "; ".join(f"{i} {classes[i]!r}" for i in cands[:8]) + ("; ..." if len(cands) > 8 else "")
+            raise ConvlensError(f"--class {text!r} matches {len(cands)} classes ({shown}): pass one full name or its index")
     close = difflib.get_close_matches(text, list(classes), n=5, cutoff=0.5)
     hint = f"close names: {', '.join(repr(c) for c in close)}" if close else (
         f"classes are {', '.join(repr(c) for c in classes[:12])}{', ...' if len(classes) > 12 else ''}")
@@ -122,13 +116,12 @@ def from_module(model: nn.Module, classes: Sequence[str] | None = None, preproce
                        source, dict(meta or {}))
 
 
-def load_model(spec: str | os.PathLike, which: str | int = "best", device: str | torch.device = "cpu",
-               pretrained: bool = True) -> Explainable:
+def load_model(spec: str | os.PathLike, which: str | int = "best", device: str | torch.device = "cpu") -> Explainable:
     """``spec`` is a run folder / ``.ckpt`` file (rebuilt by ``convlens.engine.load_run_model``)
     or a model name (``convlens.models.create_model(name, pretrained=True)``)."""
     dev = select_device(str(device)) if not isinstance(device, torch.device) else device
     try:
-        model, meta = resolve_model(spec, which=which, pretrained=pretrained)
+        model, meta = resolve_model(spec, which=which, pretrained=True)
     except ConvlensError as exc:
         if "no pretrained weights" in str(exc):
             raise ConvlensError(f"model {spec!r} has no pretrained weights to explain: pass a run folder that trained it "
@@ -150,7 +143,6 @@ class PreparedImage:
     x: torch.Tensor
     pixels: torch.Tensor
     name: str = "image"
-    path: str | None = None
 
     def display(self) -> np.ndarray:
         """(H, W, 3) or (H, W) float in [0, 1] for matplotlib."""
@@ -160,11 +152,9 @@ class PreparedImage:
 
 def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> PreparedImage:
     """A path, a PIL image, or uint8 pixels (C, H, W) already at the model's size -> :class:`PreparedImage`."""
-    path = None
     if isinstance(image, PreparedImage):
         return image
     if isinstance(image, (str, os.PathLike)):
-        path = str(image)
         p = Path(image)
         if not p.is_file():
             raise ConvlensError(f"{p}: no such image file")
@@ -183,4 +173,4 @@ def prepare_image(image: Any, ex: Explainable, name: str | None = None) -> Prepa
     else:  # PIL
         pixels = ex.preprocess.transform()(_to_mode(image, ex.preprocess.channels))
     pixels = pixels.contiguous()
-    return PreparedImage(normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device), pixels.cpu(), name or "image", path)
+    return PreparedImage(normalise(pixels, ex.mean, ex.std).unsqueeze(0).to(ex.device), pixels.cpu(), name or "image")

@@ -8,9 +8,7 @@ Grad-CAM (Selvaraju et al. 2017), for class c and target-layer output A (K, u, v
 Grad-CAM++ weights the gradients by higher-order terms, LayerCAM uses ReLU(∂y_c/∂A) A pixel
 by pixel, Score-CAM weights A_k by the class score of the input masked by A_k (one forward
 pass per channel: slow), Eigen-CAM takes A's first principal component (class-agnostic).
-convlens only chooses the layer, the targets and the preprocessing; the maps are the
-library's. Speed: the gradients start at the target layer (:func:`~convlens.explain.hooks.gradients_start_at`),
-and the predicted class plus any chosen classes go through one batched pass.
+convlens only chooses the layer, the targets and the preprocessing; the maps are the library's.
 """
 from __future__ import annotations
 
@@ -34,11 +32,11 @@ _ALIASES = {"gradcampp": "gradcam++", "grad-cam": "gradcam", "grad-cam++": "grad
             "layer-cam": "layercam", "eigen-cam": "eigencam"}
 
 
+@dataclass
 class PredictedClass:
     """A pytorch-grad-cam target: the logit of the class the model predicts for this sample."""
 
-    def __init__(self) -> None:
-        self.index: int | None = None
+    index: int | None = None
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         if self.index is None:  # the first call sees the unmasked image's output
@@ -76,13 +74,19 @@ class CamResult:
         return [(int(i), float(self.probs[i])) for i in np.argsort(-self.probs, kind="stable")[:k]]
 
 
-def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[int] = (), method: str = "gradcam",
-             capture: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, list[int], dict[str, torch.Tensor]]:
+def compute_cam(ex: Explainable, image: Any, method: str = "gradcam", layer: str | int | None = None,
+                classes: Sequence[str | int] = ()) -> CamResult:
+    """CAMs of the predicted class and of ``classes`` (names or indices) for one image."""
+    return cam_result(ex, prepare_image(image, ex), resolve_target_layer(ex.model, ex.input_size, layer), classes, method)[0]
+
+
+def cam_result(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[str | int] = (), method: str = "gradcam",
+               capture: Sequence[str] = ()) -> tuple[CamResult, dict[str, torch.Tensor]]:
     """The one pass behind every explanation.
 
-    Runs the image once per target (the predicted class, then ``classes``) as one batch through
-    pytorch-grad-cam, recording ``capture`` layers on the way. Returns ``(heatmaps (T, H, W),
-    probs (num_classes,), class indices (T,), captured activations {name: (T, C, h, w)})``.
+    Runs the image once per target (the predicted class, then ``classes``, by name or index) as
+    one batch through pytorch-grad-cam, recording ``capture`` layers on the way. Returns the
+    :class:`CamResult` and the captured activations ``{name: (T, C, h, w)}`` (T targets).
     """
     key = _ALIASES.get(method.lower(), method.lower())
     if key not in METHODS:
@@ -99,7 +103,8 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
         with torch.no_grad():
             pred.index = int(model(img.x).argmax(-1)[0])
 
-    targets: list[Any] = [pred] + [ClassifierOutputTarget(int(c)) for c in classes]
+    chosen = [ex.class_index(c) for c in classes]
+    targets: list[Any] = [pred] + [ClassifierOutputTarget(c) for c in chosen]
     with capture_activations(model, list(capture)) as acts, gradients_start_at(model, module):
         cam = getattr(pytorch_grad_cam, METHODS[key])(model=model, target_layers=[module])
         try:
@@ -111,23 +116,9 @@ def cam_pass(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[
             # the library keeps the last outputs (and so the autograd graph) on the object
             cam.activations_and_grads.release()
             cam.outputs = None
-        acts = dict(acts)
     probs = logits.softmax(-1).numpy()
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32))
-    return heat, probs, [int(pred.index)] + [int(c) for c in classes], acts
-
-
-def compute_cam(ex: Explainable, image: Any, method: str = "gradcam", layer: str | int | None = None,
-                classes: Sequence[str | int] = ()) -> CamResult:
-    """CAMs of the predicted class and of ``classes`` (names or indices) for one image."""
-    return cam_result(ex, prepare_image(image, ex), resolve_target_layer(ex.model, ex.input_size, layer), classes, method)[0]
-
-
-def cam_result(ex: Explainable, img: PreparedImage, layer: str, classes: Sequence[str | int] = (), method: str = "gradcam",
-               capture: Sequence[str] = ()) -> tuple[CamResult, dict[str, torch.Tensor]]:
-    """:func:`cam_pass` for ``classes`` given by name or index, as a :class:`CamResult` (and the captured activations)."""
-    heat, probs, cls_idx, acts = cam_pass(ex, img, layer, [ex.class_index(c) for c in classes], method, capture)
-    cams = [ClassCam(c, ex.classes[c], float(probs[c]), heat[i], predicted=(i == 0)) for i, c in enumerate(cls_idx)]
+    cams = [ClassCam(c, ex.classes[c], float(probs[c]), heat[i], predicted=(i == 0)) for i, c in enumerate([pred.index, *chosen])]
     return CamResult(method, layer, probs, cams, img, ex.classes), acts
 
 
@@ -159,11 +150,11 @@ def plot_cam(result: CamResult, k: int = 5, title: str = "") -> "Any":
         ax.set_title(f"{t('predicted') if cc.predicted else 'class'}: {cc.class_name[:28]}\np = {cc.prob:.1%}", fontsize=9)
     for ax in axes[: n + 1]:
         ax.axis("off")
-    top = result.topk(k)
+    top = result.topk(k)[::-1]  # barh draws bottom up: the most probable class on top
     ax = axes[-1]
-    names = [result.classes[i].split(",")[0][:22] if result.classes else str(i) for i, _ in top][::-1]
-    vals = [p for _, p in top][::-1]
-    bars = ax.barh(range(len(top)), vals, color=["#c0392b" if i == result.pred else "#2e86c1" for i, _ in top][::-1])
+    names = [result.classes[i].split(",")[0][:22] if result.classes else str(i) for i, _ in top]
+    vals = [p for _, p in top]
+    bars = ax.barh(range(len(top)), vals, color=["#c0392b" if i == result.pred else "#2e86c1" for i, _ in top])
     ax.set_yticks(range(len(top)), names, fontsize=8)
     ax.bar_label(bars, labels=[f"{v:.1%}" for v in vals], fontsize=7)
     ax.set_xlim(0, 1.15)

@@ -1,9 +1,5 @@
-"""``convlens explain layers|feature-maps|filters|cam|report|sanity``.
-
-``MODEL`` is a run folder (any model trained with ``train`` or ``transfer``), a ``.ckpt`` file
-or a model name (``efficientnet_lite0`` has ImageNet weights offline; any timm name or
-``tv/<name>`` when its weights can be downloaded). Figures and pages go into ``--out``.
-"""
+"""``convlens explain layers|feature-maps|filters|cam|report|sanity``: ``MODEL`` is a run folder,
+a ``.ckpt`` file or a model name (docs/explain.md); figures and pages go into ``--out``."""
 from __future__ import annotations
 
 import argparse
@@ -73,7 +69,6 @@ def _load(args: argparse.Namespace) -> Any:
     # one thread: a single image is too small a job for a second OpenMP thread, which on a busy 2-core
     # machine waits for a descheduled partner (benchmarks/explain.py: 0.06-0.09 s with 1, 0.9-2.3 s with 2)
     set_threads(default=1)
-
     return load_model(args.model, which=args.which, device=args.device)
 
 
@@ -87,9 +82,9 @@ def _layers(args: argparse.Namespace) -> int:
     from .layers import cam_target_layer, conv_layers, spatial_layers, stage_layers
 
     ex = _load(args)
-    sp = spatial_layers(ex.model, ex.input_size)
     print(f"{ex.name}: input {ex.input_size}, {len(ex.classes)} classes")
-    stages = stage_layers(ex.model, ex.input_size)  # raises the one-line "no conv layer" error
+    sp = spatial_layers(ex.model, ex.input_size)  # raises the one-line "no conv layer" error
+    stages = stage_layers(ex.model, ex.input_size)
     target = cam_target_layer(ex.model, ex.input_size)
     for li in sp:
         tag = ([f"stage {stages.index(li.name)}"] if li.name in stages else []) + (["CAM target"] if li.name == target else [])

@@ -1,13 +1,10 @@
-"""Feature maps of a trained network, strongest channels first.
+"""Feature maps of a trained network, strongest channels first (not the chapter's first 16 of an
+untrained one: docs/explain.md). The channels of layer output ``A`` (C, H, W) are ranked by
+their strength on this image,
 
-The chapter hooks one layer of an *untrained* network and plots its first 16 channels,
-whatever they respond to. Here the model is the trained one, and the channels of layer
-output ``A`` (C, H, W) are ranked by their strength on this image,
+    s_k = (1 / HW) Σ_ij |A_kij|        (for a ReLU output: the mean activation).
 
-    s_k = (1 / HW) Σ_ij |A_kij|        (for a ReLU output: the mean activation),
-
-so the grid shows what the layer actually responds to. Tiles of one grid share one colour
-scale, so a faint tile is a weak channel, not a rescaled one.
+Tiles of one grid share one colour scale, so a faint tile is a weak channel, not a rescaled one.
 """
 from __future__ import annotations
 
@@ -43,13 +40,13 @@ def rank_channels(act: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.argsort(-strength, kind="stable"), strength
 
 
-def from_activations(acts: dict[str, torch.Tensor], layers: Sequence[str], index: int = 0) -> list[FeatureMaps]:
-    """:class:`FeatureMaps` of image ``index`` of a batch captured by ``capture_activations``."""
+def from_activations(acts: dict[str, torch.Tensor], layers: Sequence[str]) -> list[FeatureMaps]:
+    """:class:`FeatureMaps` of the first image of a batch captured by ``capture_activations``."""
     out = []
     for name in layers:
-        a = acts[name][index]
+        a = acts[name][0].float().cpu().numpy()
         order, strength = rank_channels(a)
-        out.append(FeatureMaps(name, a.float().cpu().numpy(), strength, order))
+        out.append(FeatureMaps(name, a, strength, order))
     return out
 
 
@@ -72,8 +69,7 @@ def mosaic(tiles: np.ndarray, ncols: int, gap: int = 1, fill: float = np.nan) ->
     return m
 
 
-def plot_feature_maps(fms: FeatureMaps | Sequence[FeatureMaps], k: int = 16, ncols: int = 8,
-                      title: str = "", cmap: str = "viridis") -> "Any":
+def plot_feature_maps(fms: FeatureMaps | Sequence[FeatureMaps], k: int = 16, ncols: int = 8, title: str = "") -> "Any":
     """One grid per layer (rows of the figure): the ``k`` strongest channels, each tile labelled
     ``layer:channel`` with its strength. One ``imshow`` per grid (a mosaic), not one axes per
     tile: 3 grids render in a fraction of the time."""
@@ -89,7 +85,7 @@ def plot_feature_maps(fms: FeatureMaps | Sequence[FeatureMaps], k: int = 16, nco
         tiles = fm.activations[top]
         c, h, w = fm.activations.shape
         gap = max(1, w // 16)
-        cm = plt.get_cmap(cmap).with_extremes(bad="white")
+        cm = plt.get_cmap("viridis").with_extremes(bad="white")
         ax.imshow(mosaic(tiles, nc, gap), cmap=cm, vmin=float(tiles.min()), vmax=float(tiles.max()), interpolation="nearest")
         for i, ch in enumerate(top):
             r, col = divmod(i, nc)

@@ -80,14 +80,13 @@ def filter_tiles(f: Filters, max_filters: int = 32, max_inputs: int = 8) -> tupl
     return np.concatenate([wo[_by_norm(wo)[:n_in]] for wo in w]), n_in, "per-channel"
 
 
-def plot_filters(model: nn.Module, layers: Sequence[str | int] | None = None, max_filters: int = 32,
-                 max_inputs: int = 8, title: str = "") -> Any:
+def plot_filters(model: nn.Module, layers: Sequence[str | int] | None = None, max_filters: int = 32, title: str = "") -> Any:
     """One panel per layer (default :func:`default_filter_layers`)."""
     import matplotlib.pyplot as plt
 
     names = list(layers) if layers else default_filter_layers(model)
     fs = [get_filters(model, n) for n in names]
-    panels = [filter_tiles(f, max_filters if f.is_first else min(max_filters, 16), max_inputs) for f in fs]
+    panels = [filter_tiles(f, max_filters if f.is_first else min(max_filters, 16)) for f in fs]
     heights = [0.7 + 0.55 * (-(-len(t) // nc)) * (8 / max(nc, 8)) for t, nc, _ in panels]
     fig, axes = plt.subplots(len(fs), 1, figsize=(8, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights})
     for ax, f, (tiles, ncols, kind) in zip(axes[:, 0], fs, panels):

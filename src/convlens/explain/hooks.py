@@ -1,10 +1,7 @@
-"""Forward hooks that never outlive their use.
-
-Every hook convlens puts on a model is registered inside a context manager and removed in its
-``finally``: after ``with capture_activations(...)`` the model has exactly the hooks it had
-before, whether the block finished or raised. A forgotten hook keeps every activation it saw
-alive (and slows every later forward pass), which is how "explain 1,000 images" runs out of
-memory; :func:`count_hooks` lets tests check it.
+"""Forward hooks that never outlive their use: each is registered inside a context manager and
+removed in its ``finally``, whether the block finished or raised. A forgotten hook keeps every
+activation it saw alive (how "explain 1,000 images" runs out of memory); :func:`count_hooks`
+lets tests check it.
 """
 from __future__ import annotations
 
@@ -40,10 +37,6 @@ def capture_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[dic
     module runs twice). Tensors are detached, and cloned because an in-place op after the
     layer (``ReLU(inplace=True)``, ``out += identity``) would otherwise change what was
     recorded. Shapes are the layers' outputs, e.g. (B, C, H, W).
-
-    >>> with capture_activations(model, ["layer1", "layer2"]) as acts:
-    ...     model(x)
-    >>> acts["layer1"].shape
     """
     store: dict[str, torch.Tensor] = {}
 
@@ -74,12 +67,10 @@ def forward_hooks(hooks: Iterable[tuple[nn.Module, Callable[..., object]]], prep
 def gradients_start_at(model: nn.Module, layer: nn.Module) -> Iterator[None]:
     """Make autograd start at ``layer``'s output for the forward passes inside the block.
 
-    Grad-CAM needs only ∂y_c/∂A for the target layer's output A. By default autograd would
-    also record every layer *below* A and back-propagate into all weights. Here the
-    parameters are frozen (restored on exit) and a prepended forward hook replaces A by
-    ``A.detach().requires_grad_() + 0`` (``+ 0`` so an in-place op after the layer still
-    works): the graph then holds only the layers above A. ∂y_c/∂A is unchanged (the
-    layers below A do not depend on A), computed for a fraction of the cost.
+    Grad-CAM needs only ∂y_c/∂A for the target layer's output A. The parameters are frozen
+    (restored on exit) and a prepended forward hook replaces A by ``A.detach().requires_grad_() + 0``
+    (``+ 0`` so an in-place op after the layer still works): the graph then holds only the layers
+    above A, and ∂y_c/∂A is unchanged (docs/explain.md, "Why it is fast").
     """
     flags = [(p, p.requires_grad) for p in model.parameters()]
 

@@ -1,19 +1,11 @@
 """Which layers to look at: stages (low -> mid -> high), the CAM target, names and indices.
 
-One forward pass of a blank image with a hook on every module (:func:`trace_layers`, cached
-per model and input size) records each module's output shape in execution order. From it:
-
-* **spatial layers**: modules whose output is a feature map (B, C, H, W) with H, W > 1;
-* **stages** (:func:`stage_layers`): the chapter's "nested conv layers" picture. Among the
-  shallowest modules (depth <= d, the smallest d giving at least 3 resolutions), each run of
-  consecutive outputs with the same H x W is one stage; the stage is represented by the last
-  module of the run (the end of the stage, e.g. ``layer2`` of a ResNet, ``blocks.2`` of an
-  EfficientNet). Default feature-map layers are the first, middle and last stage;
-* **CAM target** (:func:`cam_target_layer`): the last spatial layer, i.e. the last feature
-  map before global pooling (``bn2`` of timm's EfficientNet, ``layer4`` of a ResNet,
-  ``layer2`` of the chapter's FashionCNN), which is where Grad-CAM's class-discriminative
-  maps live (Selvaraju et al. 2017). A model with no spatial layer (``dnn``) has nothing to
-  map and says so.
+One forward pass of a blank image records each module's output shape in execution order
+(:func:`trace_layers`, cached per model and input size). **Stages**: among the shallowest
+modules (the smallest depth giving at least 3 resolutions), each run of outputs with the same
+H x W, represented by its last module. **CAM target**: the last spatial layer, i.e. the last
+feature map before global pooling, where Grad-CAM's maps are class-discriminative (Selvaraju
+et al. 2017). docs/explain.md ("What is shown, exactly") gives the examples.
 """
 from __future__ import annotations
 
@@ -74,12 +66,8 @@ def trace_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]
 
 
 def spatial_layers(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
-    return [li for li in trace_layers(model, input_size) if li.spatial]
-
-
-def _spatial_or_raise(model: nn.Module, input_size: Sequence[int]) -> list[LayerInfo]:
-    """:func:`spatial_layers`, or one line saying that a model without them has nothing to show."""
-    if not (sp := spatial_layers(model, input_size)):
+    """Layers whose output is a feature map (C, H, W), H x W > 1; a model without them has nothing to show."""
+    if not (sp := [li for li in trace_layers(model, input_size) if li.spatial]):
         raise ConvlensError(f"model {getattr(model, 'convlens_name', type(model).__name__)!r} has no convolutional layer (no layer outputs a (C, H, W) feature map): "
                             "feature maps, filters and CAMs need a CNN; explain a cnn/fashion_vgg run or a CNN backbone instead")
     return sp
@@ -87,7 +75,7 @@ def _spatial_or_raise(model: nn.Module, input_size: Sequence[int]) -> list[Layer
 
 def stage_layers(model: nn.Module, input_size: Sequence[int]) -> list[str]:
     """One layer per resolution stage, low -> high level (see the module docstring)."""
-    sp = _spatial_or_raise(model, input_size)
+    sp = spatial_layers(model, input_size)
     max_depth = max(li.depth for li in sp)
     for d in range(1, max_depth + 1):
         cand = [li for li in sp if li.depth <= d]
@@ -102,18 +90,15 @@ def stage_layers(model: nn.Module, input_size: Sequence[int]) -> list[str]:
     return [li.name for li in stages]
 
 
-def default_feature_layers(model: nn.Module, input_size: Sequence[int], n: int = 3) -> list[str]:
-    """``n`` stages spread from low to high level (first, middle, last for n = 3)."""
+def default_feature_layers(model: nn.Module, input_size: Sequence[int]) -> list[str]:
+    """The first, middle and last stage: low, mid and high level."""
     stages = stage_layers(model, input_size)
-    if len(stages) <= n:
-        return stages
-    idx = sorted({round(i * (len(stages) - 1) / (n - 1)) for i in range(n)}) if n > 1 else [len(stages) - 1]
-    return [stages[i] for i in idx]
+    return [stages[i] for i in sorted({0, round((len(stages) - 1) / 2), len(stages) - 1})]
 
 
 def cam_target_layer(model: nn.Module, input_size: Sequence[int]) -> str:
     """The last feature map before global pooling (see the module docstring)."""
-    return _spatial_or_raise(model, input_size)[-1].name
+    return spatial_layers(model, input_size)[-1].name
 
 
 def conv_layers(model: nn.Module) -> list[str]:
@@ -126,7 +111,7 @@ def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[
     -1 = highest). ``None`` or empty: :func:`default_feature_layers`."""
     if not specs:
         return default_feature_layers(model, input_size)
-    sp = {li.name: li for li in _spatial_or_raise(model, input_size)}
+    valid = [li.name for li in spatial_layers(model, input_size)]
     stages = stage_layers(model, input_size)
     out = []
     for s in specs:
@@ -137,19 +122,15 @@ def resolve_layers(model: nn.Module, input_size: Sequence[int], specs: Sequence[
                 raise ConvlensError(f"--layers {text}: stage index out of range; the {len(stages)} stages are "
                                     + ", ".join(f"{k}={n}" for k, n in enumerate(stages)))
             out.append(stages[i])
-        elif text in sp:
+        elif text in valid:
             out.append(text)
         else:
-            raise unknown_layer_error(text, list(sp), stages)
+            close = difflib.get_close_matches(text, valid, n=4, cutoff=0.6)
+            near = f"; did you mean {', '.join(close)}?" if close else ";"
+            shown = valid if len(valid) <= 40 else stages
+            what = "valid layers are" if len(valid) <= 40 else f"stages are (of {len(valid)} valid layers, see `convlens explain layers`)"
+            raise ConvlensError(f"--layers {text!r}: no such layer with a feature map{near} {what} {', '.join(shown)}")
     return out
-
-
-def unknown_layer_error(text: str, valid: list[str], stages: list[str]) -> ConvlensError:
-    close = difflib.get_close_matches(text, valid, n=4, cutoff=0.6)
-    near = f"; did you mean {', '.join(close)}?" if close else ";"
-    shown = valid if len(valid) <= 40 else stages
-    what = "valid layers are" if len(valid) <= 40 else f"stages are (of {len(valid)} valid layers, see `convlens explain layers`)"
-    return ConvlensError(f"--layers {text!r}: no such layer with a feature map{near} {what} {', '.join(shown)}")
 
 
 def resolve_target_layer(model: nn.Module, input_size: Sequence[int], spec: str | int | None) -> str:

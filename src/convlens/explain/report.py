@@ -16,7 +16,7 @@ from .base import Explainable, load_model, prepare_image
 from .pipeline import Explanation, explain_image
 
 
-def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: str | None = None, k: int = 16) -> Path:
+def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: str | None = None) -> Path:
     """Write one image's page (figures closed after they are inlined)."""
     import matplotlib.pyplot as plt
 
@@ -27,7 +27,7 @@ def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: st
     r.link("index.html", "all images")
     r.heading("Prediction").table([{"rank": i + 1, "class": cam.classes[c] if cam.classes else c, "index": c,
                                     "probability": f"{p:.2%}"} for i, (c, p) in enumerate(cam.topk(5))])
-    figs = e.figures(k)
+    figs = e.figures()
     r.heading(f"Class activation map ({cam.method} at layer {cam.layer})")
     r.text("Red = regions whose activations raise the class's score most (Grad-CAM: α_k = mean over pixels of ∂y_c/∂A_k, "
            "L = ReLU(Σ_k α_k A_k), upsampled to the input).", cls="muted").image(figs["cam"])
@@ -40,15 +40,14 @@ def explanation_page(e: Explanation, out_file: str | os.PathLike, true_class: st
 
 
 def write_reports(ex: Explainable, images: Sequence[Any], out: str | os.PathLike, method: str = "gradcam",
-                  classes: Sequence[str | int] = (), layers: Sequence[str | int] | None = None,
-                  cam_layer: str | int | None = None, k: int = 16) -> Path:
+                  classes: Sequence[str | int] = (), layers: Sequence[str | int] | None = None) -> Path:
     """One page per image file plus ``index.html``; returns the index's path."""
     out = Path(out)
     idx = Report(f"Explanations: {ex.name}", subtitle=f"{len(images)} images, {method}")
     for image in images:
-        e = explain_image(ex, image, method=method, cam_layer=cam_layer, layers=layers, classes=classes)
+        e = explain_image(ex, image, method=method, layers=layers, classes=classes)
         page = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', e.image.name)[:80] or 'image'}.html"  # a safe file name
-        explanation_page(e, out / page, k=k)
+        explanation_page(e, out / page)
         pred = e.cam.cams[0]
         idx.link(page, f"{e.image.name}: {pred.class_name} ({pred.prob:.1%})")
     return idx.write(out / "index.html")
@@ -70,7 +69,7 @@ def most_confidently_wrong(run: str | os.PathLike, n: int = 10, which: str | int
 
 
 def report_wrong(run: str | os.PathLike, out: str | os.PathLike, n: int = 10, which: str | int = "best",
-                 method: str = "gradcam", device: str = "cpu", k: int = 16) -> Path:
+                 method: str = "gradcam", device: str = "cpu") -> Path:
     """Pages for the ``n`` test images the run's model got wrong with the highest confidence,
     each with the CAM of the predicted and of the true class; returns ``index.html``."""
     ex, test, wrong, ev = most_confidently_wrong(run, n, which, device)
@@ -83,7 +82,7 @@ def report_wrong(run: str | os.PathLike, out: str | os.PathLike, n: int = 10, wh
         name = f"wrong{rank:02d}-test{i}"
         e = explain_image(ex, prepare_image(test.images[i], ex, name=name), method=method, classes=[true])
         page = f"{name}.html"
-        explanation_page(e, out / page, true_class=ex.classes[true], k=k)
+        explanation_page(e, out / page, true_class=ex.classes[true])
         pred = e.cam.cams[0]
         idx.link(page, f"#{rank} test image {i}: predicted {pred.class_name} ({pred.prob:.1%}), true {ex.classes[true]}")
     if not wrong:

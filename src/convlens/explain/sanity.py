@@ -1,18 +1,11 @@
 """Sanity checks for saliency maps (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018).
 
-Model-parameter randomisation test: if a map explains what the *trained* model learnt, it must
-change when the weights are replaced by random ones. A method whose map stays the same (an
-edge detector in disguise) fails. We compare the trained and randomised maps M, M' (H, W) by
-
-* Spearman's rank correlation ρ(M, M') over pixels (1 = same ranking of pixels), and
-* SSIM(M, M') (structural similarity, 1 = identical),
-
-both in [-1, 1], averaged over ``n_seeds`` random re-initialisations (one random network can
-by chance give a map resembling the trained one: measured on the chapter's cat with
-EfficientNet-Lite0, single seeds gave ρ from -0.5 to 0.5); a method passes when both means
-are low (defaults: ρ < 0.5, SSIM < 0.5). The
-*cascading* variant randomises the network from the top (classifier) down, one block at a time,
-and tracks ρ after each step: the map should stop resembling the trained one at once.
+Model-parameter randomisation test: a map that explains what the *trained* model learnt must
+change when the weights are replaced by random ones. The trained and randomised maps M, M'
+(H, W) are compared by Spearman's rank correlation ρ over pixels and by SSIM (both in [-1, 1],
+1 = identical), averaged over ``n_seeds`` re-initialisations (on the chapter's cat, single seeds
+gave ρ from -0.5 to 0.5); a method passes when both means are below ``threshold`` (0.5). The
+*cascading* variant randomises from the classifier down, one block at a time (docs/explain.md).
 """
 from __future__ import annotations
 
@@ -25,19 +18,17 @@ import torch
 import torch.nn as nn
 
 from .base import Explainable, prepare_image
-from .cam import cam_pass, overlay
+from .cam import cam_result, overlay
 from .layers import resolve_target_layer
 
 
 def randomized_copy(model: nn.Module, seed: int = 0, prefixes: Sequence[str] | None = None) -> nn.Module:
-    """A deep copy of ``model`` with the weights of every module (or of the modules whose name
-    starts with one of ``prefixes``) re-initialised. The global RNG is left untouched.
+    """A deep copy of ``model`` with every module (or those named by ``prefixes``) re-initialised
+    by its own initialiser, as at the start of training; the global RNG is left untouched.
 
-    Each layer gets its own initialiser, as at the start of training (Adebayo et al. re-initialise
-    each layer from its initialisation distribution). BatchNorm goes back to identity affine
-    and running statistics 0/1; random BN affine parameters (tried first) blow activations up
-    or kill them, and the map degenerates to a padding artefact, a centred blob that correlates
-    with any centred object."""
+    So BatchNorm goes back to identity affine and running statistics 0/1: random BN affine
+    parameters (tried first) blow activations up or kill them, and the map degenerates to a
+    padding artefact, a centred blob that correlates with any centred object."""
     rnd = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -103,23 +94,22 @@ def model_randomization_check(ex: Explainable, image: Any, method: str = "gradca
     (seeds ``seed .. seed + n_seeds - 1``); ``spearman``/``ssim`` are the means over seeds."""
     img = prepare_image(image, ex)
     lname = resolve_target_layer(ex.model, ex.input_size, layer)
-    heat, _, cls, _ = cam_pass(ex, img, lname, (), method)
-    c = cls[0]
+    trained = cam_result(ex, img, lname, (), method)[0].cams[0]
+    c = trained.class_index
 
     def random_map(prefixes: Sequence[str] | None, s: int = seed) -> np.ndarray:
         rnd = Explainable(randomized_copy(ex.model, s, prefixes), ex.preprocess, ex.mean, ex.std, ex.classes, ex.name)
-        h, _, _, _ = cam_pass(rnd, img, lname, [c], method)
-        return h[1]
+        return cam_result(rnd, img, lname, [c], method)[0].cams[1].heatmap
 
     maps = [random_map(None, seed + i) for i in range(max(1, n_seeds))]
-    per_seed = [cam_similarity(heat[0], m) for m in maps]
+    per_seed = [cam_similarity(trained.heatmap, m) for m in maps]
     sim = {k: float(np.mean([p[k] for p in per_seed])) for k in ("spearman", "ssim")}
     cascade = []
     groups = randomization_groups(ex.model) if cascading else []
     for i in range(len(groups)):
-        s = cam_similarity(heat[0], random_map(groups[: i + 1]))
+        s = cam_similarity(trained.heatmap, random_map(groups[: i + 1]))
         cascade.append((groups[i], s["spearman"], s["ssim"]))
-    return SanityResult(method, lname, c, heat[0], maps[0], sim["spearman"], sim["ssim"], cascade, threshold, per_seed)
+    return SanityResult(method, lname, c, trained.heatmap, maps[0], sim["spearman"], sim["ssim"], cascade, threshold, per_seed)
 
 
 def plot_sanity(res: SanityResult, display: np.ndarray | None = None) -> Any:
