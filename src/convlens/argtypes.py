@@ -15,15 +15,11 @@ from pathlib import Path
 
 from .options import checker
 
-__all__ = ["at_least", "finite_float", "finite_non_negative_float", "finite_positive_float", "fraction", "non_negative_int",
-           "output_dir", "positive_int", "probability"]
+__all__ = ["at_least", "finite_non_negative_float", "finite_positive_float", "fraction", "non_negative_int", "output_dir",
+           "positive_int", "probability"]
 
-
-# The numeric checkers are options.checker with opt()'s bounds: one rule for what a number may be,
-# whether a flag comes from a config dataclass (train, transfer) or is declared by hand (explain, graph).
 positive_int = checker(int, low=1)            # epochs, sizes, counts
 non_negative_int = checker(int, low=0)        # 0 meaning 'none', e.g. --val-size 0
-finite_float = checker(float)                 # any finite number
 finite_positive_float = checker(float, above=0)       # learning rates, ratios
 finite_non_negative_float = checker(float, low=0)     # weight decay, label smoothing
 probability = checker(float, low=0, below=1)  # dropout: p = 1 drops every unit and nothing is learned

@@ -1,11 +1,8 @@
 """Progress events: how a run tells the world what it is doing.
 
 Every verb that trains emits the same small set of events through one callback protocol, so
-that front ends subscribe instead of each reading the loop's internals:
-
-* the terminal's progress bar (tqdm) is one listener,
-* the browser explorer (``convlens serve``) tails ``events.jsonl`` in the run folder,
-* a notebook's display is another listener.
+that front ends subscribe instead of each reading the loop's internals: the terminal's tqdm bar
+and a notebook's display are listeners; the browser explorer tails ``events.jsonl``.
 
 An event is a :class:`RunEvent`; a listener is any ``Callable[[RunEvent], None]``. The run
 recorder fans each event out to its listeners with :func:`emit`; a listener that raises is
@@ -34,8 +31,7 @@ class RunEvent:
     ``kind``: one of :data:`EventKind`. ``run``: the run folder's name. ``epoch`` (0-based) and
     ``step`` (optimizer steps within the epoch) with ``total`` (steps per epoch, or epochs for
     ``run_start``) where they apply. ``metrics``: numbers such as ``loss``, ``val_acc``.
-    ``message``: free text (``message`` and ``run_end`` events; ``run_end`` carries
-    ``status`` ``"ok"``/``"failed"``/``"stopped"`` in ``metrics`` keys or ``message``).
+    ``message``: free text (``run_end``: ``"ok"`` or ``"failed: <why>"``).
     """
 
     kind: EventKind
@@ -49,10 +45,6 @@ class RunEvent:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=float)
-
-    @classmethod
-    def from_json(cls, line: str) -> "RunEvent":
-        return cls(**json.loads(line))
 
 
 Listener = Callable[[RunEvent], None]
@@ -98,7 +90,7 @@ def read_events(run_dir: str | os.PathLike, offset: int = 0) -> tuple[list[RunEv
         f.seek(offset)
         data = f.read()
     end = data.rfind(b"\n") + 1  # a line still being written waits for the next call
-    events = [RunEvent.from_json(line) for line in data[:end].decode("utf-8").splitlines() if line.strip()]
+    events = [RunEvent(**json.loads(line)) for line in data[:end].decode("utf-8").splitlines() if line.strip()]
     return events, offset + end
 
 

@@ -13,7 +13,9 @@ A step whose data is missing is reported as skipped with the reason, and the tou
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -125,8 +127,6 @@ class Tour:
         return {"report": more[1][0], "result": "GCN: " + ", ".join(results), "more": more[::2]}
 
     def index(self) -> Path:
-        import html
-
         from .reports import Report
 
         r = Report("convlens: the chapter on convolutional networks, on real data",
@@ -144,8 +144,6 @@ class Tour:
 def run_tour(out: str | os.PathLike = "runs/tour", quick: bool = False, shared_data: str | None = None,
              device: str = "auto", steps: str = ",".join(STEPS)) -> Path:
     """Run the chapter's ideas in order and return the path of ``index.html``."""
-    import shutil
-
     from ._runtime import tune_allocator
 
     tune_allocator()

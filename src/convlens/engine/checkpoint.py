@@ -68,8 +68,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _base_state_dict(path: Path, base: str) -> dict[str, torch.Tensor]:
-    """The frozen weights a head-only checkpoint builds on (feature-extraction runs keep the
-    backbone once, in ``checkpoints/backbone.ckpt``, and only the head per epoch)."""
+    """The frozen weights a head-only checkpoint builds on (``checkpoints/backbone.ckpt``)."""
     if Path(base).name != base:
         raise CheckpointError(f"{path}: its base {base!r} must be a file beside it")
     base_path = path.parent / base
@@ -87,8 +86,7 @@ def _base_state_dict(path: Path, base: str) -> dict[str, torch.Tensor]:
 
 def checked_meta(meta: Any, source: str) -> dict[str, Any]:
     """``ckpt['convlens']`` if it can rebuild a model and name its outputs, else one line saying
-    what is wrong with it (a missing ``model_name`` was a KeyError traceback, a class list shorter
-    than the outputs an IndexError after the prediction)."""
+    what is wrong with it (not a KeyError or an IndexError after the prediction)."""
     if not isinstance(meta, dict):
         raise CheckpointError(f"{source}: its convlens metadata is a {type(meta).__name__}, not a mapping; "
                               "the file was not written by convlens (or was edited)")
