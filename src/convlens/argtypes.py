@@ -33,11 +33,8 @@ def at_least(low: int) -> Callable[[str], int]:
 
 def output_dir(text: str) -> str:
     """A folder convlens may write into: missing (it will be made) or an existing writable folder.
-
-    Refused: a regular file, a folder (or its nearest existing parent) without write
-    permission, or on a read-only file system. Checked again when writing (ENOSPC, EROFS): this
-    is the early, cheap answer to the common mistakes.
-    """
+    Refused: a regular file, a folder (or its nearest existing parent) without write permission, or
+    on a read-only file system: the early, cheap answer; writing checks again (ENOSPC, EROFS)."""
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; give a folder (it is created if missing)")

@@ -118,8 +118,6 @@ def _make_exclusive(path: Path) -> Path:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise ConvlensError(f"--out {parent}: cannot create it ({exc.strerror}); choose a folder you may write to") from exc
         raise
-    if not parent.is_dir():
-        raise ConvlensError(f"--out {parent}: is a file, not a folder; give a folder")
     for n in range(1, 10_000):
         candidate = path if n == 1 else path.with_name(f"{path.name}-{n}")
         try:
@@ -171,7 +169,6 @@ class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    # ---- creation / opening -------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, config: dict[str, Any], kind: str) -> "RunDir":
         """Make the folder and record ``config`` with versions, command line and time. ``kind``
@@ -216,7 +213,6 @@ class RunDir:
     def is_run(path: str | os.PathLike) -> bool:
         return (Path(path) / RunDir.CONFIG).is_file()
 
-    # ---- records ----------------------------------------------------------------------------
     @property
     def record(self) -> dict[str, Any]:
         try:
@@ -243,7 +239,6 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    # ---- per-epoch metrics ------------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Append one epoch's metrics; rewritten whole, so a crash never leaves half a line."""
         self.write_metrics([*self.metrics(), row])
@@ -259,7 +254,6 @@ class RunDir:
         """Drop rows after ``last_epoch`` (0-based), used when a run resumes."""
         self.write_metrics([r for r in self.metrics() if r.get("epoch", -1) <= last_epoch])
 
-    # ---- summary ----------------------------------------------------------------------------
     def write_summary(self, summary: dict[str, Any]) -> Path:
         return atomic_write_json(self.path / self.SUMMARY, summary)
 

@@ -69,7 +69,6 @@ class Tour:
         from .shapes import alexnet_tables, plot_demo, run_demo
 
         tables = alexnet_tables()
-        folder = self.out / "basics"
         r = Report("CNN basics: sizes, parameters, convolution and pooling",
                    subtitle="W2 = (W1 - F + 2P)/S + 1 at every layer; parameters = weights + biases")
         for key in ("chapter", "torchvision"):
@@ -79,8 +78,7 @@ class Tour:
         for name in ("1d", "pool", "padding", "1x1", "3d"):
             res = run_demo(name)
             r.heading(f"demo: {name}").image(plot_demo(res), res.get("title", name))
-        r.write(folder / "report.html")
-        return {"report": folder / "report.html",
+        return {"report": r.write(self.out / "basics" / "report.html"),
                 "result": f"AlexNet {tables['chapter']['totals']['params']:,} parameters (torchvision's variant {tables['torchvision']['totals']['params']:,})"}
 
     def first_cnn(self) -> dict[str, Any]:

@@ -3,13 +3,11 @@
 * **Divergence.** Gradient descent with too large a step overshoots: for a loss with curvature
   L along some direction, plain SGD multiplies the error there by ``|1 - lr * L|`` each step,
   so ``lr > 2 / L`` grows it geometrically until the floats overflow (``inf``, then ``nan`` once
-  ``inf - inf`` appears). A non-finite loss or weight never comes back: every later step is NaN.
-  Training on regardless gave an all-NaN ``best.ckpt`` "best at epoch 1", a report, exit 0 and
-  ``predict`` printing "nan%". :class:`DivergenceGuard` (a Lightning callback) and
-  :func:`check_divergence` (for plain loops) stop at the first non-finite loss or weight, or a
-  cross-entropy over 1000 x ln K (K classes; ln K is what a uniform guess scores: Adam at lr 1000
-  "trained" to 3e17 without a word), with one line naming the epoch and what to try; no
-  non-finite checkpoint is ever written.
+  ``inf - inf`` appears). A non-finite loss or weight never comes back: every later step is NaN,
+  and training on regardless gave an all-NaN ``best.ckpt``, exit 0 and ``predict`` printing "nan%".
+  :class:`DivergenceGuard` (a Lightning callback) and :func:`check_divergence` (for plain loops,
+  which states the rule) stop at the first sign, with one line naming the epoch and what to try;
+  no non-finite checkpoint is ever written.
 """
 from __future__ import annotations
 
@@ -41,14 +39,11 @@ EXPLODED_FACTOR = 1000.0
 
 def check_divergence(loss: torch.Tensor | float | None, epoch: int, lr: float | None = None,
                      model: torch.nn.Module | None = None, num_classes: int | None = None, where: str = "") -> None:
-    """Raise :class:`TrainingDiverged` when training has diverged.
-
-    Diverged means: ``loss`` is inf/NaN; or, given ``num_classes`` K, the cross-entropy exceeds
-    :data:`EXPLODED_FACTOR` x max(ln K, 1) (ln K is the loss of a uniform guess, what a fresh
-    network scores); or ``model`` has an inf/NaN parameter or buffer. ``epoch`` counts from 1,
-    as the run folder does. Cost: one scalar read; one pass over the weights when ``model`` is
-    given (do that once an epoch).
-    """
+    """Raise :class:`TrainingDiverged` when ``loss`` is inf/NaN; or, given ``num_classes`` K, the
+    cross-entropy exceeds :data:`EXPLODED_FACTOR` x max(ln K, 1) (ln K: a uniform guess, what a fresh
+    network scores); or ``model`` has an inf/NaN parameter or buffer. ``epoch`` counts from 1, as the
+    run folder does. Cost: one scalar read; one pass over the weights when ``model`` is given (do that
+    once an epoch)."""
     what = None
     if loss is not None:
         value = float(loss.detach().float()) if isinstance(loss, torch.Tensor) else float(loss)

@@ -31,13 +31,10 @@ def freeze_bn_of_frozen_layers(model: nn.Module) -> int:
 
 
 class ClassifierModule(L.LightningModule):
-    """Cross-entropy training of ``model`` on uint8 image batches.
-
-    Batches are ``(x uint8 (B, C, H, W), y int64 (B,))``; :class:`BatchPreprocessor` turns them
-    into normalised floats on the device. Evaluation loaders are named (``val``, ``test``);
-    per-epoch sums are kept here (not only in Lightning's logger) so the run record never
-    depends on hook ordering, and they are all-reduced under DDP.
-    """
+    """Cross-entropy training of ``model`` on batches ``(x uint8 (B, C, H, W), y int64 (B,))``, which
+    :class:`BatchPreprocessor` turns into normalised floats on the device. Evaluation loaders are
+    named (``val``, ``test``); per-epoch sums are kept here, so the run record never depends on
+    hook ordering, and all-reduced under DDP."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, meta: dict[str, Any],
                  eval_names: list[str], param_groups: ParamGroupsFn | None = None):
@@ -89,13 +86,10 @@ class ClassifierModule(L.LightningModule):
         return self._sums.setdefault(split, torch.zeros(3, dtype=torch.float64, device=device))
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        """One optimizer step per ``micro_batch`` images of the loader's batch.
-
-        The engine hands Lightning groups of consecutive batches: the same batches, in the same
-        order, each its own step (so the same weights, seeded), but Lightning's per-batch loop and
-        hooks, the preprocessing (when it draws no random numbers) and the metric sums run once
-        per group. For the chapter's DNN they were a fifth of the training time.
-        """
+        """One optimizer step per ``micro_batch`` images of the loader's batch: a group of consecutive
+        batches (``steps_per_loader_batch``), each its own step (so the same weights, seeded), but
+        Lightning's per-batch loop and hooks, the preprocessing (when it draws no random numbers) and
+        the metric sums run once per group: for the chapter's DNN, a fifth of the training time."""
         x, y = batch
         size = self.micro_batch or len(y)
         whole = self.prep.augment == "none"

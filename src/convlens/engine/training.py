@@ -36,7 +36,6 @@ class TrainingInterrupted(ConvlensError):
 TrainResult = RunResult  # the name before every verb returned one RunResult
 
 
-# ---- checkpoints ------------------------------------------------------------------------
 def _lightning_recorder(recorder: RunRecorder, n_train: int):
     """The Lightning side of :class:`~convlens.runs.RunRecorder`: step events from the loop,
     and after each epoch's evaluation the row and Lightning's full (resumable) checkpoint,
@@ -92,7 +91,6 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-# ---- the run ------------------------------------------------------------------------------
 def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
                  extra_config: dict[str, Any] | None, epochs: int | None = None,
                  rank_zero: bool = True) -> tuple[RunDir, TrainConfig, Path | None]:
@@ -117,13 +115,10 @@ def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
 
 
 def steps_per_loader_batch(batch_size: int, image_shape: tuple[int, ...]) -> int:
-    """How many optimizer steps one loader batch carries.
-
-    Small images (Fashion-MNIST, CIFAR): about 1,000 images (at most 16 steps) per Lightning
-    batch, so its per-batch loop and hooks (~0.2 ms) are paid once per group; they were 13% of
-    the chapter DNN's training. Larger images: one step per batch, where that overhead is
-    nothing and the progress bar should move with every step.
-    """
+    """How many optimizer steps one loader batch carries. Small images (Fashion-MNIST, CIFAR): about
+    1,000 images (at most 16 steps) per Lightning batch, so its per-batch loop and hooks (~0.2 ms) are
+    paid once per group; they were 13% of the chapter DNN's training. Larger images: one step per
+    batch, where that overhead is nothing and the progress bar should move with every step."""
     if image_shape[-1] * image_shape[-2] > 64 * 64:
         return 1
     return max(1, min(16, 1000 // max(1, batch_size)))
