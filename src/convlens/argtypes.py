@@ -15,15 +15,11 @@ from pathlib import Path
 
 from .options import checker
 
-__all__ = ["at_least", "finite_float", "finite_non_negative_float", "finite_positive_float", "fraction", "non_negative_int",
-           "output_dir", "positive_int", "probability"]
+__all__ = ["at_least", "finite_non_negative_float", "finite_positive_float", "fraction", "non_negative_int", "output_dir",
+           "positive_int", "probability"]
 
-
-# The numeric checkers are options.checker with opt()'s bounds: one rule for what a number may be,
-# whether a flag comes from a config dataclass (train, transfer) or is declared by hand (explain, graph).
 positive_int = checker(int, low=1)            # epochs, sizes, counts
 non_negative_int = checker(int, low=0)        # 0 meaning 'none', e.g. --val-size 0
-finite_float = checker(float)                 # any finite number
 finite_positive_float = checker(float, above=0)       # learning rates, ratios
 finite_non_negative_float = checker(float, low=0)     # weight decay, label smoothing
 probability = checker(float, low=0, below=1)  # dropout: p = 1 drops every unit and nothing is learned
@@ -37,11 +33,8 @@ def at_least(low: int) -> Callable[[str], int]:
 
 def output_dir(text: str) -> str:
     """A folder convlens may write into: missing (it will be made) or an existing writable folder.
-
-    Refused: a regular file, a folder (or its nearest existing parent) without write
-    permission, or on a read-only file system. Checked again when writing (ENOSPC, EROFS): this
-    is the early, cheap answer to the common mistakes.
-    """
+    Refused: a regular file, a folder (or its nearest existing parent) without write permission, or
+    on a read-only file system: the early, cheap answer; writing checks again (ENOSPC, EROFS)."""
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; give a folder (it is created if missing)")

@@ -16,6 +16,8 @@ import sys
 import warnings
 from typing import Sequence
 
+from .errors import ConvlensError
+
 COMMAND_MODULES = (
     "convlens.engine.cli",     # train, compare, evaluate, predict
     "convlens.shapes.cli",     # shapes, conv
@@ -75,8 +77,6 @@ def _one_line_data_warnings() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .errors import ConvlensError
-
     # PyG's import-time torch.jit.script calls warn on every command; they are not the user's concern
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
     parser = build_parser()

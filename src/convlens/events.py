@@ -1,15 +1,11 @@
 """Progress events: how a run tells the world what it is doing.
 
 Every verb that trains emits the same small set of events through one callback protocol, so
-that front ends subscribe instead of each reading the loop's internals:
+that front ends subscribe instead of each reading the loop's internals: the terminal's tqdm bar
+and a notebook's display are listeners; the browser explorer tails ``events.jsonl``.
 
-* the terminal's progress bar (tqdm) is one listener,
-* the browser explorer (``convlens serve``) tails ``events.jsonl`` in the run folder,
-* a notebook's display is another listener.
-
-An event is a :class:`RunEvent`; a listener is any ``Callable[[RunEvent], None]``. The run
-recorder fans each event out to its listeners with :func:`emit`; a listener that raises is
-reported once and dropped, so a broken front end never stops a run.
+An event is a :class:`RunEvent`; a listener is any ``Callable[[RunEvent], None]``. :func:`emit`
+fans each event out; a listener that raises is warned about, so a broken front end never stops a run.
 """
 from __future__ import annotations
 
@@ -29,14 +25,10 @@ EVENTS_FILE = "events.jsonl"
 
 @dataclass
 class RunEvent:
-    """One thing a run did.
-
-    ``kind``: one of :data:`EventKind`. ``run``: the run folder's name. ``epoch`` (0-based) and
-    ``step`` (optimizer steps within the epoch) with ``total`` (steps per epoch, or epochs for
-    ``run_start``) where they apply. ``metrics``: numbers such as ``loss``, ``val_acc``.
-    ``message``: free text (``message`` and ``run_end`` events; ``run_end`` carries
-    ``status`` ``"ok"``/``"failed"``/``"stopped"`` in ``metrics`` keys or ``message``).
-    """
+    """One thing a run did. ``kind``: one of :data:`EventKind`. ``run``: the run folder's name.
+    ``epoch`` (0-based) and ``step`` (optimizer steps within the epoch) with ``total`` (steps per
+    epoch, or epochs for ``run_start``) where they apply. ``metrics``: numbers such as ``loss``,
+    ``val_acc``. ``message``: free text (``run_end``: ``"ok"`` or ``"failed: <why>"``)."""
 
     kind: EventKind
     run: str = ""
@@ -49,10 +41,6 @@ class RunEvent:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=float)
-
-    @classmethod
-    def from_json(cls, line: str) -> "RunEvent":
-        return cls(**json.loads(line))
 
 
 Listener = Callable[[RunEvent], None]
@@ -68,11 +56,9 @@ def emit(listeners: Iterable[Listener], event: RunEvent) -> None:
 
 
 class EventLog:
-    """Listener appending events to ``<run>/events.jsonl`` for front ends in other processes.
-
-    Step events are thinned to at most one per ``min_step_interval`` seconds (the browser needs a
-    live bar, not every step); every other event is written and flushed at once.
-    """
+    """Listener appending events to ``<run>/events.jsonl`` for front ends in other processes. Step
+    events are thinned to at most one per ``min_step_interval`` seconds (the browser needs a live
+    bar, not every step); every other event is written and flushed at once."""
 
     def __init__(self, run_dir: str | os.PathLike, min_step_interval: float = 0.5):
         self.path = Path(run_dir) / EVENTS_FILE
@@ -98,7 +84,7 @@ def read_events(run_dir: str | os.PathLike, offset: int = 0) -> tuple[list[RunEv
         f.seek(offset)
         data = f.read()
     end = data.rfind(b"\n") + 1  # a line still being written waits for the next call
-    events = [RunEvent.from_json(line) for line in data[:end].decode("utf-8").splitlines() if line.strip()]
+    events = [RunEvent(**json.loads(line)) for line in data[:end].decode("utf-8").splitlines() if line.strip()]
     return events, offset + end
 
 

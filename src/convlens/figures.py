@@ -70,8 +70,6 @@ def use_cjk_font(texts: Iterable[object] = ()) -> str | None:
     import matplotlib
 
     current = list(matplotlib.rcParams["font.family"])
-    if family not in current:
-        # generic names ("sans-serif") resolve to their first installed family, which must stay
-        # first so Latin text looks as before; the CJK family is only consulted for missing glyphs
+    if family not in current:  # appended: the first family (and Latin text's look) stays first
         matplotlib.rcParams["font.family"] = current + [family]
     return family

@@ -118,8 +118,6 @@ def _make_exclusive(path: Path) -> Path:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise ConvlensError(f"--out {parent}: cannot create it ({exc.strerror}); choose a folder you may write to") from exc
         raise
-    if not parent.is_dir():
-        raise ConvlensError(f"--out {parent}: is a file, not a folder; give a folder")
     for n in range(1, 10_000):
         candidate = path if n == 1 else path.with_name(f"{path.name}-{n}")
         try:
@@ -171,21 +169,16 @@ class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    # ---- creation / opening -------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, config: dict[str, Any], kind: str) -> "RunDir":
-        """Make the folder and record ``config`` with versions, command line and time.
+        """Make the folder and record ``config`` with versions, command line and time. ``kind``
+        names the verb that made the run (``train``, ``transfer``, ``graph``...), so that later verbs
+        (``evaluate``, ``predict``, ``explain``, ``shapes``) know how to rebuild its model.
 
-        ``kind`` names the verb that made the run (``train``, ``transfer``, ``graph``...), so
-        that later verbs (``evaluate``, ``predict``, ``explain``, ``shapes``) know how to
-        rebuild its model.
-
-        The folder is made exclusively (one atomic ``mkdir``): when ``path`` exists already --
-        another run started in the same second with the same ``--out`` -- the run goes to
-        ``path-2``, ``path-3``... so no two runs ever share a folder. A folder this process made
-        and left holding nothing but its record (the run failed before its first epoch) is
-        removed at exit.
-        """
+        The folder is made exclusively (one atomic ``mkdir``): when ``path`` exists already (another
+        run started in the same second with the same ``--out``) the run goes to ``path-2``,
+        ``path-3``..., so no two runs ever share a folder; :func:`discard_empty_runs` removes it at
+        exit if the run failed before saving anything."""
         from ._runtime import versions
 
         run = cls(_make_exclusive(Path(path)))
@@ -206,24 +199,20 @@ class RunDir:
         run.remove_stale_temporaries(PROCESS_START if resume else time.time() - STALE_TMP_SECONDS)
         return run
 
-    def remove_stale_temporaries(self, older_than: float) -> list[Path]:
+    def remove_stale_temporaries(self, older_than: float) -> None:
         """Delete ``.*.tmp`` files (left by a crash in :func:`atomic_write_bytes`) last modified
-        before ``older_than`` (a ``time.time()`` value); return what was removed."""
-        removed = []
+        before ``older_than`` (a ``time.time()`` value)."""
         for tmp in self.path.rglob(".*.tmp"):
             try:
                 if tmp.is_file() and tmp.stat().st_mtime < older_than:
                     tmp.unlink()
-                    removed.append(tmp)
             except FileNotFoundError:  # another process renamed or removed it meanwhile
                 continue
-        return removed
 
     @staticmethod
     def is_run(path: str | os.PathLike) -> bool:
         return (Path(path) / RunDir.CONFIG).is_file()
 
-    # ---- records ----------------------------------------------------------------------------
     @property
     def record(self) -> dict[str, Any]:
         try:
@@ -250,7 +239,6 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    # ---- per-epoch metrics ------------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Append one epoch's metrics; rewritten whole, so a crash never leaves half a line."""
         self.write_metrics([*self.metrics(), row])
@@ -266,7 +254,6 @@ class RunDir:
         """Drop rows after ``last_epoch`` (0-based), used when a run resumes."""
         self.write_metrics([r for r in self.metrics() if r.get("epoch", -1) <= last_epoch])
 
-    # ---- summary ----------------------------------------------------------------------------
     def write_summary(self, summary: dict[str, Any]) -> Path:
         return atomic_write_json(self.path / self.SUMMARY, summary)
 
@@ -387,15 +374,8 @@ class RunResult:
 
 
 class RunRecorder:
-    """Writes what every verb's run records, in one order, and tells the listeners.
-
-    ``end_epoch(row, checkpoint)``: the metrics row (an epoch's row replaces an earlier row of
-    the same epoch, so a resumed run never counts an epoch twice), then ``epoch=NNN.ckpt``,
-    ``last.ckpt`` and, when :class:`BestBy` says so, ``best.ckpt`` through :func:`write_checkpoint`.
-    ``finish(summary, report)``: ``summary.json`` from the final numbers, then the report (drawn
-    from that summary, so it shows everything), then ``run_end``. Events go to ``listeners``
-    and always to :class:`~convlens.events.EventLog` (``events.jsonl``, tailed by the explorer).
-    """
+    """Writes what every verb's run records, in one order, and tells the ``listeners`` and always
+    :class:`~convlens.events.EventLog` (``events.jsonl``, tailed by the explorer)."""
 
     def __init__(self, run: RunDir, best_by: str = "val_acc", listeners: Iterable[Any] = ()):
         from .events import EventLog
@@ -423,7 +403,9 @@ class RunRecorder:
         self.emit("step", epoch=epoch - 1, step=step, total=steps, metrics=metrics)
 
     def end_epoch(self, row: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> bool:
-        """Record one finished epoch (``row["epoch"]`` from 1); returns whether it is the new best."""
+        """Record one finished epoch (``row["epoch"]`` from 1): its metrics row (replacing an earlier
+        row of that epoch, so a resumed run never counts it twice), then ``epoch=NNN.ckpt``,
+        ``last.ckpt`` and, when :class:`BestBy` says so, ``best.ckpt``; returns whether it is the new best."""
         epoch = int(row["epoch"])
         rows = [r for r in self.run.metrics() if r.get("epoch") != epoch] + [row]
         self.run.write_metrics(sorted(rows, key=lambda r: r.get("epoch", 0)))
@@ -439,7 +421,8 @@ class RunRecorder:
         return improved
 
     def finish(self, summary: dict[str, Any], report: Any = None, model: Any = None) -> RunResult:
-        """Write ``summary.json`` (with ``best_epoch``/``best_by``), then ``report(summary)`` -> figures."""
+        """Write ``summary.json`` (with ``best_epoch``/``best_by``), then ``report(summary)`` -> figures
+        (drawn from that summary, so the report shows everything), then ``run_end``."""
         summary = {**summary, "best_epoch": self.best_epoch, "best_by": self.best_by.metric}
         self.run.write_summary(summary)
         figures = report(summary) if report is not None else {}

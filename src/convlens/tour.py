@@ -13,7 +13,9 @@ A step whose data is missing is reported as skipped with the reason, and the tou
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -67,7 +69,6 @@ class Tour:
         from .shapes import alexnet_tables, plot_demo, run_demo
 
         tables = alexnet_tables()
-        folder = self.out / "basics"
         r = Report("CNN basics: sizes, parameters, convolution and pooling",
                    subtitle="W2 = (W1 - F + 2P)/S + 1 at every layer; parameters = weights + biases")
         for key in ("chapter", "torchvision"):
@@ -77,8 +78,7 @@ class Tour:
         for name in ("1d", "pool", "padding", "1x1", "3d"):
             res = run_demo(name)
             r.heading(f"demo: {name}").image(plot_demo(res), res.get("title", name))
-        r.write(folder / "report.html")
-        return {"report": folder / "report.html",
+        return {"report": r.write(self.out / "basics" / "report.html"),
                 "result": f"AlexNet {tables['chapter']['totals']['params']:,} parameters (torchvision's variant {tables['torchvision']['totals']['params']:,})"}
 
     def first_cnn(self) -> dict[str, Any]:
@@ -125,8 +125,6 @@ class Tour:
         return {"report": more[1][0], "result": "GCN: " + ", ".join(results), "more": more[::2]}
 
     def index(self) -> Path:
-        import html
-
         from .reports import Report
 
         r = Report("convlens: the chapter on convolutional networks, on real data",
@@ -144,8 +142,6 @@ class Tour:
 def run_tour(out: str | os.PathLike = "runs/tour", quick: bool = False, shared_data: str | None = None,
              device: str = "auto", steps: str = ",".join(STEPS)) -> Path:
     """Run the chapter's ideas in order and return the path of ``index.html``."""
-    import shutil
-
     from ._runtime import tune_allocator
 
     tune_allocator()

@@ -8,9 +8,7 @@ A checkpoint is a dict read with ``torch.load(weights_only=True)``::
 
 A checkpoint may name a ``"base"`` file beside it whose weights it extends (feature-extraction
 runs: one frozen ``backbone.ckpt``, the head per epoch); :func:`read_checkpoint` joins them.
-
-Every file is written by :func:`convlens.runs.write_checkpoint` (beside its target, then
-renamed): the run recorder's epoch/last/best files and :func:`save_model_checkpoint`'s.
+Every file is written by :func:`convlens.runs.write_checkpoint`.
 """
 from __future__ import annotations
 
@@ -68,8 +66,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _base_state_dict(path: Path, base: str) -> dict[str, torch.Tensor]:
-    """The frozen weights a head-only checkpoint builds on (feature-extraction runs keep the
-    backbone once, in ``checkpoints/backbone.ckpt``, and only the head per epoch)."""
+    """The frozen weights a head-only checkpoint builds on (``checkpoints/backbone.ckpt``)."""
     if Path(base).name != base:
         raise CheckpointError(f"{path}: its base {base!r} must be a file beside it")
     base_path = path.parent / base
@@ -87,8 +84,7 @@ def _base_state_dict(path: Path, base: str) -> dict[str, torch.Tensor]:
 
 def checked_meta(meta: Any, source: str) -> dict[str, Any]:
     """``ckpt['convlens']`` if it can rebuild a model and name its outputs, else one line saying
-    what is wrong with it (a missing ``model_name`` was a KeyError traceback, a class list shorter
-    than the outputs an IndexError after the prediction)."""
+    what is wrong with it (not a KeyError or an IndexError after the prediction)."""
     if not isinstance(meta, dict):
         raise CheckpointError(f"{source}: its convlens metadata is a {type(meta).__name__}, not a mapping; "
                               "the file was not written by convlens (or was edited)")
@@ -136,13 +132,10 @@ def load_state_dict_checked(model: nn.Module, state_dict: dict[str, torch.Tensor
             f"{len(shape)} of another shape, e.g. {(missing + unexpected + shape)[:1]}); it was saved from another architecture") from exc
 
 
-_EPOCH_RE = re.compile(r"epoch=(\d+)\.ckpt$")
-
-
 def epoch_checkpoints(run_path: str | os.PathLike) -> list[tuple[int, Path]]:
     """``[(epoch, path)]`` of a run's per-epoch checkpoints, epochs counted from 1."""
     found = (Path(run_path) / "checkpoints").glob("epoch=*.ckpt")
-    return sorted((int(m.group(1)), p) for p in found if (m := _EPOCH_RE.search(p.name)))
+    return sorted((int(m.group(1)), p) for p in found if (m := re.search(r"epoch=(\d+)\.ckpt$", p.name)))
 
 
 def resolve_checkpoint(run_or_ckpt: str | os.PathLike, which: str | int = "best") -> Path:
@@ -164,10 +157,8 @@ def resolve_checkpoint(run_or_ckpt: str | os.PathLike, which: str | int = "best"
 
 
 def load_run_model(run_or_ckpt: str | os.PathLike, which: str | int = "best") -> tuple[nn.Module, dict[str, Any]]:
-    """The trained model of a run folder (``best``, ``last`` or an epoch) or of a ``.ckpt`` file.
-
-    Returns ``(model in eval mode, meta)``; ``meta`` has ``classes`` and ``pretrained_cfg``
-    (the preprocessing the model was trained with).
-    """
+    """The trained model of a run folder (``best``, ``last`` or an epoch) or of a ``.ckpt`` file:
+    ``(model in eval mode, meta)``; ``meta`` has ``classes`` and ``pretrained_cfg`` (the
+    preprocessing the model was trained with)."""
     path = resolve_checkpoint(run_or_ckpt, which)
     return model_from_checkpoint(read_checkpoint(path), str(path))

@@ -15,11 +15,9 @@ from .training import train
 
 def compare(cfg: TrainConfig, models: Sequence[str], name: str | None = None, listeners: Sequence[Any] = ()) -> RunResult:
     """Train each of ``models`` with ``cfg`` into ``<out>/<name>/<model>/`` and write
-    ``<out>/<name>/report.html`` (table of accuracy, parameters, time; curves overlaid).
-
-    Returns a :class:`~convlens.runs.RunResult` for the comparison folder: ``result["table"]``,
-    ``result.members`` (``result["results"]``): each model's own result.
-    """
+    ``<out>/<name>/report.html`` (table of accuracy, parameters, time; curves overlaid). Returns the
+    comparison folder's :class:`~convlens.runs.RunResult`: ``result["table"]``, and each model's own
+    result in ``result.members`` (``result["results"]``)."""
     folder = Path(cfg.out) / (name or cfg.name or default_run_name(f"compare-{'-'.join(models)}"))
     results = {m: train(replace(cfg, model=m, out=str(folder), name=m), listeners=listeners) for m in models}
     folder = results[models[0]].run.path.parent  # ddp: rank 0's folder (another rank's clock may name another)

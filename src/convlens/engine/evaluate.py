@@ -1,10 +1,6 @@
-"""Evaluation done right: ``model.eval()``, ``torch.no_grad()``, nothing kept that is not used.
-
-The chapter's loop evaluated in train mode (dropout on, BatchNorm overwriting its running
-statistics with the test set's: 88.7% reported, 87.7% for the same weights evaluated cleanly)
-and picked the best of 13 checkpoints by their test accuracy. :func:`evaluate_run` scores every
-checkpoint and picks the best epoch on the *validation* split; test accuracy is reported for
-each epoch but never used to choose.
+"""Evaluation done right: ``model.eval()``, ``torch.no_grad()``, nothing kept that is not used;
+:func:`evaluate_run` picks the best epoch on the *validation* split, test accuracy is only reported
+(what the chapter's loop did instead: docs/first-cnn.md, items 1 and 7).
 """
 from __future__ import annotations
 
@@ -53,11 +49,9 @@ def confusion_matrix(targets: Any, preds: Any, num_classes: int) -> np.ndarray:
 @torch.no_grad()
 def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000, device: str | torch.device = "cpu",
                    pretrained_cfg: dict[str, Any] | None = None, precision: str = "32-true") -> Evaluation:
-    """Evaluate ``model`` on uint8 images, normalised with its ``pretrained_cfg``.
-
-    ``precision``: the run's (``32-true``, ``bf16-mixed``, ``16-mixed``), so a run's numbers
-    are reproduced exactly; bf16 evaluation was 2x faster than float32 on the project's CPU.
-    """
+    """Evaluate ``model`` on uint8 images, normalised with its ``pretrained_cfg``. ``precision``: the
+    run's (``32-true``, ``bf16-mixed``, ``16-mixed``), so a run's numbers are reproduced exactly;
+    bf16 evaluation was 2x faster than float32 on the project's CPU."""
     device = torch.device(device)
     pcfg = pretrained_cfg or getattr(model, "pretrained_cfg", {}) or {}
     prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), channels_last=wants_channels_last(model)).to(device)
@@ -81,13 +75,10 @@ def evaluate_model(model: nn.Module, data: ImageTensors, batch_size: int = 1000,
 
 
 def evaluate_run(run_path: str | os.PathLike, device: str = "auto", data: Any = None, progress: bool = True) -> RunResult:
-    """Evaluate every saved epoch checkpoint of a run on its val and test splits.
-
-    Returns a :class:`~convlens.runs.RunResult` whose summary (``result["epochs"]``, ...) is
-    ``{"epochs": [{"epoch", "val_acc", "test_acc", ...}], "best_epoch", "best_by",
-    "test_acc_at_best", "note"}``, also written to ``evaluation.json`` in the run folder, with a
-    plot ``plots/evaluation.png``. The best epoch follows the run's own declared ``best_by``.
-    """
+    """Evaluate every saved epoch checkpoint of a run on its val and test splits. The summary of the
+    :class:`~convlens.runs.RunResult` (``result["epochs"]``, ...) is ``{"epochs": [{"epoch", "val_acc",
+    "test_acc", ...}], "best_epoch", "best_by", "test_acc_at_best", "note"}``, also written to
+    ``evaluation.json``, with ``plots/evaluation.png``; the best epoch follows the run's own ``best_by``."""
     from .._runtime import resolve_precision, select_device
     from ..reports.plots import plot_curves
     from .checkpoint import epoch_checkpoints, model_from_checkpoint, read_checkpoint

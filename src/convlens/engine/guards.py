@@ -3,13 +3,11 @@
 * **Divergence.** Gradient descent with too large a step overshoots: for a loss with curvature
   L along some direction, plain SGD multiplies the error there by ``|1 - lr * L|`` each step,
   so ``lr > 2 / L`` grows it geometrically until the floats overflow (``inf``, then ``nan`` once
-  ``inf - inf`` appears). A non-finite loss or weight never comes back: every later step is NaN.
-  Training on regardless gave an all-NaN ``best.ckpt`` "best at epoch 1", a report, exit 0 and
-  ``predict`` printing "nan%". :class:`DivergenceGuard` (a Lightning callback) and
-  :func:`check_divergence` (for plain loops) stop at the first non-finite loss or weight, or a
-  cross-entropy over 1000 x ln K (K classes; ln K is what a uniform guess scores: Adam at lr 1000
-  "trained" to 3e17 without a word), with one line naming the epoch and what to try; no
-  non-finite checkpoint is ever written.
+  ``inf - inf`` appears). A non-finite loss or weight never comes back: every later step is NaN,
+  and training on regardless gave an all-NaN ``best.ckpt``, exit 0 and ``predict`` printing "nan%".
+  :class:`DivergenceGuard` (a Lightning callback) and :func:`check_divergence` (for plain loops,
+  which states the rule) stop at the first sign, with one line naming the epoch and what to try;
+  no non-finite checkpoint is ever written.
 """
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ConvlensError, DataError, DataWarning  # noqa: F401 - DataWarning: its old home
+from ..errors import ConvlensError, DataWarning  # noqa: F401 - DataWarning: its old home
 
 
 class TrainingDiverged(ConvlensError):
@@ -40,16 +38,12 @@ EXPLODED_FACTOR = 1000.0
 
 
 def check_divergence(loss: torch.Tensor | float | None, epoch: int, lr: float | None = None,
-                     model: torch.nn.Module | None = None, num_classes: int | None = None,
-                     flag: str = "--lr", where: str = "") -> None:
-    """Raise :class:`TrainingDiverged` when training has diverged.
-
-    Diverged means: ``loss`` is inf/NaN; or, given ``num_classes`` K, the cross-entropy exceeds
-    :data:`EXPLODED_FACTOR` x max(ln K, 1) (ln K is the loss of a uniform guess, what a fresh
-    network scores); or ``model`` has an inf/NaN parameter or buffer. ``epoch`` counts from 1,
-    as the run folder does. Cost: one scalar read; one pass over the weights when ``model`` is
-    given (do that once an epoch).
-    """
+                     model: torch.nn.Module | None = None, num_classes: int | None = None, where: str = "") -> None:
+    """Raise :class:`TrainingDiverged` when ``loss`` is inf/NaN; or, given ``num_classes`` K, the
+    cross-entropy exceeds :data:`EXPLODED_FACTOR` x max(ln K, 1) (ln K: a uniform guess, what a fresh
+    network scores); or ``model`` has an inf/NaN parameter or buffer. ``epoch`` counts from 1, as the
+    run folder does. Cost: one scalar read; one pass over the weights when ``model`` is given (do that
+    once an epoch)."""
     what = None
     if loss is not None:
         value = float(loss.detach().float()) if isinstance(loss, torch.Tensor) else float(loss)
@@ -65,7 +59,7 @@ def check_divergence(loss: torch.Tensor | float | None, epoch: int, lr: float | 
             what = f"{len(bad)} weight tensors hold inf/NaN (e.g. {bad[0]})"
     if what is not None:
         advice = "" if lr is None or not math.isfinite(lr) else f" (it is {lr:g}; try {lr / 10:g} or less)"
-        raise TrainingDiverged(f"training diverged in epoch {epoch}{where}: {what}; lower {flag}{advice}")
+        raise TrainingDiverged(f"training diverged in epoch {epoch}{where}: {what}; lower --lr{advice}")
 
 
 def _classes(pl_module: Any) -> int | None:
@@ -86,26 +80,18 @@ def _divergence_guard_class() -> type:
         in list order. Epochs completed before stay saved; :class:`TrainingDiverged` says which
         epoch diverged."""
 
-        def __init__(self, lr: float | None = None, flag: str = "--lr"):
-            self.lr, self.flag = lr, flag
-
-        def _lr(self, trainer: Any) -> float | None:
-            if self.lr is not None:
-                return self.lr
-            try:
-                return float(trainer.optimizers[0].param_groups[0]["lr"])
-            except (AttributeError, IndexError, KeyError):
-                return None
+        def __init__(self, lr: float):
+            self.lr = lr
 
         def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
             loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
             if isinstance(loss, torch.Tensor):
-                check_divergence(loss, trainer.current_epoch + 1, self._lr(trainer), num_classes=_classes(pl_module),
-                                 flag=self.flag, where=f" (loader batch {batch_idx + 1})")
+                check_divergence(loss, trainer.current_epoch + 1, self.lr, num_classes=_classes(pl_module),
+                                 where=f" (loader batch {batch_idx + 1})")
 
         def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
             if not trainer.sanity_checking:
-                check_divergence(None, trainer.current_epoch + 1, self._lr(trainer), model=pl_module, flag=self.flag)
+                check_divergence(None, trainer.current_epoch + 1, self.lr, model=pl_module)
 
         def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
             # the epoch's mean training loss: a step inside a loader batch (several optimizer
@@ -113,8 +99,7 @@ def _divergence_guard_class() -> type:
             if trainer.sanity_checking or not hasattr(pl_module, "epoch_metrics"):
                 return
             if (loss := pl_module.epoch_metrics().get("train_loss")) is not None:
-                check_divergence(loss, trainer.current_epoch + 1, self._lr(trainer), num_classes=_classes(pl_module),
-                                 flag=self.flag)
+                check_divergence(loss, trainer.current_epoch + 1, self.lr, num_classes=_classes(pl_module))
 
     return DivergenceGuard
 

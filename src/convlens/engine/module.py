@@ -17,12 +17,9 @@ ParamGroupsFn = Callable[[nn.Module, float], list[dict[str, Any]]]
 
 
 def freeze_bn_of_frozen_layers(model: nn.Module) -> int:
-    """Put BatchNorm layers whose parameters are all frozen into eval mode.
-
-    ``requires_grad=False`` alone does not freeze BatchNorm: in train mode it keeps updating
-    its running mean/variance (the chapter's "frozen" backbone drifted this way). Returns how
-    many layers were switched.
-    """
+    """Put BatchNorm layers whose parameters are all frozen into eval mode; return how many.
+    ``requires_grad=False`` alone does not freeze BatchNorm: in train mode it keeps updating its
+    running mean/variance (the chapter's "frozen" backbone drifted this way, docs/transfer.md)."""
     n = 0
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -34,20 +31,16 @@ def freeze_bn_of_frozen_layers(model: nn.Module) -> int:
 
 
 class ClassifierModule(L.LightningModule):
-    """Cross-entropy training of ``model`` on uint8 image batches.
-
-    Batches are ``(x uint8 (B, C, H, W), y int64 (B,))``; :class:`BatchPreprocessor` turns them
-    into normalised floats on the device. Evaluation loaders are named (``val``, ``test``);
-    per-epoch sums are kept here (not only in Lightning's logger) so the run record never
-    depends on hook ordering, and they are all-reduced under DDP.
-    """
+    """Cross-entropy training of ``model`` on batches ``(x uint8 (B, C, H, W), y int64 (B,))``, which
+    :class:`BatchPreprocessor` turns into normalised floats on the device. Evaluation loaders are
+    named (``val``, ``test``); per-epoch sums are kept here, so the run record never depends on
+    hook ordering, and all-reduced under DDP."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, meta: dict[str, Any],
                  eval_names: list[str], param_groups: ParamGroupsFn | None = None):
         super().__init__()
-        # manual optimisation: one backward and one step per batch is all convlens needs, and
-        # it skips the closure machinery of Lightning's automatic loop (same results, seeded);
-        # training_step relies on it to take several steps per Lightning batch
+        # manual optimisation: training_step takes several steps per Lightning batch, and it skips
+        # the closure machinery of Lightning's automatic loop (same results, seeded)
         self.automatic_optimization = False
         self.model = model
         self.cfg = cfg
@@ -78,15 +71,13 @@ class ClassifierModule(L.LightningModule):
 
     # ---- training -----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        # Reseed per epoch: dropout and augmentation of epoch k are the same whether or not
-        # the run was interrupted and resumed before it.
-        # ddp: each rank its own stream (rank 0's is the one-process stream), else every rank
-        # would draw the same dropout masks and crops for its different images
+        # Reseed per epoch: dropout and augmentation of epoch k are the same whether or not the run
+        # was resumed before it. ddp: each rank its own stream (rank 0's is the one-process stream),
+        # else every rank would draw the same dropout masks and crops for its different images
         torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch + 7919 * self.global_rank)
         freeze_bn_of_frozen_layers(self.model)
         self._sums = {}
-        self._seen_images = 0
-        self.epoch_steps = 0
+        self._seen_images = self.epoch_steps = 0
         self._last_loss = None
         self._epoch_start = time.perf_counter()
 
@@ -95,13 +86,10 @@ class ClassifierModule(L.LightningModule):
         return self._sums.setdefault(split, torch.zeros(3, dtype=torch.float64, device=device))
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        """One optimizer step per ``micro_batch`` images of the loader's batch.
-
-        The engine hands Lightning groups of consecutive batches: the same batches, in the same
-        order, each its own step (so the same weights, seeded), but Lightning's per-batch loop and
-        hooks, the preprocessing (when it draws no random numbers) and the metric sums run once
-        per group. For the chapter's DNN they were a fifth of the training time.
-        """
+        """One optimizer step per ``micro_batch`` images of the loader's batch: a group of consecutive
+        batches (``steps_per_loader_batch``), each its own step (so the same weights, seeded), but
+        Lightning's per-batch loop and hooks, the preprocessing (when it draws no random numbers) and
+        the metric sums run once per group: for the chapter's DNN, a fifth of the training time."""
         x, y = batch
         size = self.micro_batch or len(y)
         whole = self.prep.augment == "none"

@@ -29,11 +29,9 @@ def make_optimizer(name: str, params: Any, lr: float, weight_decay: float = 0.0,
 
 
 def fast_optimizer_kwargs(model: "nn.Module") -> dict[str, bool]:
-    """``fused=True`` when every parameter is a float tensor on CPU or CUDA, else ``foreach``.
-
-    On CPU torch's default is the per-tensor loop (``_single_tensor_adam``): for the chapter's
-    DNN that was 1.5 of its 3.4 ms step. The fused kernel does the same update in one pass.
-    """
+    """``fused=True`` when every parameter is a float tensor on CPU or CUDA, else ``foreach``. On CPU
+    torch's default is the per-tensor loop (``_single_tensor_adam``): for the chapter's DNN that was
+    1.5 of its 3.4 ms step. The fused kernel does the same update in one pass."""
     params = list(model.parameters())
     fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     return {"fused": True} if fused else {"foreach": True}

@@ -74,6 +74,3 @@ def format_predictions(preds: list[Prediction], k: int = 5) -> str:
     """Human-readable lines: ``photo.jpg: Cat 97.1%, Dog 2.9%``."""
     return "\n".join(f"{p.path}: cannot predict ({p.error})" if p.error else
                      f"{p.path}: " + ", ".join(f"{c} {q:.1%}" for c, q in p.top(k)) for p in preds)
-
-
-__all__ = ["Prediction", "format_predictions", "predict"]

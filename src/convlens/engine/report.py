@@ -21,10 +21,8 @@ def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: 
                      summary: dict[str, Any], title: str, notes: list[str] | None = None) -> dict[str, Path]:
     """Curves, confusion matrix, per-class accuracy, the chapter's prediction grid (pred(true),
     green/red) and the most confidently wrong test images; then one self-contained ``report.html``.
-
     ``test_images``: an :class:`~convlens.data.ImageTensors` or anything whose ``[idx]`` gives
-    uint8 ``(n, C, H, W)`` as the model saw them (only the shown images are decoded).
-    """
+    uint8 ``(n, C, H, W)`` as the model saw them (only the shown images are decoded)."""
     from ..reports import Report, plot_confusion_matrix, plot_curves, plot_per_class_accuracy, plot_prediction_grid
 
     images = getattr(test_images, "images", test_images)

@@ -1,12 +1,6 @@
 """``train()``: one function behind ``convlens train``, ``compare`` and the fine-tuning of
-``transfer``. Lightning runs the loop; this file decides what a run records.
-
-What differs from the chapter's loop, and why (measured in ../shared/chapter-code-notes.md):
-batches are sliced from uint8 tensors in memory (its per-image PIL conversion was 47 of the
-69 s of the DNN's run); the training order is shuffled (it was not); evaluation is in eval
-mode under ``no_grad`` once per epoch (it ran in train mode on the whole test set every 50
-iterations: 51–64% of the run time, and BatchNorm absorbed the test set's statistics); the
-best epoch is chosen on a validation split carved from train, never on test.
+``transfer``. Lightning runs the loop; this file decides what a run records. What differs from
+the chapter's loop, and why: docs/first-cnn.md ("Where the chapter's code is wrong").
 """
 from __future__ import annotations
 
@@ -30,6 +24,7 @@ from ..runs import RunDir, RunRecorder, RunResult, default_run_name
 from . import distributed  # ddp: launch detection, device checks, rank-0-only files (engine/distributed.py)
 from .checkpoint import epoch_checkpoints, load_state_dict_checked, model_meta, read_checkpoint
 from .config import TrainConfig
+from .evaluate import Evaluation, evaluate_model
 from .guards import DivergenceGuard
 from .module import ClassifierModule, ParamGroupsFn
 
@@ -41,7 +36,6 @@ class TrainingInterrupted(ConvlensError):
 TrainResult = RunResult  # the name before every verb returned one RunResult
 
 
-# ---- checkpoints ------------------------------------------------------------------------
 def _lightning_recorder(recorder: RunRecorder, n_train: int):
     """The Lightning side of :class:`~convlens.runs.RunRecorder`: step events from the loop,
     and after each epoch's evaluation the row and Lightning's full (resumable) checkpoint,
@@ -97,7 +91,6 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-# ---- the run ------------------------------------------------------------------------------
 def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
                  extra_config: dict[str, Any] | None, epochs: int | None = None,
                  rank_zero: bool = True) -> tuple[RunDir, TrainConfig, Path | None]:
@@ -122,13 +115,10 @@ def _resolve_run(cfg: TrainConfig, resume: str | os.PathLike | None, kind: str,
 
 
 def steps_per_loader_batch(batch_size: int, image_shape: tuple[int, ...]) -> int:
-    """How many optimizer steps one loader batch carries.
-
-    Small images (Fashion-MNIST, CIFAR): about 1,000 images (at most 16 steps) per Lightning
-    batch, so its per-batch loop and hooks (~0.2 ms) are paid once per group; they were 13% of
-    the chapter DNN's training. Larger images: one step per batch, where that overhead is
-    nothing and the progress bar should move with every step.
-    """
+    """How many optimizer steps one loader batch carries. Small images (Fashion-MNIST, CIFAR): about
+    1,000 images (at most 16 steps) per Lightning batch, so its per-batch loop and hooks (~0.2 ms) are
+    paid once per group; they were 13% of the chapter DNN's training. Larger images: one step per
+    batch, where that overhead is nothing and the progress bar should move with every step."""
     if image_shape[-1] * image_shape[-2] > 64 * 64:
         return 1
     return max(1, min(16, 1000 // max(1, batch_size)))
@@ -137,8 +127,6 @@ def steps_per_loader_batch(batch_size: int, image_shape: tuple[int, ...]) -> int
 def _final_evaluation(module: ClassifierModule, test: ImageTensors, history: list[dict[str, Any]]) -> Any:
     """The last epoch's test predictions as an :class:`Evaluation`, when they cover the whole
     test split in order (one process): the same numbers a second pass would give, for free."""
-    from .evaluate import Evaluation
-
     if not module.final_test_probs or not history or "test_loss" not in history[-1]:
         return None
     probs = torch.cat(module.final_test_probs)
@@ -171,6 +159,8 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
     """
     import lightning as L
     from lightning.pytorch.trainer.states import TrainerStatus
+
+    from .recipes import resolve_recipe
 
     t0 = time.perf_counter()
     tune_allocator()
@@ -213,9 +203,6 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
 
         listeners = [*listeners, TqdmBar()]
     recorder = RunRecorder(run, "val_acc" if len(splits["val"]) else "last", listeners)
-
-    from .recipes import resolve_recipe
-
     recipe = resolve_recipe(cfg.recipe, cfg.model)
     if recipe is not None and recipe.prepare is not None and ckpt_path is None:
         recipe.prepare(model, splits["train"])  # e.g. a first layer set from the data (the fast recipe's whitening)
@@ -282,8 +269,6 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         return RunResult(RunDir(got["run"]), got["history"], got["summary"], model_=model, meta=meta)
 
     history = run.metrics()
-    from .evaluate import evaluate_model
-
     model.eval()
     final = _final_evaluation(module, splits["test"], history)
     if final is None:
