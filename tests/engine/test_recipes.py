@@ -88,6 +88,15 @@ def test_fast_recipe_on_real_images(cifar_small, tmp_path):
     assert not torch.allclose(one_view.probs, ev.probs)
 
 
+def test_keyword_arguments_count_as_set_by_the_user():
+    # fashion-mnist and 5 epochs are TrainConfig's defaults, which a recipe would otherwise fill
+    assert TrainConfig(recipe="fast", data="fashion-mnist").data == "fashion-mnist"
+    assert TrainConfig(recipe="fast").data == "cifar10"
+    c = TrainConfig(model="resnet20", epochs=5)
+    assert (c.epochs, c.lr, c.batch_size) == (5, 0.1, 128) and c.explicit == ("epochs", "model")
+    assert TrainConfig("fashion-mnist", "resnet20").explicit == ("data", "model")  # positional too
+
+
 def test_explicit_fields_survive_the_recipe_even_at_default_values():
     from dataclasses import replace
 
@@ -111,7 +120,7 @@ def test_fast_recipe_trains_fashion_mnist_in_its_own_shape(fashion_small, tmp_pa
     bs = 50
     cfg = TrainConfig(recipe="fast", data="fashion-mnist", epochs=5, batch_size=bs, lr=airbench_lr_wd(bs)[0],
                       weight_decay=airbench_lr_wd(bs)[1], model_kwargs={"widths": "32,64,64", "tta": 2}, out=str(tmp_path),
-                      name="fast-fashion", progress=False, threads=1, explicit=("data",))
+                      name="fast-fashion", progress=False, threads=1)  # data: given, so kept though it is the default
     res = train(cfg, data=fashion_small, report=False)
     assert res.model.stem.in_channels == 1 and res.model.stem.out_channels == 8  # 2 signs x 1 channel x 2x2
     assert res.model.pretrained_cfg["input_size"] == (1, 28, 28) and len(res.model.pretrained_cfg["mean"]) == 1

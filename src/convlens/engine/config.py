@@ -2,7 +2,8 @@
 are the flags of ``convlens train`` and ``compare`` (:mod:`convlens.options`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..argtypes import output_dir
@@ -14,6 +15,25 @@ AUGMENTS = ("none", "crop-flip", "crop")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
 
 
+def _given_arguments_are_explicit(cls: type) -> type:
+    """``TrainConfig(recipe="fast", data="fashion-mnist")`` keeps Fashion-MNIST, although it is the
+    default a recipe would fill: what a Python caller passes counts as set, as flags do on the
+    command line. A caller that passes ``explicit`` itself (the CLI, ``from_dict``, ``replace``)
+    says it whole."""
+    init = cls.__init__
+    names = [f.name for f in fields(cls)]
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "explicit" not in kwargs and len(args) <= names.index("explicit"):
+            kwargs["explicit"] = tuple(sorted({*names[:len(args)], *kwargs}))
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_given_arguments_are_explicit
 @dataclass
 class TrainConfig(Options):
     """Everything that decides a run's result. Defaults are the chapter's recipe
@@ -51,7 +71,8 @@ class TrainConfig(Options):
     progress: bool = opt(True, "no progress bar (logs, CI)")
     recipe: str = opt("auto", "a whole way of training (engine/recipes.py); auto: he for resnet20..110/plain20..56; "
                       "it fills every field left at its default", choices=("auto", "he", "fast", "none"))
-    explicit: tuple[str, ...] = opt((), "fields the user set: a recipe never overrides them", cli=False)
+    explicit: tuple[str, ...] = opt((), "fields the user set: a recipe never overrides them (default: the keyword "
+                                    "arguments given, as the flags given on the command line)", cli=False)
     compile: bool = opt(False, "torch.compile the training forward/backward (Inductor; engine/compiled.py): off, measured no faster on CPU (docs/speed.md)")
 
     def __post_init__(self) -> None:
@@ -59,3 +80,4 @@ class TrainConfig(Options):
 
         apply_recipe_defaults(self)  # the recipe fills the fields left at their defaults, then every field is checked
         super().__post_init__()
+
