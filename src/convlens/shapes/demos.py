@@ -30,7 +30,7 @@ from ..errors import ConvlensError
 
 
 def _l(t: torch.Tensor) -> list:
-    """Nested lists with integral floats printed as such (9.0 -> 9.0, 3.75 -> 3.75)."""
+    """Nested lists of floats rounded to 6 decimals."""
     return [round(v, 6) for v in t.tolist()] if t.dim() == 1 else [_l(r) for r in t]
 
 

@@ -201,10 +201,6 @@ def layer_output_shape(module: nn.Module, in_shape: Sequence[int]) -> tuple[tupl
     """The output shape the size formula predicts for ``module`` on an input of ``in_shape``
     (with batch dimension), and whether every division was exact (``False``: PyTorch floored
     and some input pixels are never read). ``None`` when no formula is known for the layer.
-
-    Covers ConvNd (numeric, ``"same"``/``"valid"`` padding, timm's dynamic ``Conv2dSame``),
-    ConvTransposeNd, Max/AvgPoolNd (incl. ``ceil_mode``), adaptive pools, Linear, Flatten,
-    ZeroPad2d, Upsample, and layers that keep the shape (norms, activations, dropout).
     """
     shape = tuple(int(v) for v in in_shape)
     name = type(module).__name__

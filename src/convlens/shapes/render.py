@@ -92,8 +92,7 @@ def print_layer_table(table: LayerTable, console: Console | None = None, max_row
     console.print(f"[bold]memory[/] activations {_bytes(t['activation_bytes'])} at batch {table.batch_size} (sum of layer outputs), "
                   f"input {_bytes(t['input_bytes'])}, parameters {_bytes(t['param_bytes'])}")
     if t["receptive_field"]:
-        rf = t["receptive_field"]
-        console.print(f"[bold]receptive field[/] of the last spatial feature map: {'x'.join(_n(v) for v in rf)} pixels")
+        console.print(f"[bold]receptive field[/] of the last spatial feature map: {'x'.join(_n(v) for v in t['receptive_field'])} pixels")
     console.print(f"[bold]size formula[/] checked on {t['formula_checked']} of {t['layers']} layers: "
                   + ("all equal to the forward pass" if not t["formula_mismatches"] else f"[red]{len(t['formula_mismatches'])} differ: {t['formula_mismatches'][:3]}[/]")
                   + (f"; PyTorch floored a non-whole size in {len(t['floored_layers'])} layer(s): {', '.join(t['floored_layers'][:4])}"

@@ -211,11 +211,8 @@ class _Recorder(TorchFunctionMode):
 
 @dataclass
 class LayerTable:
-    """One row per layer call, in execution order, and the model's totals.
-
-    ``rows`` are plain dicts (see :data:`COLUMNS`); ``totals`` a dict; ``checks`` the
-    cross-checks against torchinfo/fvcore (:func:`cross_check`); ``model`` the module measured.
-    """
+    """One row per layer call (plain dicts, see :data:`COLUMNS`), in execution order, the model's
+    totals, and the cross-checks of :func:`cross_check`."""
 
     model_name: str
     input_shape: tuple[int, ...]
@@ -233,7 +230,6 @@ class LayerTable:
         return [{k: r[k] for k in COLUMNS} for r in self.rows]
 
     def to_pandas(self) -> Any:
-        """The rows as a ``pandas.DataFrame`` (pandas is optional: a clear error if missing)."""
         return as_dataframe(self.to_records())
 
     def write_csv(self, path: str | os.PathLike) -> Path:
@@ -427,11 +423,8 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
 # ---- cross-checks ----------------------------------------------------------------------------------
 
 def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
-    """Compare the table with torchinfo (parameters, trainable parameters, every leaf layer's
-    output shape) and fvcore (MACs of convolutions, linear layers and matmuls, which fvcore
-    counts as "flops"). Each check: ``{"what", "convlens", "reference", "library", "match"}``.
-    Only what the library covers is compared. The result is also stored in ``table.checks``.
-    """
+    """Compare the table with torchinfo and fvcore where they cover it (docs/shapes.md, "Cross-checks").
+    Each check: ``{"what", "convlens", "reference", "library", "match"}``; also stored in ``table.checks``."""
     with measuring(model) as zeros:
         x = zeros(table.input_shape)
         import torchinfo
@@ -472,19 +465,6 @@ def _check(what: str, ours: int, ref: int, lib: str) -> dict[str, Any]:
     return {"what": what, "convlens": int(ours), "reference": int(ref), "library": lib, "match": int(ours) == int(ref)}
 
 
-# ---- resolving what the user named -------------------------------------------------------------------
-
-def load_model(spec: str | os.PathLike, which: str | int = "best") -> tuple[nn.Module, str, tuple[int, ...] | None]:
-    """``spec`` is a convlens model, a timm name, ``tv/<torchvision name>`` or a run folder.
-
-    Returns ``(model, label, default input shape (C, H, W) or None)``; never downloads weights.
-    """
-    from ..models.resolve import resolve_model
-
-    model, meta = resolve_model(spec, which=which)
-    return model, meta["label"], tuple((meta.get("pretrained_cfg") or {}).get("input_size") or ()) or None
-
-
 def parse_input_shape(text: str | Sequence[int] | None, default: Sequence[int] | None) -> tuple[int, ...] | None:
     """``--input`` for a model: ``CxHxW``; ``HxW`` or ``S`` keep the model's channels."""
     if text is None:
@@ -507,10 +487,12 @@ def model_table(spec: str | os.PathLike | nn.Module, input: str | Sequence[int] 
     ``which`` picks a run folder's checkpoint (``best``, ``last`` or an epoch)."""
     if isinstance(spec, nn.Module):
         model, label = spec, getattr(spec, "convlens_name", type(spec).__name__)
-        default = tuple((getattr(spec, "pretrained_cfg", None) or {}).get("input_size") or ()) or None
     else:
-        model, label, default = load_model(spec, which=which)
-    shape = parse_input_shape(input, default)
+        from ..models.resolve import resolve_model
+
+        model, meta = resolve_model(spec, which=which)
+        label = meta["label"]
+    shape = parse_input_shape(input, (getattr(model, "pretrained_cfg", None) or {}).get("input_size"))
     table = layer_table(model, shape, batch_size=batch_size, model_name=label)
     if check:
         cross_check(model, table)
