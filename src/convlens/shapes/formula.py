@@ -6,10 +6,6 @@ zero padding :math:`P` and dilation :math:`D` (the chapter has :math:`D = 1`):
 .. math::
     F_\\text{eff} = D(F - 1) + 1, \\qquad W_2 = \\frac{W_1 - F_\\text{eff} + 2P}{S} + 1
 
-A convolution with :math:`K` filters on a :math:`W_1 \\times H_1 \\times D_1` input gives
-:math:`W_2 \\times H_2 \\times K` and has :math:`F_H F_W D_1 K` weights and :math:`K` biases;
-pooling keeps the depth (:math:`D_2 = D_1`) and has no parameters.
-
 When :math:`W_1 - F_\\text{eff} + 2P` is not a multiple of :math:`S` the filter does not tile
 the input. PyTorch then silently floors (the last rows/columns are never seen); the chapter's
 rule, and :func:`output_size`, refuse the configuration and print the arithmetic.

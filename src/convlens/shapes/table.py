@@ -5,22 +5,16 @@ table holds the output shape seen by a forward hook, the shape the size formula 
 (:func:`~convlens.shapes.formula.layer_output_shape`), weights, biases, trainable and frozen
 parameters, multiply-accumulates, the receptive field and the bytes of the output.
 
-Counting conventions (one image, ``N`` = batch size):
+Counting conventions (one image, ``N`` = batch size; explained in docs/shapes.md, "The maths"):
 
-* **MACs** are counted per operation, where it runs (so functional ``F.conv2d`` or attention
-  matmuls inside a module count too): a convolution costs
-  :math:`|y| \\cdot C_\\text{in}/g \\cdot \\prod k`, a linear layer :math:`|y| \\cdot d_\\text{in}`,
-  a matmul :math:`|y| \\cdot k`, attention :math:`B H L S (E + E_v)` (:math:`QK^T` and the
-  weighted sum of :math:`V`). **FLOPs** :math:`= 2` MACs.
-  (fvcore calls one MAC one "flop"; torchinfo's "mult-adds" also count bias additions.)
-* **Receptive field** (theoretical, per spatial dimension): with :math:`r_0 = 1, j_0 = 1`,
-  a layer of kernel :math:`k`, stride :math:`s`, dilation :math:`d` gives
-  :math:`r = r_\\text{in} + (k - 1) d\\, j_\\text{in}` and :math:`j = j_\\text{in} s`. Element-wise
-  ops (residual sums, concatenations) take the maximum over their inputs; global pooling and
-  flattening cover the whole input (:math:`r_\\text{in} + (n - 1) j_\\text{in}`). It may exceed the
-  image size: it counts padding positions too.
-* **Activation memory** is the sum of every layer output's bytes (in-place outputs count
-  zero) times ``N``: what training keeps for the backward pass, roughly.
+* **MACs** per torch operation, where it runs: a convolution :math:`|y| \\cdot C_\\text{in}/g \\cdot \\prod k`,
+  a linear layer :math:`|y| \\cdot d_\\text{in}`, a matmul :math:`|y| \\cdot k`, attention
+  :math:`B H L S (E + E_v)`. **FLOPs** :math:`= 2` MACs.
+* **Receptive field** per spatial dimension, from :math:`r_0 = j_0 = 1`: a layer of kernel :math:`k`,
+  stride :math:`s`, dilation :math:`d` gives :math:`r = r_\\text{in} + (k - 1) d\\, j_\\text{in}`,
+  :math:`j = j_\\text{in} s`; element-wise ops take the maximum over their inputs; global pooling
+  and flattening cover the whole input (:math:`r_\\text{in} + (n - 1) j_\\text{in}`).
+* **Activation memory**: every layer output's bytes (in-place outputs count zero) times ``N``.
 """
 from __future__ import annotations
 
