@@ -32,9 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.cifar10 import DATA_CFG
-from ..errors import ConvlensError
 from .fashion import ClassifierMixin
-from .registry import register_model, register_untrained
+from .registry import register_untrained
 
 CIFAR10_CFG = {k: DATA_CFG[k] for k in ("input_size", "mean", "std", "num_classes", "interpolation", "crop_pct")}
 CIFAR10_CFG["dataset"] = "cifar10"
@@ -211,11 +210,11 @@ for _name, _depth, _shortcut, _doc in CIFAR_RESNETS:
                        f"train it: convlens train --data cifar10 --model {_name}")
 
 
-@register_model
-def cifar_vgg(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarVGG:
-    """A VGG-style CIFAR net (airbench's shape): whitened 2x2 stem, 3 conv blocks; the fast recipe's model."""
-    if pretrained:
-        raise ConvlensError("model 'cifar_vgg' has no pretrained weights; train it: convlens train --data cifar10 --recipe fast")
+def _cifar_vgg(num_classes: int, **kwargs) -> CifarVGG:
     if "widths" in kwargs and isinstance(kwargs["widths"], str):  # --model-kwargs widths=64,256,256
         kwargs["widths"] = tuple(int(w) for w in kwargs["widths"].split(","))
-    return CifarVGG(num_classes=num_classes or 10, **kwargs)
+    return CifarVGG(num_classes=num_classes, **kwargs)
+
+
+register_untrained("cifar_vgg", _cifar_vgg, "A VGG-style CIFAR net (airbench's shape): whitened 2x2 stem, 3 conv blocks; "
+                   "the fast recipe's model.", "train it: convlens train --data cifar10 --recipe fast")

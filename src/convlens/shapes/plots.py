@@ -52,10 +52,9 @@ def plot_alexnet(res: dict[str, Any]) -> Any:
     ch = {r["layer"]: r["params"] for r in res["chapter"]["rows"]}
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 4))
-    b1 = ax.bar(x - 0.2, [ch[n] for n in names], 0.4, label=f"chapter ({res['chapter']['totals']['params']:,})")
-    b2 = ax.bar(x + 0.2, [tv.get(n, 0) for n in names], 0.4, label=f"torchvision ({res['torchvision']['totals']['params']:,})")
-    ax.bar_label(b1, labels=[f"{v / 1e6:.2f}M" for v in (ch[n] for n in names)], fontsize=7, rotation=90, padding=2)
-    ax.bar_label(b2, labels=[f"{tv.get(n, 0) / 1e6:.2f}M" for n in names], fontsize=7, rotation=90, padding=2)
+    for dx, key, params in ((-0.2, "chapter", [ch[n] for n in names]), (0.2, "torchvision", [tv.get(n, 0) for n in names])):
+        bars = ax.bar(x + dx, params, 0.4, label=f"{key} ({res[key]['totals']['params']:,})")
+        ax.bar_label(bars, labels=[f"{v / 1e6:.2f}M" for v in params], fontsize=7, rotation=90, padding=2)
     ax.set_yscale("log")
     ax.set_xticks(x, names)
     ax.set_ylabel("parameters")

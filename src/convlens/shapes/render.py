@@ -115,13 +115,11 @@ def print_checks(checks: list[dict[str, Any]], console: Console) -> None:
 def print_formula(res: dict[str, Any], console: Console | None = None) -> None:
     """The size formula's steps for :func:`~convlens.shapes.formula.conv_layer`/``pool_layer``."""
     console = console or globals()['console']()
-    w1, h1, d1 = res["input"]
-    w2, h2, d2 = res["output"]
-    console.print(f"[bold]{res['kind']}[/]: input W1 x H1 x D1 = {w1}x{h1}x{d1}")
+    console.print(f"[bold]{res['kind']}[/]: input W1 x H1 x D1 = {'x'.join(map(str, res['input']))}")
     for s in res["steps"]:
         console.print(f"  {s['arithmetic']}")
     console.print(f"  {res['depth']}")
-    console.print(f"  [bold]output {w2}x{h2}x{d2}[/] ({res['output_values']:,} values)")
+    console.print(f"  [bold]output {'x'.join(map(str, res['output']))}[/] ({res['output_values']:,} values)")
     console.print(f"  weights {res['weights_arithmetic']}; biases {res['biases']}; parameters {res['params']:,}")
     if res["macs"]:
         console.print(f"  MACs {res['macs_arithmetic']} (FLOPs = 2 x MACs = {res['flops']:,})")

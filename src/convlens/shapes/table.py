@@ -67,11 +67,9 @@ def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> A
 
 
 def _tup(v: Any, n: int) -> tuple:
-    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
-        return ()
     if isinstance(v, (list, tuple)):
-        return tuple(v) if len(v) == n else (v[0],) * n
-    return (v,) * n
+        return tuple(v) if len(v) in (0, n) else (v[0],) * n
+    return () if v is None else (v,) * n
 
 
 def _contains(shape: Sequence[int], spatial: Sequence[int]) -> bool:
@@ -200,8 +198,6 @@ class _Recorder(TorchFunctionMode):
         _propagate(name, args, kwargs, out, self.protected)
         return out
 
-
-# ---- the table -----------------------------------------------------------------------------------
 
 @dataclass
 class LayerTable:
@@ -413,8 +409,6 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
     label = model_name or getattr(model, "convlens_name", None) or type(model).__name__
     return LayerTable(label, input_shape, batch_size, rows, totals, model=model)
 
-
-# ---- cross-checks ----------------------------------------------------------------------------------
 
 def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
     """Compare the table with torchinfo and fvcore where they cover it (docs/shapes.md, "Cross-checks").
