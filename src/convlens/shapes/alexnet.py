@@ -84,8 +84,7 @@ def chapter_rows(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
         m = mods.get(r["name"])
         if isinstance(m, nn.Conv2d):
             kind = "Conv"
-            c, h, w = r["input_shape"]
-            res = conv_layer((w, h, c), m.out_channels, m.kernel_size[::-1], m.stride[::-1], m.padding[::-1],
+            res = conv_layer(r["input_shape"][::-1], m.out_channels, m.kernel_size[::-1], m.stride[::-1], m.padding[::-1],
                              bias=m.bias is not None, floor=True, check_with_torch=False)
             arith, warith = res["steps"][0]["short"], res["weights_short"]
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):

@@ -107,10 +107,8 @@ def demo_1x1(seed: int = 0) -> dict[str, Any]:
     x = torch.randint(0, 4, (3, 2, 2), generator=g).float()
     w = torch.tensor([0.5, -1.0, 2.0])
     y = F.conv2d(x.unsqueeze(0), w.view(1, 3, 1, 1))[0, 0]
-    direct = nn.Sequential(nn.Conv2d(192, 32, 5, padding=2))
-    bottleneck = nn.Sequential(nn.Conv2d(192, 16, 1), nn.Conv2d(16, 32, 5, padding=2))
-    t_direct = layer_table(direct, (192, 28, 28))
-    t_bottle = layer_table(bottleneck, (192, 28, 28))
+    t_direct = layer_table(nn.Sequential(nn.Conv2d(192, 32, 5, padding=2)), (192, 28, 28))
+    t_bottle = layer_table(nn.Sequential(nn.Conv2d(192, 16, 1), nn.Conv2d(16, 32, 5, padding=2)), (192, 28, 28))
     md, mb = t_direct.totals["macs"], t_bottle.totals["macs"]
     return {
         "demo": "1x1", "title": "1x1 convolution: mixing channels, reducing depth (GoogLeNet's bottleneck)",

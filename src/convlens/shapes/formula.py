@@ -178,7 +178,6 @@ _SAME_SHAPE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.
                nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh,
                nn.Softmax, nn.LogSoftmax, nn.Softplus)
 
-
 # stochastic depth / drop path (torchvision, timm) and timm's own activation classes keep the shape
 _SAME_SHAPE_NAMES = {"StochasticDepth", "DropPath", "DropBlock2d", "GELU", "GELUTanh", "QuickGELU", "Swish", "HardSwish",
                      "HardSigmoid", "Sigmoid", "Tanh", "Mish", "PReLU", "LayerNorm2d", "RmsNorm", "LayerScale"}

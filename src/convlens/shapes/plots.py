@@ -18,7 +18,6 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
     rows = [r for r in table.rows if r["params"] or r["macs"] or r["activation_bytes"]]
     if len(rows) > max_layers:
         rows = sorted(sorted(rows, key=lambda r: -(r["params"] + r["macs"]))[:max_layers], key=lambda r: r["index"])
-    labels = [r["name"] for r in rows]
     xs = range(len(rows))
     fig, axes = plt.subplots(3, 1, figsize=(max(8, 0.22 * len(rows) + 3), 8.5), sharex=True)
     for ax, key, title, scale in ((axes[0], "params", "parameters", 1), (axes[1], "macs", "MACs per image (millions)", 1e6),
@@ -31,7 +30,7 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
         ax2 = axes[2].twinx()
         ax2.plot(rf_x, [max(rows[i]["receptive_field"]) for i in rf_x], "-", color="#c0392b", lw=1.2)
         ax2.set_ylabel("receptive field (pixels)", color="#c0392b", fontsize=8)
-    axes[2].set_xticks(list(xs), labels, rotation=90, fontsize=6)
+    axes[2].set_xticks(list(xs), [r["name"] for r in rows], rotation=90, fontsize=6)
     t = table.totals
     fig.suptitle(f"{table.model_name} on {'x'.join(map(str, table.input_shape))}: {t['params']:,} parameters, "
                  f"{t['macs'] / 1e6:,.1f}M MACs per image", fontsize=10)

@@ -70,7 +70,7 @@ def print_layer_table(table: LayerTable, console: Console | None = None, max_row
     cols += [("MACs", "right"), ("RF", "right"), (f"mem N={table.batch_size}", "right")]
     for col, just in cols:
         tab.add_column(col, justify=just, min_width={"layer": 12, "formula": 7}.get(col))
-    rows = table.rows if max_rows is None or len(table.rows) <= max_rows else table.rows[:max_rows]
+    rows = table.rows[:max_rows]
     for r in rows:
         mark = "" if r["formula_ok"] is None else ("[red]MISMATCH[/]" if not r["formula_ok"] else ("✓" if r["exact"] else "[yellow]floor[/]"))
         cells = [str(r["index"]), r["name"]] + ([r["type"]] if wide else []) + ["x".join(map(str, r["output_shape"])), mark]
@@ -124,9 +124,8 @@ def print_formula(res: dict[str, Any], console: Console | None = None) -> None:
     if res["macs"]:
         console.print(f"  MACs {res['macs_arithmetic']} (FLOPs = 2 x MACs = {res['flops']:,})")
     if "torch_output" in res:
-        ok = tuple(res["torch_output"]) == tuple(res["output"])
         console.print(f"  torch: {'x'.join(map(str, res['torch_output']))}" + (f", {res['torch_params']:,} parameters" if "torch_params" in res else "")
-                      + (" [green](same)[/]" if ok else " [red](differs)[/]"))
+                      + (" [green](same)[/]" if tuple(res["torch_output"]) == tuple(res["output"]) else " [red](differs)[/]"))
 
 
 def print_alexnet(res: dict[str, Any], console: Console | None = None) -> None:
