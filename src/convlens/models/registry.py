@@ -49,6 +49,19 @@ def is_model(name: str) -> bool:
     return name in _entrypoints
 
 
+def register_untrained(name: str, build: Callable[..., nn.Module], doc: str, how: str) -> Callable[..., nn.Module]:
+    """Register ``name`` as ``build(num_classes=...)`` (10 classes unless asked), documented by ``doc``;
+    it has no pretrained weights, and asking for them raises an error ending with ``how`` to train it."""
+    def make(pretrained: bool = False, num_classes: int | None = None, **kwargs: Any) -> nn.Module:
+        if pretrained:
+            raise ConvlensError(f"model {name!r} has no pretrained weights; {how}")
+        return build(num_classes=num_classes or 10, **kwargs)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = doc
+    return register_model(make)
+
+
 def _ensure_builtin_models() -> None:
     # importing the modules runs their @register_model decorators
     from . import cifar, fashion, pretrained  # noqa: F401
@@ -104,7 +117,3 @@ def create_model_for_data(name: str, data_config: dict[str, Any], **kwargs: Any)
                             "dataset": data_config.get("name", "")}
     model.convlens_kwargs = kw  # what rebuilds it (recorded in the checkpoint's meta)
     return model
-
-
-def unknown_model_error(name: str) -> ConvlensError:
-    return ConvlensError(f"unknown model {name!r}: convlens models are {', '.join(list_models())}; any timm name (e.g. resnet18) or tv/<torchvision name> also works")

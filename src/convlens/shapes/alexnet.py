@@ -20,10 +20,8 @@ FC-3       1000          4,096,000    1,000    4,097,000
 total                                          62,378,344
 =========  ============  ===========  =======  ============
 
-The paper says 224x224: then Conv-1 gives (224 - 11)/4 + 1 = 54.25, not a whole number;
-227 makes it 55. torchvision's ``alexnet`` (61,100,840 parameters) follows the "one weird
-trick" variant: 64/192/384/256/256 filters, padding 2 in Conv-1 (on 224: 55.25, floored to
-55) and an adaptive average pool to 6x6 before the classifier.
+Why 227, not the paper's 224, and how torchvision's ``alexnet`` (61,100,840 parameters) differs:
+docs/shapes.md ("Where the chapter is wrong").
 
 Every number below is measured on a real ``nn.Module`` with forward hooks
 (:func:`~convlens.shapes.table.layer_table`); the arithmetic comes from
@@ -86,8 +84,7 @@ def chapter_rows(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
         m = mods.get(r["name"])
         if isinstance(m, nn.Conv2d):
             kind = "Conv"
-            c, h, w = r["input_shape"]
-            res = conv_layer((w, h, c), m.out_channels, m.kernel_size[::-1], m.stride[::-1], m.padding[::-1],
+            res = conv_layer(r["input_shape"][::-1], m.out_channels, m.kernel_size[::-1], m.stride[::-1], m.padding[::-1],
                              bias=m.bias is not None, floor=True, check_with_torch=False)
             arith, warith = res["steps"][0]["short"], res["weights_short"]
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):

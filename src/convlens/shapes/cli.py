@@ -131,8 +131,7 @@ def _shapes(args: argparse.Namespace) -> int:
     print_layer_table(table, max_rows=args.max_rows)
     print_residual_blocks(residual_blocks(table.model, table.input_shape))
     _write(args, table.to_dict(), table.to_records(), lambda: plot_layer_table(table))
-    bad = [c for c in table.checks if not c["match"]]
-    return 1 if table.totals["formula_mismatches"] or bad else 0
+    return 1 if table.totals["formula_mismatches"] or not all(c["match"] for c in table.checks) else 0
 
 
 def _conv_demo(args: argparse.Namespace) -> int:

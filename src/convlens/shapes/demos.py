@@ -4,17 +4,6 @@ Each ``demo_*`` function returns a plain dict: ``title``, ``notes`` (lines of ex
 ``arrays`` (name -> nested lists, every one produced by a torch op), ``steps`` (the
 arithmetic of chosen output cells) and ``panels`` (which arrays :func:`plot_demo` draws).
 PyTorch's "convolution" is a cross-correlation (the filter is not flipped), as in the chapter.
-
-==========  ======================================================================================
-demo        what it shows
-==========  ======================================================================================
-``1d``      [1,1,1,1,1] * [0.25,0.5,0.25] = [1,1,1]: a smoothing filter; with padding 1 the ends drop to 0.75
-``2d``      a 5x5 binary image and a 3x3 filter -> 3x3 map, one cell's sum spelled out
-``padding`` zero padding 1 keeps a 3x3 convolution of a 4x4 input at 4x4 (2x2 without)
-``pool``    max and average pooling, size 2 stride 2: [[9,2],[6,3]] and [[3.75,1.25],[3.75,2]]
-``1x1``     a 1x1 convolution mixes channels per pixel; GoogLeNet's 28x28x192 bottleneck cuts MACs ~10x
-``3d``      a colour (3-channel) image and a 2D convolution: each filter is 3xFxF, gives one 2D map
-==========  ======================================================================================
 """
 from __future__ import annotations
 
@@ -30,7 +19,7 @@ from ..errors import ConvlensError
 
 
 def _l(t: torch.Tensor) -> list:
-    """Nested lists with integral floats printed as such (9.0 -> 9.0, 3.75 -> 3.75)."""
+    """Nested lists of floats rounded to 6 decimals."""
     return [round(v, 6) for v in t.tolist()] if t.dim() == 1 else [_l(r) for r in t]
 
 
@@ -118,10 +107,8 @@ def demo_1x1(seed: int = 0) -> dict[str, Any]:
     x = torch.randint(0, 4, (3, 2, 2), generator=g).float()
     w = torch.tensor([0.5, -1.0, 2.0])
     y = F.conv2d(x.unsqueeze(0), w.view(1, 3, 1, 1))[0, 0]
-    direct = nn.Sequential(nn.Conv2d(192, 32, 5, padding=2))
-    bottleneck = nn.Sequential(nn.Conv2d(192, 16, 1), nn.Conv2d(16, 32, 5, padding=2))
-    t_direct = layer_table(direct, (192, 28, 28))
-    t_bottle = layer_table(bottleneck, (192, 28, 28))
+    t_direct = layer_table(nn.Sequential(nn.Conv2d(192, 32, 5, padding=2)), (192, 28, 28))
+    t_bottle = layer_table(nn.Sequential(nn.Conv2d(192, 16, 1), nn.Conv2d(16, 32, 5, padding=2)), (192, 28, 28))
     md, mb = t_direct.totals["macs"], t_bottle.totals["macs"]
     return {
         "demo": "1x1", "title": "1x1 convolution: mixing channels, reducing depth (GoogLeNet's bottleneck)",
@@ -199,8 +186,7 @@ def run_demo(name: str, **kwargs: Any) -> dict[str, Any]:
         raise ConvlensError(f"unknown demo {name!r}: choose one of {', '.join(DEMOS)}")
     if name != "3d" and kwargs.get("image") is not None:
         raise ConvlensError("--image is only used by `convlens conv demo 3d`")
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return DEMOS[name](**kwargs)
+    return DEMOS[name](**{k: v for k, v in kwargs.items() if v is not None})
 
 
 def plot_demo(result: dict[str, Any]) -> Any:

@@ -6,10 +6,6 @@ zero padding :math:`P` and dilation :math:`D` (the chapter has :math:`D = 1`):
 .. math::
     F_\\text{eff} = D(F - 1) + 1, \\qquad W_2 = \\frac{W_1 - F_\\text{eff} + 2P}{S} + 1
 
-A convolution with :math:`K` filters on a :math:`W_1 \\times H_1 \\times D_1` input gives
-:math:`W_2 \\times H_2 \\times K` and has :math:`F_H F_W D_1 K` weights and :math:`K` biases;
-pooling keeps the depth (:math:`D_2 = D_1`) and has no parameters.
-
 When :math:`W_1 - F_\\text{eff} + 2P` is not a multiple of :math:`S` the filter does not tile
 the input. PyTorch then silently floors (the last rows/columns are never seen); the chapter's
 rule, and :func:`output_size`, refuse the configuration and print the arithmetic.
@@ -182,7 +178,6 @@ _SAME_SHAPE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.
                nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh,
                nn.Softmax, nn.LogSoftmax, nn.Softplus)
 
-
 # stochastic depth / drop path (torchvision, timm) and timm's own activation classes keep the shape
 _SAME_SHAPE_NAMES = {"StochasticDepth", "DropPath", "DropBlock2d", "GELU", "GELUTanh", "QuickGELU", "Swish", "HardSwish",
                      "HardSigmoid", "Sigmoid", "Tanh", "Mish", "PReLU", "LayerNorm2d", "RmsNorm", "LayerScale"}
@@ -201,10 +196,6 @@ def layer_output_shape(module: nn.Module, in_shape: Sequence[int]) -> tuple[tupl
     """The output shape the size formula predicts for ``module`` on an input of ``in_shape``
     (with batch dimension), and whether every division was exact (``False``: PyTorch floored
     and some input pixels are never read). ``None`` when no formula is known for the layer.
-
-    Covers ConvNd (numeric, ``"same"``/``"valid"`` padding, timm's dynamic ``Conv2dSame``),
-    ConvTransposeNd, Max/AvgPoolNd (incl. ``ceil_mode``), adaptive pools, Linear, Flatten,
-    ZeroPad2d, Upsample, and layers that keep the shape (norms, activations, dropout).
     """
     shape = tuple(int(v) for v in in_shape)
     name = type(module).__name__

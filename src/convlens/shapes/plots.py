@@ -18,7 +18,6 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
     rows = [r for r in table.rows if r["params"] or r["macs"] or r["activation_bytes"]]
     if len(rows) > max_layers:
         rows = sorted(sorted(rows, key=lambda r: -(r["params"] + r["macs"]))[:max_layers], key=lambda r: r["index"])
-    labels = [r["name"] for r in rows]
     xs = range(len(rows))
     fig, axes = plt.subplots(3, 1, figsize=(max(8, 0.22 * len(rows) + 3), 8.5), sharex=True)
     for ax, key, title, scale in ((axes[0], "params", "parameters", 1), (axes[1], "macs", "MACs per image (millions)", 1e6),
@@ -31,7 +30,7 @@ def plot_layer_table(table: LayerTable, max_layers: int = 80) -> Any:
         ax2 = axes[2].twinx()
         ax2.plot(rf_x, [max(rows[i]["receptive_field"]) for i in rf_x], "-", color="#c0392b", lw=1.2)
         ax2.set_ylabel("receptive field (pixels)", color="#c0392b", fontsize=8)
-    axes[2].set_xticks(list(xs), labels, rotation=90, fontsize=6)
+    axes[2].set_xticks(list(xs), [r["name"] for r in rows], rotation=90, fontsize=6)
     t = table.totals
     fig.suptitle(f"{table.model_name} on {'x'.join(map(str, table.input_shape))}: {t['params']:,} parameters, "
                  f"{t['macs'] / 1e6:,.1f}M MACs per image", fontsize=10)
@@ -52,10 +51,9 @@ def plot_alexnet(res: dict[str, Any]) -> Any:
     ch = {r["layer"]: r["params"] for r in res["chapter"]["rows"]}
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 4))
-    b1 = ax.bar(x - 0.2, [ch[n] for n in names], 0.4, label=f"chapter ({res['chapter']['totals']['params']:,})")
-    b2 = ax.bar(x + 0.2, [tv.get(n, 0) for n in names], 0.4, label=f"torchvision ({res['torchvision']['totals']['params']:,})")
-    ax.bar_label(b1, labels=[f"{v / 1e6:.2f}M" for v in (ch[n] for n in names)], fontsize=7, rotation=90, padding=2)
-    ax.bar_label(b2, labels=[f"{tv.get(n, 0) / 1e6:.2f}M" for n in names], fontsize=7, rotation=90, padding=2)
+    for dx, key, params in ((-0.2, "chapter", [ch[n] for n in names]), (0.2, "torchvision", [tv.get(n, 0) for n in names])):
+        bars = ax.bar(x + dx, params, 0.4, label=f"{key} ({res[key]['totals']['params']:,})")
+        ax.bar_label(bars, labels=[f"{v / 1e6:.2f}M" for v in params], fontsize=7, rotation=90, padding=2)
     ax.set_yscale("log")
     ax.set_xticks(x, names)
     ax.set_ylabel("parameters")

@@ -70,7 +70,7 @@ def print_layer_table(table: LayerTable, console: Console | None = None, max_row
     cols += [("MACs", "right"), ("RF", "right"), (f"mem N={table.batch_size}", "right")]
     for col, just in cols:
         tab.add_column(col, justify=just, min_width={"layer": 12, "formula": 7}.get(col))
-    rows = table.rows if max_rows is None or len(table.rows) <= max_rows else table.rows[:max_rows]
+    rows = table.rows[:max_rows]
     for r in rows:
         mark = "" if r["formula_ok"] is None else ("[red]MISMATCH[/]" if not r["formula_ok"] else ("✓" if r["exact"] else "[yellow]floor[/]"))
         cells = [str(r["index"]), r["name"]] + ([r["type"]] if wide else []) + ["x".join(map(str, r["output_shape"])), mark]
@@ -92,8 +92,7 @@ def print_layer_table(table: LayerTable, console: Console | None = None, max_row
     console.print(f"[bold]memory[/] activations {_bytes(t['activation_bytes'])} at batch {table.batch_size} (sum of layer outputs), "
                   f"input {_bytes(t['input_bytes'])}, parameters {_bytes(t['param_bytes'])}")
     if t["receptive_field"]:
-        rf = t["receptive_field"]
-        console.print(f"[bold]receptive field[/] of the last spatial feature map: {'x'.join(_n(v) for v in rf)} pixels")
+        console.print(f"[bold]receptive field[/] of the last spatial feature map: {'x'.join(_n(v) for v in t['receptive_field'])} pixels")
     console.print(f"[bold]size formula[/] checked on {t['formula_checked']} of {t['layers']} layers: "
                   + ("all equal to the forward pass" if not t["formula_mismatches"] else f"[red]{len(t['formula_mismatches'])} differ: {t['formula_mismatches'][:3]}[/]")
                   + (f"; PyTorch floored a non-whole size in {len(t['floored_layers'])} layer(s): {', '.join(t['floored_layers'][:4])}"
@@ -116,20 +115,17 @@ def print_checks(checks: list[dict[str, Any]], console: Console) -> None:
 def print_formula(res: dict[str, Any], console: Console | None = None) -> None:
     """The size formula's steps for :func:`~convlens.shapes.formula.conv_layer`/``pool_layer``."""
     console = console or globals()['console']()
-    w1, h1, d1 = res["input"]
-    w2, h2, d2 = res["output"]
-    console.print(f"[bold]{res['kind']}[/]: input W1 x H1 x D1 = {w1}x{h1}x{d1}")
+    console.print(f"[bold]{res['kind']}[/]: input W1 x H1 x D1 = {'x'.join(map(str, res['input']))}")
     for s in res["steps"]:
         console.print(f"  {s['arithmetic']}")
     console.print(f"  {res['depth']}")
-    console.print(f"  [bold]output {w2}x{h2}x{d2}[/] ({res['output_values']:,} values)")
+    console.print(f"  [bold]output {'x'.join(map(str, res['output']))}[/] ({res['output_values']:,} values)")
     console.print(f"  weights {res['weights_arithmetic']}; biases {res['biases']}; parameters {res['params']:,}")
     if res["macs"]:
         console.print(f"  MACs {res['macs_arithmetic']} (FLOPs = 2 x MACs = {res['flops']:,})")
     if "torch_output" in res:
-        ok = tuple(res["torch_output"]) == tuple(res["output"])
         console.print(f"  torch: {'x'.join(map(str, res['torch_output']))}" + (f", {res['torch_params']:,} parameters" if "torch_params" in res else "")
-                      + (" [green](same)[/]" if ok else " [red](differs)[/]"))
+                      + (" [green](same)[/]" if tuple(res["torch_output"]) == tuple(res["output"]) else " [red](differs)[/]"))
 
 
 def print_alexnet(res: dict[str, Any], console: Console | None = None) -> None:

@@ -5,22 +5,16 @@ table holds the output shape seen by a forward hook, the shape the size formula 
 (:func:`~convlens.shapes.formula.layer_output_shape`), weights, biases, trainable and frozen
 parameters, multiply-accumulates, the receptive field and the bytes of the output.
 
-Counting conventions (one image, ``N`` = batch size):
+Counting conventions (one image, ``N`` = batch size; explained in docs/shapes.md, "The maths"):
 
-* **MACs** are counted per operation, where it runs (so functional ``F.conv2d`` or attention
-  matmuls inside a module count too): a convolution costs
-  :math:`|y| \\cdot C_\\text{in}/g \\cdot \\prod k`, a linear layer :math:`|y| \\cdot d_\\text{in}`,
-  a matmul :math:`|y| \\cdot k`, attention :math:`B H L S (E + E_v)` (:math:`QK^T` and the
-  weighted sum of :math:`V`). **FLOPs** :math:`= 2` MACs.
-  (fvcore calls one MAC one "flop"; torchinfo's "mult-adds" also count bias additions.)
-* **Receptive field** (theoretical, per spatial dimension): with :math:`r_0 = 1, j_0 = 1`,
-  a layer of kernel :math:`k`, stride :math:`s`, dilation :math:`d` gives
-  :math:`r = r_\\text{in} + (k - 1) d\\, j_\\text{in}` and :math:`j = j_\\text{in} s`. Element-wise
-  ops (residual sums, concatenations) take the maximum over their inputs; global pooling and
-  flattening cover the whole input (:math:`r_\\text{in} + (n - 1) j_\\text{in}`). It may exceed the
-  image size: it counts padding positions too.
-* **Activation memory** is the sum of every layer output's bytes (in-place outputs count
-  zero) times ``N``: what training keeps for the backward pass, roughly.
+* **MACs** per torch operation, where it runs: a convolution :math:`|y| \\cdot C_\\text{in}/g \\cdot \\prod k`,
+  a linear layer :math:`|y| \\cdot d_\\text{in}`, a matmul :math:`|y| \\cdot k`, attention
+  :math:`B H L S (E + E_v)`. **FLOPs** :math:`= 2` MACs.
+* **Receptive field** per spatial dimension, from :math:`r_0 = j_0 = 1`: a layer of kernel :math:`k`,
+  stride :math:`s`, dilation :math:`d` gives :math:`r = r_\\text{in} + (k - 1) d\\, j_\\text{in}`,
+  :math:`j = j_\\text{in} s`; element-wise ops take the maximum over their inputs; global pooling
+  and flattening cover the whole input (:math:`r_\\text{in} + (n - 1) j_\\text{in}`).
+* **Activation memory**: every layer output's bytes (in-place outputs count zero) times ``N``.
 """
 from __future__ import annotations
 
@@ -73,11 +67,9 @@ def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> A
 
 
 def _tup(v: Any, n: int) -> tuple:
-    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
-        return ()
     if isinstance(v, (list, tuple)):
-        return tuple(v) if len(v) == n else (v[0],) * n
-    return (v,) * n
+        return tuple(v) if len(v) in (0, n) else (v[0],) * n
+    return () if v is None else (v,) * n
 
 
 def _contains(shape: Sequence[int], spatial: Sequence[int]) -> bool:
@@ -207,15 +199,10 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
-# ---- the table -----------------------------------------------------------------------------------
-
 @dataclass
 class LayerTable:
-    """One row per layer call, in execution order, and the model's totals.
-
-    ``rows`` are plain dicts (see :data:`COLUMNS`); ``totals`` a dict; ``checks`` the
-    cross-checks against torchinfo/fvcore (:func:`cross_check`); ``model`` the module measured.
-    """
+    """One row per layer call (plain dicts, see :data:`COLUMNS`), in execution order, the model's
+    totals, and the cross-checks of :func:`cross_check`."""
 
     model_name: str
     input_shape: tuple[int, ...]
@@ -233,7 +220,6 @@ class LayerTable:
         return [{k: r[k] for k in COLUMNS} for r in self.rows]
 
     def to_pandas(self) -> Any:
-        """The rows as a ``pandas.DataFrame`` (pandas is optional: a clear error if missing)."""
         return as_dataframe(self.to_records())
 
     def write_csv(self, path: str | os.PathLike) -> Path:
@@ -424,14 +410,9 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] | None = None, batc
     return LayerTable(label, input_shape, batch_size, rows, totals, model=model)
 
 
-# ---- cross-checks ----------------------------------------------------------------------------------
-
 def cross_check(model: nn.Module, table: LayerTable) -> list[dict[str, Any]]:
-    """Compare the table with torchinfo (parameters, trainable parameters, every leaf layer's
-    output shape) and fvcore (MACs of convolutions, linear layers and matmuls, which fvcore
-    counts as "flops"). Each check: ``{"what", "convlens", "reference", "library", "match"}``.
-    Only what the library covers is compared. The result is also stored in ``table.checks``.
-    """
+    """Compare the table with torchinfo and fvcore where they cover it (docs/shapes.md, "Cross-checks").
+    Each check: ``{"what", "convlens", "reference", "library", "match"}``; also stored in ``table.checks``."""
     with measuring(model) as zeros:
         x = zeros(table.input_shape)
         import torchinfo
@@ -472,19 +453,6 @@ def _check(what: str, ours: int, ref: int, lib: str) -> dict[str, Any]:
     return {"what": what, "convlens": int(ours), "reference": int(ref), "library": lib, "match": int(ours) == int(ref)}
 
 
-# ---- resolving what the user named -------------------------------------------------------------------
-
-def load_model(spec: str | os.PathLike, which: str | int = "best") -> tuple[nn.Module, str, tuple[int, ...] | None]:
-    """``spec`` is a convlens model, a timm name, ``tv/<torchvision name>`` or a run folder.
-
-    Returns ``(model, label, default input shape (C, H, W) or None)``; never downloads weights.
-    """
-    from ..models.resolve import resolve_model
-
-    model, meta = resolve_model(spec, which=which)
-    return model, meta["label"], tuple((meta.get("pretrained_cfg") or {}).get("input_size") or ()) or None
-
-
 def parse_input_shape(text: str | Sequence[int] | None, default: Sequence[int] | None) -> tuple[int, ...] | None:
     """``--input`` for a model: ``CxHxW``; ``HxW`` or ``S`` keep the model's channels."""
     if text is None:
@@ -507,10 +475,12 @@ def model_table(spec: str | os.PathLike | nn.Module, input: str | Sequence[int] 
     ``which`` picks a run folder's checkpoint (``best``, ``last`` or an epoch)."""
     if isinstance(spec, nn.Module):
         model, label = spec, getattr(spec, "convlens_name", type(spec).__name__)
-        default = tuple((getattr(spec, "pretrained_cfg", None) or {}).get("input_size") or ()) or None
     else:
-        model, label, default = load_model(spec, which=which)
-    shape = parse_input_shape(input, default)
+        from ..models.resolve import resolve_model
+
+        model, meta = resolve_model(spec, which=which)
+        label = meta["label"]
+    shape = parse_input_shape(input, (getattr(model, "pretrained_cfg", None) or {}).get("input_size"))
     table = layer_table(model, shape, batch_size=batch_size, model_name=label)
     if check:
         cross_check(model, table)
