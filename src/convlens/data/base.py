@@ -40,10 +40,6 @@ class ImageTensors:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    @property
-    def in_chans(self) -> int:
-        return int(self.images.shape[1])
-
     def subset(self, index: torch.Tensor | Sequence[int], name: str | None = None) -> "ImageTensors":
         index = torch.as_tensor(index, dtype=torch.int64)
         paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None

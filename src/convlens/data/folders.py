@@ -1,17 +1,11 @@
 """Image folders as users really have them, decoded once into uint8 tensors.
 
-Layout: ``root/train/<class>/*`` + ``root/test/<class>/*`` (``val/`` or ``validation/`` is
-accepted for the test split), or ``root/<class>/*`` alone, which is split into a seeded,
-class-stratified holdout. Every readable image becomes a (C, H, W) uint8 tensor at the size
-the model's preprocessing asks for (timm's eval transform: resize the short side to
-``floor(image_size / crop_pct)``, centre-crop ``image_size``); normalisation happens later,
-on the batch, with the mean/std of the model's weights.
-
-What real folders hold (an extension that lies, 16-bit or grey images, alpha, CMYK, EXIF
-orientation, corrupt or non-image files, empty, one-image or imbalanced classes) and how each is
-handled: docs/transfer.md, "Image folders as users have them". Files are read by content, never by their name.
-
-``strict=True`` turns any skipped file into a :class:`~convlens.errors.DataError`.
+Layout: ``root/train/<class>/*`` + ``root/test/<class>/*`` (or ``val/``, ``validation/``,
+``valid/``), or ``root/<class>/*`` alone, split into a seeded, class-stratified holdout. Every
+readable image becomes a (C, H, W) uint8 tensor at the size the model's preprocessing asks for
+(:class:`Preprocess`); normalisation happens later, on the batch, with the weights' mean/std.
+Files are read by content, never by their name; what real folders hold and how each case is
+handled: docs/transfer.md, "Image folders as users have them".
 """
 from __future__ import annotations
 
@@ -83,10 +77,8 @@ class Preprocess:
 
 # ---- one file -------------------------------------------------------------------------------
 def open_image(path: str | os.PathLike, channels: int = 3):
-    """Decode one file into an RGB (or L) PIL image, whatever it really holds.
-
-    Raises :class:`DataError` with the reason when the file cannot be read as an image.
-    """
+    """Decode one file into an RGB (or L) PIL image, whatever it really holds; a :class:`DataError`
+    with the reason when the file cannot be read as an image."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -167,13 +159,9 @@ def class_files(root: Path, classes: Sequence[str] | None = None) -> tuple[list[
 def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = None, classes: Sequence[str] | None = None,
                       strict: bool = False, progress: bool = True, name: str | None = None,
                       log: Callable[[str], None] | None = None) -> ImageTensors:
-    """Read ``root/<class>/*`` into :class:`ImageTensors`; unreadable files are skipped and reported.
-
-    Args:
-        classes: force this class list/order (the test split must use the train split's).
-        strict: raise :class:`DataError` on the first unreadable file instead of skipping it.
-    Returns ``ImageTensors`` with ``paths`` and ``meta["skipped"]`` (list of "file: reason").
-    """
+    """Read ``root/<class>/*`` into :class:`ImageTensors` with ``paths`` and ``meta["skipped"]``
+    ("file: reason"): unreadable files are skipped and reported, or with ``strict`` raise a
+    :class:`DataError`. ``classes``: as in :func:`class_files`."""
     root = Path(root)
     pp = preprocess or Preprocess()
     log = log or notice
@@ -229,10 +217,8 @@ def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | No
                              test_fraction: float = 0.2, seed: int = 0, strict: bool = False, progress: bool = True,
                              log: Callable[[str], None] | None = None, pretrained_cfg: dict[str, Any] | None = None,
                              **_: Any):
-    """An image folder as :class:`~convlens.data.DatasetSplits` (train, test).
-
-    ``path/train`` + ``path/test`` (or ``val``/``validation``), or a single folder of classes
-    split by :func:`stratified_holdout` (``test_fraction``, ``seed``). Preprocessing comes from
+    """An image folder (either layout of the module docstring) as :class:`~convlens.data.DatasetSplits`
+    (train, test); a single folder is split by :func:`stratified_holdout`. Preprocessing comes from
     ``preprocess``, else a model's ``pretrained_cfg`` (what the engine passes), else
     ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear); ``image_size="native"``:
     the folder's own size and colour (:func:`native_preprocess`), for models built from scratch.

@@ -267,18 +267,10 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 def load_csv_graph(nodes_csv: str | os.PathLike, edges_csv: str | os.PathLike,
                    label_column: str = "label", self_loops: str = "drop") -> "torch_geometric.data.Data":
-    """A node-classification graph from two CSV files.
-
-    ``nodes_csv``: header ``id,<feature columns...>,label``; ids are any strings, unique; feature
-    columns are numbers (none at all -> ``x`` is the identity). ``edges_csv``: header
-    ``src,dst[,type]``; edges are taken as undirected (both directions stored). An edge-type column
-    becomes ``edge_type`` (N_types,) ids and ``edge_attr`` one-hot (E, T).
-
-    Self loops (``src == dst``) are dropped with a warning (``self_loops="drop"``; the GCN adds
-    one weight-1 self loop to every node anyway, so keeping them would count the node twice) or
-    rejected (``"error"``). Duplicate edges are merged. Unknown node ids, duplicate ids,
-    missing or non-numeric labels/features raise :class:`DataError` naming file and line.
-    Labelled nodes are split 60/20/20 into train/val/test, stratified, with seed 0.
+    """A node-classification graph from two CSV files; their format, the self loops (dropped with a
+    warning, or rejected with ``self_loops="error"``) and the errors: docs/graph.md, "Your own graph
+    as CSV". An edge-type column becomes ``edge_type`` ids (E,) and one-hot ``edge_attr`` (E, T).
+    Nodes are split 60/20/20 into train/val/test, stratified, with seed 0.
     """
     from torch_geometric.data import Data
 
