@@ -106,7 +106,7 @@ def _identity(batch: Any) -> Any:
     return batch
 
 
-def tensor_loader(data: ImageTensors, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> DataLoader:
+def tensor_loader(data: ImageTensors, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
     """A ``DataLoader`` over in-memory tensors: no workers, no per-image work, one slice per batch."""
     return DataLoader(BatchedTensorDataset(data), batch_size=batch_size, sampler=EpochSeededSampler(len(data), shuffle, seed),
-                      drop_last=drop_last, collate_fn=_identity, num_workers=0)
+                      collate_fn=_identity, num_workers=0)

@@ -55,12 +55,11 @@ class Preprocess:
     channels: int = 3
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], channels: int | None = None) -> "Preprocess":
+    def from_config(cls, cfg: dict[str, Any]) -> "Preprocess":
         """From a model's ``pretrained_cfg`` / timm data config (``input_size``, ``crop_pct``...)."""
         size = cfg.get("input_size", (3, 224, 224))
         return cls(image_size=int(size[-1]), crop_pct=float(cfg.get("crop_pct") or 1.0),
-                   interpolation=str(cfg.get("interpolation") or "bilinear"),
-                   channels=int(channels or size[0]))
+                   interpolation=str(cfg.get("interpolation") or "bilinear"), channels=int(size[0]))
 
     def key(self) -> str:
         """A stable text identity, part of the feature-cache key."""
@@ -212,28 +211,27 @@ def stratified_holdout(data: ImageTensors, fraction: float, seed: int = 0) -> tu
     return data.subset(keep, name=f"{data.name}-train"), data.subset(hold, name=f"{data.name}-test")
 
 
-def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | None = None, crop_pct: float | None = None,
-                             interpolation: str | None = None, channels: int = 3, preprocess: Preprocess | None = None,
-                             test_fraction: float = 0.2, seed: int = 0, strict: bool = False, progress: bool = True,
+def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | None = None, test_fraction: float = 0.2,
+                             seed: int = 0, strict: bool = False, progress: bool = True,
                              log: Callable[[str], None] | None = None, pretrained_cfg: dict[str, Any] | None = None,
                              **_: Any):
     """An image folder (either layout of the module docstring) as :class:`~convlens.data.DatasetSplits`
-    (train, test); a single folder is split by :func:`stratified_holdout`. Preprocessing comes from
-    ``preprocess``, else a model's ``pretrained_cfg`` (what the engine passes), else
-    ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear); ``image_size="native"``:
-    the folder's own size and colour (:func:`native_preprocess`), for models built from scratch.
+    (train, test); a single folder is split by :func:`stratified_holdout`. Preprocessing comes from a
+    model's ``pretrained_cfg`` (what the engine passes), else ``image_size`` (default 224);
+    ``image_size="native"``: the folder's own size and colour (:func:`native_preprocess`), for models
+    built from scratch.
     """
     from .registry import DatasetSplits
 
     root = Path(path)
     log = log or notice
-    if preprocess is None and pretrained_cfg and image_size is None:
+    if pretrained_cfg and image_size is None:
         preprocess = Preprocess.from_config(pretrained_cfg)
-    if preprocess is None and image_size == "native":
+    elif image_size == "native":
         preprocess = native_preprocess(root)
-    read = partial(read_image_folder, preprocess=preprocess or Preprocess(image_size=image_size or 224, crop_pct=crop_pct or 1.0,
-                                                                          interpolation=interpolation or "bilinear", channels=channels),
-                   strict=strict, progress=progress, log=log)
+    else:
+        preprocess = Preprocess(image_size=image_size or 224)
+    read = partial(read_image_folder, preprocess=preprocess, strict=strict, progress=progress, log=log)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; give a folder with train/ and test/ (or one sub-folder per class)")
     test_dir = next((root / n for n in TEST_DIR_NAMES if (root / n).is_dir()), None)
@@ -271,9 +269,9 @@ def native_preprocess(root: str | os.PathLike) -> Preprocess:
     raise DataError(f"{root}: no readable image among its first files; give a folder with one sub-folder of images per class")
 
 
-def _progress(items: Sequence[Any], enabled: bool, desc: str, least: int = 50):
-    """``items`` with a tqdm bar on stderr (when enabled and at least ``least`` of them)."""
-    if not enabled or len(items) < least:
+def _progress(items: Sequence[Any], enabled: bool, desc: str):
+    """``items`` with a tqdm bar on stderr (when enabled and at least 50 of them)."""
+    if not enabled or len(items) < 50:
         return items
     from tqdm.auto import tqdm
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
@@ -145,8 +146,6 @@ def cross_validate(dataset, model: str = "gcn", readout: str = "mean", folds: in
             losses.append(tot / max(n, 1))
             check_divergence(losses[-1], len(losses), lr, model=net, num_classes=dataset.num_classes)  # it never recovers
         return curve, losses
-
-    from tqdm import tqdm
 
     it = tqdm(enumerate(splits), total=folds, desc=f"{model}+{readout} {folds}-fold CV", unit="fold", leave=False,
               disable=not progress)

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
@@ -82,8 +83,6 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     history: list[dict[str, Any]] = []
     rule = BestBy("val_acc" if has_val else "last")  # the run recorder's rule: val accuracy, ties to the lower val loss
     best, best_state, best_epoch = None, None, 0
-    from tqdm import tqdm
-
     it = tqdm(range(epochs), desc=f"gcn on {getattr(data, 'name', 'graph')}", unit="epoch", leave=False, disable=not progress)
     t0 = time.perf_counter()
     for epoch in it:

@@ -120,9 +120,9 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
 
     from ..figures import use_cjk_font
     from ..i18n import t
+    from ..reports.plots import finish
 
     use_cjk_font([title])
-
     n = data.num_nodes
     order = torch.argsort(data.y, stable=True) if getattr(data, "y", None) is not None and data.y.numel() == n else torch.arange(n)
     m = graph_matrices(data)
@@ -143,8 +143,6 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
         ax.set_title(f"{name}  {M.shape[0]} x {M.shape[1]}")
         ax.set_xlabel(t("feature") if key == "X" else t("node_sorted"))
         ax.set_ylabel(t("node_sorted"))
-    from ..reports.plots import finish
-
     return finish(fig, title)
 
 

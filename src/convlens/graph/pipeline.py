@@ -48,7 +48,7 @@ def embed_2d(h: torch.Tensor, method: str = "auto", seed: int = 0) -> tuple[np.n
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(h), "t-SNE"
 
 
-def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, test_mask: torch.Tensor | None = None):
+def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, test_mask: torch.Tensor):
     """Scatter of the 2-D embedding, colour = true class; labelled (training) nodes ringed."""
     import matplotlib.pyplot as plt
 
@@ -59,9 +59,8 @@ def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, tes
     for c, name in enumerate(class_names):
         m = y == c
         ax.scatter(xy[m, 0], xy[m, 1], s=s, color=cmap(c % 10), label=name, alpha=0.8, linewidths=0)
-    if test_mask is not None:
-        tr = ~test_mask.numpy()
-        ax.scatter(xy[tr, 0], xy[tr, 1], s=s * 3, facecolors="none", edgecolors="black", linewidths=0.6, label="train/val node")
+    tr = ~test_mask.numpy()
+    ax.scatter(xy[tr, 0], xy[tr, 1], s=s * 3, facecolors="none", edgecolors="black", linewidths=0.6, label="train/val node")
     ax.legend(fontsize=8, markerscale=2 if len(y) > 100 else 1)
     ax.set_title(title)
     ax.set_xticks([])
@@ -73,7 +72,7 @@ def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, tes
 def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "auto", progress: bool = True,
                 listeners: Any = (), **hp) -> RunResult:
     """Train the node GCN on ``data`` (a PyG ``Data`` with masks) and write the run folder."""
-    from .fitting import fit_node
+    from .fitting import fit_node, hidden_features
 
     hp = {**NODE_DEFAULTS, **{k: v for k, v in hp.items() if v is not None}}
     run = RunDir.create(out, {"task": "node", "data": data.name, "model": "gcn", "seed": seed, **hp}, kind="graph")
@@ -101,7 +100,6 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
     def report(summary: dict[str, Any]) -> dict[str, Any]:
         from ..engine.evaluate import confusion_matrix
         from ..reports import Report, plot_confusion_matrix, plot_curves
-        from .fitting import hidden_features
         from .matrices import plot_graph
 
         figs = {"curves": run.save_figure(plot_curves(run.metrics(), title=f"GCN on {data.name}"), "curves")}

@@ -16,9 +16,12 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch_geometric.sampler import NeighborSampler
+from torch_geometric.loader import NeighborLoader
+from torch_geometric.sampler import NeighborSampler, SamplerOutput
 
 from .._runtime import seed_everything
+from .fitting import _acc, gcn_optimizer, row_normalize
+from .models import GCN
 
 
 class TorchNeighborSampler(NeighborSampler):
@@ -33,8 +36,6 @@ class TorchNeighborSampler(NeighborSampler):
         self._local = torch.full((self.num_nodes,), -1, dtype=torch.long)
 
     def _sample(self, seed: torch.Tensor, seed_time=None, **kwargs):
-        from torch_geometric.sampler import SamplerOutput
-
         local = self._local
         seed = seed.to(torch.long)
         nodes = [seed]
@@ -78,8 +79,6 @@ def neighbor_loader(data, num_neighbors: Sequence[int] = (10, 10), batch_size: i
     Each batch is a ``Data`` whose first ``batch.batch_size`` nodes are the targets (``n_id``
     maps local to global ids); loss and accuracy are taken on those rows only.
     """
-    from torch_geometric.loader import NeighborLoader
-
     sampler = TorchNeighborSampler(data, num_neighbors)
     return NeighborLoader(data, num_neighbors=list(num_neighbors), batch_size=batch_size, input_nodes=input_nodes,
                           shuffle=shuffle, neighbor_sampler=sampler, num_workers=0)
@@ -90,9 +89,6 @@ def fit_node_sampled(data, hidden: int = 16, epochs: int = 20, lr: float = 0.01,
                      seed: int = 0) -> dict[str, Any]:
     """Mini-batch GCN training with sampled neighbourhoods; evaluation on the full graph
     (layer-wise inference would be the next step for graphs that do not fit in memory)."""
-    from .models import GCN
-    from .fitting import _acc, gcn_optimizer, row_normalize
-
     seed_everything(seed)
     data = data.clone()
     data.x = row_normalize(data.x.float())
