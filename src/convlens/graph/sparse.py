@@ -46,7 +46,6 @@ class SparseFeatures:
         self._s = (crow, c.clone(), tcrow, r[perm].clone(), perm, (n, f))
         self.values = coo.values().clone()
 
-    # --- the bits of the Tensor interface GCNConv uses ---------------------------------------
     @property
     def shape(self) -> torch.Size:
         return torch.Size(self._s[5])
@@ -70,7 +69,6 @@ class SparseFeatures:
         crow, col, *_ , size = self._s
         return _csr(crow, col, self.values, size).to_dense()
 
-    # --- the two operations a GCN needs -------------------------------------------------------
     def dropout(self, p: float, training: bool) -> "SparseFeatures":
         """Inverted dropout on the stored values only: same law as dropout on the dense X."""
         if not training or p == 0:
