@@ -40,10 +40,6 @@ class ImageTensors:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    @property
-    def in_chans(self) -> int:
-        return int(self.images.shape[1])
-
     def subset(self, index: torch.Tensor | Sequence[int], name: str | None = None) -> "ImageTensors":
         index = torch.as_tensor(index, dtype=torch.int64)
         paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
@@ -110,7 +106,7 @@ def _identity(batch: Any) -> Any:
     return batch
 
 
-def tensor_loader(data: ImageTensors, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> DataLoader:
+def tensor_loader(data: ImageTensors, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
     """A ``DataLoader`` over in-memory tensors: no workers, no per-image work, one slice per batch."""
     return DataLoader(BatchedTensorDataset(data), batch_size=batch_size, sampler=EpochSeededSampler(len(data), shuffle, seed),
-                      drop_last=drop_last, collate_fn=_identity, num_workers=0)
+                      collate_fn=_identity, num_workers=0)

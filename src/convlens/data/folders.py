@@ -1,17 +1,11 @@
 """Image folders as users really have them, decoded once into uint8 tensors.
 
-Layout: ``root/train/<class>/*`` + ``root/test/<class>/*`` (``val/`` or ``validation/`` is
-accepted for the test split), or ``root/<class>/*`` alone, which is split into a seeded,
-class-stratified holdout. Every readable image becomes a (C, H, W) uint8 tensor at the size
-the model's preprocessing asks for (timm's eval transform: resize the short side to
-``floor(image_size / crop_pct)``, centre-crop ``image_size``); normalisation happens later,
-on the batch, with the mean/std of the model's weights.
-
-What real folders hold (an extension that lies, 16-bit or grey images, alpha, CMYK, EXIF
-orientation, corrupt or non-image files, empty, one-image or imbalanced classes) and how each is
-handled: docs/transfer.md, "Image folders as users have them". Files are read by content, never by their name.
-
-``strict=True`` turns any skipped file into a :class:`~convlens.errors.DataError`.
+Layout: ``root/train/<class>/*`` + ``root/test/<class>/*`` (or ``val/``, ``validation/``,
+``valid/``), or ``root/<class>/*`` alone, split into a seeded, class-stratified holdout. Every
+readable image becomes a (C, H, W) uint8 tensor at the size the model's preprocessing asks for
+(:class:`Preprocess`); normalisation happens later, on the batch, with the weights' mean/std.
+Files are read by content, never by their name; what real folders hold and how each case is
+handled: docs/transfer.md, "Image folders as users have them".
 """
 from __future__ import annotations
 
@@ -61,12 +55,11 @@ class Preprocess:
     channels: int = 3
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], channels: int | None = None) -> "Preprocess":
+    def from_config(cls, cfg: dict[str, Any]) -> "Preprocess":
         """From a model's ``pretrained_cfg`` / timm data config (``input_size``, ``crop_pct``...)."""
         size = cfg.get("input_size", (3, 224, 224))
         return cls(image_size=int(size[-1]), crop_pct=float(cfg.get("crop_pct") or 1.0),
-                   interpolation=str(cfg.get("interpolation") or "bilinear"),
-                   channels=int(channels or size[0]))
+                   interpolation=str(cfg.get("interpolation") or "bilinear"), channels=int(size[0]))
 
     def key(self) -> str:
         """A stable text identity, part of the feature-cache key."""
@@ -83,10 +76,8 @@ class Preprocess:
 
 # ---- one file -------------------------------------------------------------------------------
 def open_image(path: str | os.PathLike, channels: int = 3):
-    """Decode one file into an RGB (or L) PIL image, whatever it really holds.
-
-    Raises :class:`DataError` with the reason when the file cannot be read as an image.
-    """
+    """Decode one file into an RGB (or L) PIL image, whatever it really holds; a :class:`DataError`
+    with the reason when the file cannot be read as an image."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -167,13 +158,9 @@ def class_files(root: Path, classes: Sequence[str] | None = None) -> tuple[list[
 def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = None, classes: Sequence[str] | None = None,
                       strict: bool = False, progress: bool = True, name: str | None = None,
                       log: Callable[[str], None] | None = None) -> ImageTensors:
-    """Read ``root/<class>/*`` into :class:`ImageTensors`; unreadable files are skipped and reported.
-
-    Args:
-        classes: force this class list/order (the test split must use the train split's).
-        strict: raise :class:`DataError` on the first unreadable file instead of skipping it.
-    Returns ``ImageTensors`` with ``paths`` and ``meta["skipped"]`` (list of "file: reason").
-    """
+    """Read ``root/<class>/*`` into :class:`ImageTensors` with ``paths`` and ``meta["skipped"]``
+    ("file: reason"): unreadable files are skipped and reported, or with ``strict`` raise a
+    :class:`DataError`. ``classes``: as in :func:`class_files`."""
     root = Path(root)
     pp = preprocess or Preprocess()
     log = log or notice
@@ -224,30 +211,27 @@ def stratified_holdout(data: ImageTensors, fraction: float, seed: int = 0) -> tu
     return data.subset(keep, name=f"{data.name}-train"), data.subset(hold, name=f"{data.name}-test")
 
 
-def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | None = None, crop_pct: float | None = None,
-                             interpolation: str | None = None, channels: int = 3, preprocess: Preprocess | None = None,
-                             test_fraction: float = 0.2, seed: int = 0, strict: bool = False, progress: bool = True,
+def load_image_folder_splits(path: str | os.PathLike, image_size: int | str | None = None, test_fraction: float = 0.2,
+                             seed: int = 0, strict: bool = False, progress: bool = True,
                              log: Callable[[str], None] | None = None, pretrained_cfg: dict[str, Any] | None = None,
                              **_: Any):
-    """An image folder as :class:`~convlens.data.DatasetSplits` (train, test).
-
-    ``path/train`` + ``path/test`` (or ``val``/``validation``), or a single folder of classes
-    split by :func:`stratified_holdout` (``test_fraction``, ``seed``). Preprocessing comes from
-    ``preprocess``, else a model's ``pretrained_cfg`` (what the engine passes), else
-    ``image_size``/``crop_pct``/``interpolation`` (default 224, 1.0, bilinear); ``image_size="native"``:
-    the folder's own size and colour (:func:`native_preprocess`), for models built from scratch.
+    """An image folder (either layout of the module docstring) as :class:`~convlens.data.DatasetSplits`
+    (train, test); a single folder is split by :func:`stratified_holdout`. Preprocessing comes from a
+    model's ``pretrained_cfg`` (what the engine passes), else ``image_size`` (default 224);
+    ``image_size="native"``: the folder's own size and colour (:func:`native_preprocess`), for models
+    built from scratch.
     """
     from .registry import DatasetSplits
 
     root = Path(path)
     log = log or notice
-    if preprocess is None and pretrained_cfg and image_size is None:
+    if pretrained_cfg and image_size is None:
         preprocess = Preprocess.from_config(pretrained_cfg)
-    if preprocess is None and image_size == "native":
+    elif image_size == "native":
         preprocess = native_preprocess(root)
-    read = partial(read_image_folder, preprocess=preprocess or Preprocess(image_size=image_size or 224, crop_pct=crop_pct or 1.0,
-                                                                          interpolation=interpolation or "bilinear", channels=channels),
-                   strict=strict, progress=progress, log=log)
+    else:
+        preprocess = Preprocess(image_size=image_size or 224)
+    read = partial(read_image_folder, preprocess=preprocess, strict=strict, progress=progress, log=log)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; give a folder with train/ and test/ (or one sub-folder per class)")
     test_dir = next((root / n for n in TEST_DIR_NAMES if (root / n).is_dir()), None)
@@ -285,9 +269,9 @@ def native_preprocess(root: str | os.PathLike) -> Preprocess:
     raise DataError(f"{root}: no readable image among its first files; give a folder with one sub-folder of images per class")
 
 
-def _progress(items: Sequence[Any], enabled: bool, desc: str, least: int = 50):
-    """``items`` with a tqdm bar on stderr (when enabled and at least ``least`` of them)."""
-    if not enabled or len(items) < least:
+def _progress(items: Sequence[Any], enabled: bool, desc: str):
+    """``items`` with a tqdm bar on stderr (when enabled and at least 50 of them)."""
+    if not enabled or len(items) < 50:
         return items
     from tqdm.auto import tqdm
 

@@ -6,6 +6,7 @@ d big-endian uint32 sizes; then the data, row-major. ``.gz`` files are read tran
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import zlib
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._runtime import cache_root
 from ..errors import DataError
 
 _UBYTE = 0x08
@@ -53,10 +55,6 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
 
 
 def _inflate_key(path: Path) -> Path | None:
-    import hashlib
-
-    from .._runtime import cache_root
-
     try:
         st = path.stat()
     except OSError:
@@ -71,7 +69,6 @@ def _store_inflated(key: Path, raw: bytes) -> None:
     from ..runs import atomic_write_bytes
 
     try:
-        key.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(key, raw)
     except OSError:
         pass  # an unwritable cache costs the next run 0.3 s, never this one

@@ -116,13 +116,9 @@ def load_run_data(config: dict[str, Any], pretrained_cfg: dict[str, Any] | None 
 
 def prepare_data(config: dict[str, Any], model: Any, meta: dict[str, Any] | None = None, data: Any = None,
                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Load (or take) the data named in ``config`` and cut it into train / val / test, fitted
-    to the model's ``pretrained_cfg["input_size"]`` (one line on ``log`` when that changes the
-    images' channels or size).
-
-    The validation split is class-stratified and seeded by ``config["seed"]``, so every verb
-    that reopens a run (``evaluate``, ``--resume``, ``explain``) sees the same split.
-    """
+    """Load (or take) the data named in ``config`` and cut it into train / val / test (val:
+    :func:`stratified_split`, seeded by ``config["seed"]``), fitted to the model's
+    ``pretrained_cfg["input_size"]`` (one line on ``log`` when that changes the images' channels or size)."""
     pcfg = {**(getattr(model, "pretrained_cfg", {}) or {}), **((meta or {}).get("pretrained_cfg") or {})}
     data = data if data is not None else load_run_data(config, pcfg)
     require_two_classes(data.classes, str(config.get("data")))

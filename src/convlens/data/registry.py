@@ -81,12 +81,8 @@ def _cifar10(data_dir: str | None = None, download: bool = False, **_: Any) -> D
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) -> DatasetSplits:
-    """A registered name (``list_datasets()``) or a folder of class sub-folders.
-
-    Folders are read by :func:`convlens.data.folders.load_image_folder` (``train/`` + ``test/``
-    sub-folders, or one folder split with a seeded holdout); ``kwargs`` go to the loader
-    (e.g. ``image_size``).
-    """
+    """A registered name (``list_datasets()``) or a folder of class sub-folders
+    (:func:`convlens.data.folders.load_image_folder_splits`); ``kwargs`` go to the loader."""
     key = name.lower().replace("_", "-")
     key = {"fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar": "cifar10"}.get(key, key)
     if key in _loaders:

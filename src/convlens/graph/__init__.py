@@ -1,10 +1,5 @@
-"""Graph convolutional networks (issue 6): matrices made visible, node and graph classification.
-
-Notebook use mirrors the CLI::
-
-    from convlens.graph import load_karate, describe_matrices, train
-    print(describe_matrices(load_karate()))
-    train(data="cora", out="runs/cora")
+"""Graph convolutional networks: matrices made visible, node and graph classification
+(CLI and notebook use: docs/graph.md).
 
 Names are imported on first use (PEP 562), so ``convlens --help`` does not load PyG.
 """

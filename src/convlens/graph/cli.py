@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .. import argtypes as A
 
@@ -53,8 +54,6 @@ def register(subparsers) -> None:
 
 
 def _show(args) -> int:
-    from pathlib import Path
-
     from .show import show_graph
 
     out = None if args.no_plots else (args.out or f"graph-show-{Path(args.data).stem.lower()}")

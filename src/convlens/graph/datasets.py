@@ -5,9 +5,8 @@ Every loader returns PyTorch Geometric objects (:class:`~torch_geometric.data.Da
 ``class_names``. Shapes: ``x`` (N, F) float, ``edge_index`` (2, E) long with both directions of
 every undirected edge, ``y`` (N,) long for node tasks or (1,) for one graph of many.
 
-Real files are read where they are and never written to: PyG's readers want
-``root/<Name>/raw`` and write ``root/<Name>/processed``, so we link the raw files into a cache
-folder (``~/.cache/convlens/<kind>/`` or ``cache_dir``) and let PyG process there.
+Real files are read where they are and never written to: PyG processes links to them in a
+cache folder (:func:`_pyg_dataset`).
 """
 from __future__ import annotations
 
@@ -19,9 +18,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from .._runtime import cache_root, shared_data_dir
+from ..data.prepare import hold_per_class
 from ..errors import DataError
 
 # Planetoid's label order, recovered from the class sizes (each size is unique in the original
@@ -110,8 +111,9 @@ def vet_processed(processed_dir: Path) -> None:
 
 def _pyg_dataset(kind: str, pyg_name: str, files: list[str], data_dir: str | os.PathLike | None,
                  cache_dir: str | os.PathLike | None, make: Any, hint: str) -> Any:
-    """``make(root)``: a PyG data set processed in ``<cache>/<kind>/<raw identity>/`` from the raw
-    ``files`` (``data_dir``, the shared data folder, or PyG's download), its cache vetted first."""
+    """``make(root)``: a PyG data set processed in ``<cache>/<kind>/<raw identity>/`` from links to
+    the raw ``files`` (``data_dir``, the shared data folder, or PyG's download; PyG's readers want
+    ``root/<Name>/raw`` and write ``root/<Name>/processed`` beside it), its cache vetted first."""
     src = _find_raw(data_dir, f"{kind}/raw" if kind == "planetoid" else f"{kind}/{pyg_name}/raw", files, pyg_name)
     root = cache_root(cache_dir) / kind / raw_identity(src, files)
     if src is not None:
@@ -148,8 +150,6 @@ def _planetoid_part(folder: Path, key: str, part: str) -> torch.Tensor | dict:
         if not isinstance(out, dict):
             raise DataError(f"{path}: expected a dict node -> neighbours, found {type(out).__name__}")
         return out
-    import numpy as np
-
     out = out.todense() if hasattr(out, "todense") else out
     if not isinstance(out, np.ndarray):
         raise DataError(f"{path}: expected an array, found {type(out).__name__}; replace it with an original copy")
@@ -267,18 +267,10 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 def load_csv_graph(nodes_csv: str | os.PathLike, edges_csv: str | os.PathLike,
                    label_column: str = "label", self_loops: str = "drop") -> "torch_geometric.data.Data":
-    """A node-classification graph from two CSV files.
-
-    ``nodes_csv``: header ``id,<feature columns...>,label``; ids are any strings, unique; feature
-    columns are numbers (none at all -> ``x`` is the identity). ``edges_csv``: header
-    ``src,dst[,type]``; edges are taken as undirected (both directions stored). An edge-type column
-    becomes ``edge_type`` (N_types,) ids and ``edge_attr`` one-hot (E, T).
-
-    Self loops (``src == dst``) are dropped with a warning (``self_loops="drop"``; the GCN adds
-    one weight-1 self loop to every node anyway, so keeping them would count the node twice) or
-    rejected (``"error"``). Duplicate edges are merged. Unknown node ids, duplicate ids,
-    missing or non-numeric labels/features raise :class:`DataError` naming file and line.
-    Labelled nodes are split 60/20/20 into train/val/test, stratified, with seed 0.
+    """A node-classification graph from two CSV files; their format, the self loops (dropped with a
+    warning, or rejected with ``self_loops="error"``) and the errors: docs/graph.md, "Your own graph
+    as CSV". An edge-type column becomes ``edge_type`` ids (E,) and one-hot ``edge_attr`` (E, T).
+    Nodes are split 60/20/20 into train/val/test, stratified, with seed 0.
     """
     from torch_geometric.data import Data
 
@@ -358,8 +350,6 @@ def _stratified_masks(data, seed: int, fractions: tuple[float, float] = (0.6, 0.
     :func:`convlens.data.prepare.hold_per_class` taken twice with one seed draws the same
     permutation per class: its first ``n_train`` nodes train, the next ``n_val`` validate."""
     from torch_geometric.utils import index_to_mask
-
-    from ..data.prepare import hold_per_class
 
     counts = torch.bincount(data.y).tolist()
     n_train = [max(1, round(fractions[0] * n)) for n in counts]

@@ -1,12 +1,10 @@
-"""One graph convolution written straight from the formula, for teaching.
+"""One graph convolution written straight from the formula, for teaching (docs/graph.md,
+"The maths, with shapes"):
 
     H' = σ(Â H W + b)        Â (N, N) = D̃^-1/2 (A + I) D̃^-1/2,  H (N, F_in),  W (F_in, F_out),
                              b (F_out,),  H' (N, F_out)
 
-Each output row i is a degree-weighted average of the transformed rows of i's neighbours and of
-i itself: h'_i = σ( Σ_{j ∈ N(i) ∪ {i}} h_j W / sqrt(d̃_i d̃_j) + b ).
-Dense Â costs O(N² F_out); PyG's ``GCNConv`` computes the same thing with messages along the
-E edges in O(E F_out). ``tests/graph/test_dense.py`` checks both agree to 1e-6.
+Dense Â costs O(N² F_out); PyG's ``GCNConv`` computes the same along the E edges in O(E F_out).
 """
 from __future__ import annotations
 

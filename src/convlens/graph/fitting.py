@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .._runtime import seed_everything
 from ..engine.guards import check_divergence
@@ -65,7 +66,6 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
              dropout: float = 0.5, seed: int = 0, layers: int = 2, progress: bool = False) -> NodeFit:
     """Train :class:`GCN` full-batch on ``data.train_mask``; select the epoch on ``val_mask``.
 
-    Weight decay applies to the first layer only (:func:`gcn_optimizer`).
     Returns the model restored to its best-validation weights and one history row per epoch.
     Without validation nodes (karate) there is nothing to select on: the last epoch is kept.
     """
@@ -74,8 +74,7 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     seed_everything(seed)
     x = prepare_features(feature_matrix(data))
     y = data.y
-    # edge_index (gather + scatter) rather than a sparse CSR Âᵀ: torch's CSR backward re-sorts
-    # the matrix every step, which made the whole run 2x slower here.
+    # edge_index, not a sparse CSR Âᵀ: torch's CSR backward re-sorts it every step (2x slower)
     ei = data.edge_index
     num_classes = int(y.max()) + 1
     model = GCN(x.size(1), hidden, num_classes, num_layers=layers, dropout=dropout, cached=True)
@@ -84,8 +83,6 @@ def fit_node(data: Any, hidden: int = 16, epochs: int = 200, lr: float = 0.01, w
     history: list[dict[str, Any]] = []
     rule = BestBy("val_acc" if has_val else "last")  # the run recorder's rule: val accuracy, ties to the lower val loss
     best, best_state, best_epoch = None, None, 0
-    from tqdm import tqdm
-
     it = tqdm(range(epochs), desc=f"gcn on {getattr(data, 'name', 'graph')}", unit="epoch", leave=False, disable=not progress)
     t0 = time.perf_counter()
     for epoch in it:

@@ -1,20 +1,12 @@
-"""The matrices of a graph convolution, computed and drawn.
-
-For a graph with N nodes and F features per node:
-
-* ``A``  (N, N): A[i, j] = 1 (or the edge weight) if there is an edge j -> i; symmetric here.
-* ``deg`` (N,): deg[i] = sum_j A[i, j], the number of neighbours.
-* ``Â``  (N, N): Â = D̃^-1/2 (A + I) D̃^-1/2 with D̃ = diag(deg + 1): every node keeps itself
-  (the "+ I") and a message from j to i is scaled by 1 / sqrt(d̃_i d̃_j), so repeated products
-  Â Â ... H neither blow up nor vanish (the eigenvalues of Â lie in (-1, 1]).
-* ``X``  (N, F): node features, the identity I_N when the nodes have none (each node is then
-  its own one-hot "feature", and the first weight matrix learns one embedding per node).
+"""The matrices of a graph convolution, A, deg, Â and X, computed and drawn (their shapes and
+meaning: docs/graph.md, "The maths, with shapes").
 
 The dense forms are for teaching and small graphs; :func:`normalized_adjacency_sparse` gives the
 same Â as a sparse CSR matrix for graphs of any size.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -36,8 +28,10 @@ def degrees(edge_index: torch.Tensor, num_nodes: int, edge_weight: torch.Tensor 
 
 
 def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int, edge_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Dense Â = D̃^-1/2 (A + I) D̃^-1/2, (N, N). Existing self loops are replaced by one of
-    weight 1, as PyG's ``gcn_norm`` does, so this equals what ``GCNConv`` multiplies by."""
+    """Dense Â = D̃^-1/2 (A + I) D̃^-1/2, (N, N), D̃ = diag(deg + 1): every node keeps itself and a
+    message from j to i is scaled by 1 / sqrt(d̃_i d̃_j), so repeated products Â Â ... H neither blow
+    up nor vanish (eigenvalues in (-1, 1]). Existing self loops are replaced by one of weight 1, as
+    PyG's ``gcn_norm`` does, so this equals what ``GCNConv`` multiplies by."""
     A = adjacency(edge_index, num_nodes, edge_weight)
     A.fill_diagonal_(0.0)
     A_tilde = A + torch.eye(num_nodes)
@@ -51,8 +45,6 @@ def normalized_adjacency_sparse(edge_index: torch.Tensor, num_nodes: int,
                                 edge_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Â as a sparse CSR tensor (N, N) with nnz = E + N: memory O(E), product Â H in O(E F)."""
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
-
-    import warnings
 
     ei, w = gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=True)
     with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
@@ -128,9 +120,9 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
 
     from ..figures import use_cjk_font
     from ..i18n import t
+    from ..reports.plots import finish
 
     use_cjk_font([title])
-
     n = data.num_nodes
     order = torch.argsort(data.y, stable=True) if getattr(data, "y", None) is not None and data.y.numel() == n else torch.arange(n)
     m = graph_matrices(data)
@@ -151,8 +143,6 @@ def plot_matrices(data: Any, title: str = "") -> "matplotlib.figure.Figure":
         ax.set_title(f"{name}  {M.shape[0]} x {M.shape[1]}")
         ax.set_xlabel(t("feature") if key == "X" else t("node_sorted"))
         ax.set_ylabel(t("node_sorted"))
-    from ..reports.plots import finish
-
     return finish(fig, title)
 
 

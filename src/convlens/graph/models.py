@@ -3,11 +3,10 @@
 Node classification (Kipf & Welling 2017), 2 layers:
     Z = Â · ReLU(Â · dropout(X) · W₀) · W₁,   X (N, F), W₀ (F, 16), W₁ (16, C), Z (N, C) logits.
 
-Graph classification: L graph convolutions give node vectors H (n, h); a readout turns the
-graph's n rows into one vector (mean: average; sum: total; max: per-feature maximum),
-then a small MLP gives the class logits (1, C). GIN (Xu et al. 2019) replaces Â-averaging with
-h'_i = MLP((1 + ε) h_i + Σ_j ReLU(h_j + bond_ij W_e)) — a sum, injective on multisets — and
-reads out every layer (sum pooling), which makes it strictly more expressive than GCN + mean.
+Graph classification: L graph convolutions give node vectors H (n, h); a readout (mean | sum |
+max) turns the graph's n rows into one vector, then a small MLP gives the class logits (1, C).
+GIN (Xu et al. 2019) replaces Â-averaging with h'_i = MLP((1 + ε) h_i + Σ_j ReLU(h_j + bond_ij W_e)),
+a sum, injective on multisets, hence strictly more expressive than GCN + mean.
 """
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ READOUTS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_
 
 
 def _readout(name: str):
-    """The pooling function of ``--readout name``."""
     if name not in READOUTS:
         raise ConvlensError(f"--readout {name!r}: use one of {', '.join(READOUTS)}")
     return READOUTS[name]

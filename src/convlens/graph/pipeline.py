@@ -19,11 +19,8 @@ from ..runs import RunDir, RunRecorder, RunResult, default_run_name
 from .datasets import GRAPH_DATASETS, load_mutag, load_node_data
 
 NODE_DEFAULTS = dict(hidden=16, epochs=200, lr=0.01, weight_decay=5e-4, dropout=0.5)
-# Chosen on MUTAG 10-fold CV with fold split 0 (last-epoch accuracy; docs/graph.md lists the
-# variants tried); benchmarks/graph.py then reports split 1. The one-hot degree (0..4) appended
-# to the atom type is what lifts GCN + mean: the mean readout and Â's normalisation otherwise
-# hide how many bonds an atom has (73% -> 84%, same settings; 88% with dropout 0, lr 0.005).
-# GIN peaks around epoch 30-50 and then overfits (its test-fold mean falls ~2 points by 100).
+# Chosen on MUTAG fold split 0 (docs/graph.md, "MUTAG: what was tried"). The one-hot degree lifts
+# GCN + mean: the mean readout and Â's normalisation otherwise hide how many bonds an atom has.
 GRAPH_DEFAULTS = {"gcn": dict(hidden=64, layers=3, epochs=100, lr=0.005, dropout=0.0, degree_features=4),
                   "gin": dict(hidden=32, layers=4, epochs=50, lr=0.005, dropout=0.0, degree_features=4)}
 
@@ -51,7 +48,7 @@ def embed_2d(h: torch.Tensor, method: str = "auto", seed: int = 0) -> tuple[np.n
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(h), "t-SNE"
 
 
-def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, test_mask: torch.Tensor | None = None):
+def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, test_mask: torch.Tensor):
     """Scatter of the 2-D embedding, colour = true class; labelled (training) nodes ringed."""
     import matplotlib.pyplot as plt
 
@@ -62,9 +59,8 @@ def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, tes
     for c, name in enumerate(class_names):
         m = y == c
         ax.scatter(xy[m, 0], xy[m, 1], s=s, color=cmap(c % 10), label=name, alpha=0.8, linewidths=0)
-    if test_mask is not None:
-        tr = ~test_mask.numpy()
-        ax.scatter(xy[tr, 0], xy[tr, 1], s=s * 3, facecolors="none", edgecolors="black", linewidths=0.6, label="train/val node")
+    tr = ~test_mask.numpy()
+    ax.scatter(xy[tr, 0], xy[tr, 1], s=s * 3, facecolors="none", edgecolors="black", linewidths=0.6, label="train/val node")
     ax.legend(fontsize=8, markerscale=2 if len(y) > 100 else 1)
     ax.set_title(title)
     ax.set_xticks([])
@@ -76,7 +72,7 @@ def plot_embedding(xy: np.ndarray, y: torch.Tensor, class_names, title: str, tes
 def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "auto", progress: bool = True,
                 listeners: Any = (), **hp) -> RunResult:
     """Train the node GCN on ``data`` (a PyG ``Data`` with masks) and write the run folder."""
-    from .fitting import fit_node
+    from .fitting import fit_node, hidden_features
 
     hp = {**NODE_DEFAULTS, **{k: v for k, v in hp.items() if v is not None}}
     run = RunDir.create(out, {"task": "node", "data": data.name, "model": "gcn", "seed": seed, **hp}, kind="graph")
@@ -104,7 +100,6 @@ def train_nodes(data, out: str | os.PathLike, seed: int = 0, embedding: str = "a
     def report(summary: dict[str, Any]) -> dict[str, Any]:
         from ..engine.evaluate import confusion_matrix
         from ..reports import Report, plot_confusion_matrix, plot_curves
-        from .fitting import hidden_features
         from .matrices import plot_graph
 
         figs = {"curves": run.save_figure(plot_curves(run.metrics(), title=f"GCN on {data.name}"), "curves")}
@@ -203,14 +198,13 @@ def train(data: str = "cora", model: str = "gcn", readout: str = "mean", out: st
           progress: bool = True, epochs: int | None = None, hidden: int | None = None, lr: float | None = None,
           dropout: float | None = None, layers: int | None = None, use_edge_attr: bool = True,
           degree_features: int | None = None, listeners: Any = ()) -> RunResult:
-    """Train on ``data`` (karate | cora | citeseer | nodes CSV + ``edges`` | mutag); returns the summary.
+    """Train on ``data`` (karate | cora | citeseer | nodes CSV + ``edges`` | mutag); returns the
+    :class:`~convlens.runs.RunResult` (``result["test_acc"]`` reads its summary).
 
-    Returns the :class:`~convlens.runs.RunResult` (``result["test_acc"]`` reads its summary).
     Node data -> GCN on the public split (karate: 1 labelled node per class; CSV: 60/20/20).
     ``mutag`` -> ``folds``-fold CV of ``model`` (gcn | gin) with ``readout`` (mean | sum | max).
     """
-    # One thread unless asked: every op here is small (Cora: 2,708 x 16 activations), and a second
-    # OpenMP thread on a busy 2-core machine made a 2 s Cora run take 50 s (tests/graph timings).
+    # one thread unless asked: the ops are tiny, and a second thread made Cora 25x slower under load (docs/graph.md)
     set_threads(threads, default=1)
     name = Path(str(data)).stem if str(data).endswith(".csv") else str(data).lower()
     out = out or Path("runs") / default_run_name(f"graph-{name}-{model}")

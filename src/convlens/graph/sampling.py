@@ -1,12 +1,9 @@
 """The scale path: mini-batches of target nodes with sampled neighbourhoods (GraphSAGE-style).
 
-Full-batch GCN keeps all N x hidden activations of every layer in memory; for graphs with
-millions of nodes one trains on B target nodes at a time, each with at most k₁ sampled
-neighbours, each of those with k₂, ... (one k per layer). PyG's ``NeighborLoader`` does the
-bookkeeping (sub-graph, relabelling, features); its sampler needs the compiled ``pyg-lib`` or
-``torch-sparse``, which do not exist for every torch build (not for the one here), so
-:class:`TorchNeighborSampler` re-implements the homogeneous, directional case in plain torch
-and plugs into ``NeighborLoader(neighbor_sampler=...)``.
+Each batch is B target nodes, each with at most k₁ sampled neighbours, each of those with k₂, ...
+(one k per layer). PyG's ``NeighborLoader`` does the bookkeeping; its own sampler needs the
+compiled ``pyg-lib`` or ``torch-sparse`` (docs/graph.md), so :class:`TorchNeighborSampler`
+re-implements the homogeneous, directional case in plain torch.
 
 Per hop, for frontier nodes v with in-degree d_v: all in-neighbours if d_v <= k, else k of
 them uniformly without replacement (random keys, sorted within each node's segment).
@@ -19,9 +16,12 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch_geometric.sampler import NeighborSampler
+from torch_geometric.loader import NeighborLoader
+from torch_geometric.sampler import NeighborSampler, SamplerOutput
 
 from .._runtime import seed_everything
+from .fitting import _acc, gcn_optimizer, row_normalize
+from .models import GCN
 
 
 class TorchNeighborSampler(NeighborSampler):
@@ -36,9 +36,6 @@ class TorchNeighborSampler(NeighborSampler):
         self._local = torch.full((self.num_nodes,), -1, dtype=torch.long)
 
     def _sample(self, seed: torch.Tensor, seed_time=None, **kwargs):
-        from torch_geometric.sampler import SamplerOutput
-
-        colptr, row = self.colptr, self.row
         local = self._local
         seed = seed.to(torch.long)
         nodes = [seed]
@@ -46,9 +43,8 @@ class TorchNeighborSampler(NeighborSampler):
         n_total = seed.numel()
         frontier = seed
         rows, cols, edges = [], [], []
-        num_nodes_hop, num_edges_hop = [seed.numel()], []
         for k in self.num_neighbors.get_mapped_values():
-            start, end = colptr[frontier], colptr[frontier + 1]
+            start, end = self.colptr[frontier], self.colptr[frontier + 1]
             deg = end - start
             total = int(deg.sum())
             seg = torch.repeat_interleave(torch.arange(frontier.numel()), deg)
@@ -60,7 +56,7 @@ class TorchNeighborSampler(NeighborSampler):
                 rank = torch.arange(total) - offs[seg[order]]
                 keep = order[rank < k]
                 pos, seg = pos[keep], seg[keep]
-            src = row[pos]
+            src = self.row[pos]
             new = torch.unique(src[local[src] < 0])
             local[new] = torch.arange(n_total, n_total + new.numel())
             n_total += new.numel()
@@ -68,14 +64,12 @@ class TorchNeighborSampler(NeighborSampler):
             rows.append(local[src])
             cols.append(local[frontier[seg]])
             edges.append(pos)
-            num_nodes_hop.append(new.numel())
-            num_edges_hop.append(pos.numel())
             frontier = new
         node = torch.cat(nodes)
         local[node] = -1  # reset for the next batch
         cat = lambda ts: torch.cat(ts) if ts else torch.empty(0, dtype=torch.long)  # noqa: E731
         return SamplerOutput(node=node, row=cat(rows), col=cat(cols), edge=cat(edges), batch=None,
-                             num_sampled_nodes=num_nodes_hop, num_sampled_edges=num_edges_hop)
+                             num_sampled_nodes=[n.numel() for n in nodes], num_sampled_edges=[e.numel() for e in edges])
 
 
 def neighbor_loader(data, num_neighbors: Sequence[int] = (10, 10), batch_size: int = 512,
@@ -85,8 +79,6 @@ def neighbor_loader(data, num_neighbors: Sequence[int] = (10, 10), batch_size: i
     Each batch is a ``Data`` whose first ``batch.batch_size`` nodes are the targets (``n_id``
     maps local to global ids); loss and accuracy are taken on those rows only.
     """
-    from torch_geometric.loader import NeighborLoader
-
     sampler = TorchNeighborSampler(data, num_neighbors)
     return NeighborLoader(data, num_neighbors=list(num_neighbors), batch_size=batch_size, input_nodes=input_nodes,
                           shuffle=shuffle, neighbor_sampler=sampler, num_workers=0)
@@ -97,9 +89,6 @@ def fit_node_sampled(data, hidden: int = 16, epochs: int = 20, lr: float = 0.01,
                      seed: int = 0) -> dict[str, Any]:
     """Mini-batch GCN training with sampled neighbourhoods; evaluation on the full graph
     (layer-wise inference would be the next step for graphs that do not fit in memory)."""
-    from .models import GCN
-    from .fitting import _acc, gcn_optimizer, row_normalize
-
     seed_everything(seed)
     data = data.clone()
     data.x = row_normalize(data.x.float())
