@@ -1,14 +1,7 @@
-"""``--strategy auto``: the chapter's four cases (docs/transfer.md has the table and the runs),
-decided from measurements on the cached features of the training split, never the test split.
-
-*Size*: the median number of training images per class (``large`` when >= 1000).
-
-*Similarity*: the better held-out accuracy of two simple classifiers on the frozen features (L2
-logistic regression by stratified 5-fold cross-validation, nearest class mean by leave-one-out),
-rescaled so that chance is 0 and perfect is 1: ``s = (acc - 1/K) / (1 - 1/K)``; ``similar`` when
-``s >= 0.90``. **LogME** (You et al., ICML 2021), the log marginal evidence per sample of a
-Bayesian linear model from features to one-hot labels, computed exactly from one SVD of the
-(N, D) feature matrix, is reported beside it (its scale depends on D and K: not thresholded).
+"""``--strategy auto``: the chapter's four cases, decided from measurements on the cached features
+of the training split, never the test split. docs/transfer.md has the table, the two measures
+(size; similarity ``s = (acc - 1/K) / (1 - 1/K)`` of the better held-out probe, LogME beside it)
+and the runs.
 """
 from __future__ import annotations
 

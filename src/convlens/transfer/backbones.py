@@ -1,16 +1,7 @@
-"""Backbones by name, with the preprocessing their weights were trained with.
-
-``load_backbone("efficientnet_lite0")`` (offline ImageNet weights), any timm name
-(``resnet18``, ``xception65``, ``inception_v3``, ``vgg16``, ``mobilenetv3_large_100``...),
-``tv/<torchvision name>`` (``tv/resnet18``), or any of them with ``weights="file.pth"``.
-Mean, std, input size, crop and interpolation come from the weights' own config (timm's
-``pretrained_cfg`` through :func:`timm.data.resolve_data_config`, torchvision's ``Weights``
-transforms) so a pretrained network never sees unnormalised input (the chapter's first bug).
-
-Stages: the coarse parameter groups timm defines for layer-wise learning rates
-(``model.group_matcher(coarse=True)``: stem, ``blocks.0`` ... ``blocks.6`` for EfficientNet,
-``layer1`` ... ``layer4`` for ResNet), the classifier being the last group. Models without a
-matcher (torchvision) get one stage per top-level child that holds parameters.
+"""Backbones by name, with the preprocessing their weights were trained with, so a pretrained
+network never sees unnormalised input (the chapter's first bug), and their stages: timm's coarse
+parameter groups, the classifier last. docs/transfer.md ("Backbones and their preprocessing") has
+the names, the preprocessing's sources and the stages of EfficientNet-Lite0 and ResNet.
 """
 from __future__ import annotations
 
@@ -38,11 +29,9 @@ from .config import DEFAULT_BACKBONE
 class Backbone:
     """A pretrained classifier with a fresh head, plus what it takes to feed it.
 
-    ``model`` may be built lazily (:func:`load_backbone` with a ``cache_dir``): a feature-extraction
-    run whose features are all cached never needs the network itself, only its *card*
-    (preprocessing, weights identity, head shape, parameter count, stages), which is kept beside
-    the feature cache together with the frozen weights. Touching ``model`` builds it. A backbone
-    built at once has its card too (:func:`_card`), so every fact below has one source.
+    ``model`` may be built lazily, on first touch (:func:`load_backbone` with a ``cache_dir``): a run
+    whose features are all cached needs only the backbone's *card* (:func:`_card`), which every
+    backbone has, so every fact below has one source.
     """
 
     name: str
@@ -197,9 +186,8 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
     weights' (e.g. 96 for 28-pixel images: (224/96)^2 = 5.4x fewer operations); the resize/crop
     rule, interpolation and mean/std stay the weights'.
 
-    ``cache_dir`` (the feature cache's root): keep the backbone's card and its frozen body
-    there; a later call with the same arguments returns at once, without importing timm or
-    reading the weights, and builds the network only if ``.model`` is touched.
+    ``cache_dir`` (the feature cache's root): keep the backbone's card and frozen body there; a
+    later call with the same arguments builds the network only if ``.model`` is touched.
 
     Raises :class:`ConvlensError` (one line) when weights cannot be had: offline without a
     local file, an unknown name, or a file that does not fit.

@@ -1,16 +1,10 @@
 """A frozen backbone's pooled features, computed once per image and cached on disk.
 
-The chapter trains a head on a frozen ResNet18 by running the whole backbone again on every
-image of every epoch (13 times). When only the head learns, the backbone's output for an
-image never changes, so convlens computes ``phi(x) = pool(f(normalise(x)))`` (shape (D,),
-D = 1280 for EfficientNet-Lite0) once per image and per augmented view, and trains the head
-on the (N, D) matrix.
-
-Cache: one file per *namespace* = (backbone, weights, preprocessing, mean/std, view) under
-``$CONVLENS_CACHE/features`` (default ``~/.cache/convlens/features``), holding rows keyed by
-the SHA-256 of each image file's bytes (or of a uint8 tensor's bytes). A changed file has a
-new hash: it is recomputed, the others are reused. Files that cannot be read are remembered
-with their reason, so a second run reports them without decoding again.
+When only the head learns, the backbone's output for an image never changes, so convlens
+computes ``phi(x) = pool(f(normalise(x)))`` (shape (D,), D = 1280 for EfficientNet-Lite0) once
+per image and per augmented view, and trains the head on the (N, D) matrix. The cache (one file
+per backbone, weights, preprocessing and view; rows keyed by the SHA-256 of each image's bytes;
+unreadable files remembered with their reason) is described in docs/transfer.md.
 """
 from __future__ import annotations
 
@@ -66,8 +60,7 @@ def augment_view(img: torch.Tensor, seed: int) -> torch.Tensor:
     _, h, w = img.shape
     for _ in range(10):
         area = h * w * (0.5 + 0.5 * torch.rand(1, generator=g).item())
-        logr = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(1, generator=g).item()
-        r = math.exp(logr)
+        r = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(1, generator=g).item())
         cw, ch = int(round(math.sqrt(area * r))), int(round(math.sqrt(area / r)))
         if 0 < cw <= w and 0 < ch <= h:
             break
@@ -166,8 +159,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
             todo.append(i)
     if strict and skipped:
         raise DataError(f"{skipped[0]} (--strict)")
-    # only when something is left to compute: a fully cached run never builds the network;
-    # ONNX Runtime when available (transfer/fast.py: 2.8x PyTorch here), else PyTorch
+    # only when something is left to compute: a fully cached run never builds the network
     runner = feature_runner(backbone, device, root) if todo else None
     transform = pp.transform() if todo and not is_tensor else None
     from tqdm.auto import tqdm
@@ -178,12 +170,9 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
         chunk = todo[start:start + batch_size]
         imgs, ok = [], []
         for i in chunk:
-            if is_tensor:
-                imgs.append(fit_images(items[i:i + 1], pp.channels, pp.image_size)[0])
-                ok.append(i)
-                continue
             try:
-                imgs.append(transform(open_image(items[i], pp.channels)))
+                imgs.append(fit_images(items[i:i + 1], pp.channels, pp.image_size)[0] if is_tensor
+                            else transform(open_image(items[i], pp.channels)))
                 ok.append(i)
             except DataError as exc:
                 if strict:
