@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-LARGE_PER_CLASS = 1000
-SIMILAR_THRESHOLD = 0.90
+from .config import TransferConfig
 
 CASES = {
     ("small", "similar"): ("feature-extract", None, "none", "head only: the frozen features already separate the classes"),
@@ -132,8 +131,7 @@ def centroid_accuracy(features: torch.Tensor, labels: torch.Tensor, num_classes:
     ``z_i = (phi_i - mean) / |phi_i - mean|``; image i is scored against every class mean
     ``m_c = S_c / n_c`` (``S_c`` the sum of class c's z), its own class's mean recomputed
     without it: ``(S_c - z_i) / (n_c - 1)``. Needs no fitting, so it stays reliable with a
-    handful of images per class, where a cross-validated logistic regression does not
-    (8 cat/dog images per class: 68% by 5-fold logistic regression, 100% by this).
+    handful of images per class, where a cross-validated logistic regression does not (docs/transfer.md).
     """
     z = torch.nn.functional.normalize(features.double() - features.double().mean(0), dim=1)
     onehot = torch.nn.functional.one_hot(labels, num_classes).double()   # (N, K)
@@ -150,8 +148,8 @@ def centroid_accuracy(features: torch.Tensor, labels: torch.Tensor, num_classes:
 
 
 def decide(features: torch.Tensor, labels: torch.Tensor, num_classes: int, n_stages: int, seed: int = 0,
-           large_per_class: int = LARGE_PER_CLASS, similar_threshold: float = SIMILAR_THRESHOLD,
-           max_probe: int = 5000) -> AutoDecision:
+           large_per_class: int = TransferConfig.large_per_class,
+           similar_threshold: float = TransferConfig.similar_threshold, max_probe: int = 5000) -> AutoDecision:
     """Choose the strategy from the training split's frozen features (N, D) and labels (N,)."""
     counts = torch.bincount(labels, minlength=num_classes).float()
     median = float(counts[counts > 0].median())

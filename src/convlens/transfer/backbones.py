@@ -170,12 +170,8 @@ def _common_prefix(params: list[str]) -> str:
         common.append(level[0])
     if common:
         return ".".join(common[:2])
-    tops: list[str] = []
-    for p in parts:
-        top = ".".join(p[:2]) if len(p) > 1 and p[1].isdigit() else p[0]
-        if top not in tops:
-            tops.append(top)
-    return "+".join(tops)
+    tops = [".".join(p[:2]) if len(p) > 1 and p[1].isdigit() else p[0] for p in parts]
+    return "+".join(dict.fromkeys(tops))  # each once, in order
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, weights: str | os.PathLike | None = None,
@@ -249,8 +245,7 @@ def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLi
 
 
 def _card(model: nn.Module, name: str, cfg: dict[str, Any], weights_id: str, stages: list[tuple[str, list[str]]]) -> dict[str, Any]:
-    """What a feature-extraction run needs of the network, as JSON: preprocessing, weights identity,
-    the classifier's keys and input width, the parameters outside it, the stages."""
+    """What a feature-extraction run needs of the network, as JSON (instead of building it)."""
     head_keys = head_parameter_names(model)
     listify = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}  # noqa: E731
     return {"card": _CARD_VERSION, "name": name, "weights_id": weights_id, "data_config": listify(cfg),
@@ -298,11 +293,9 @@ def head_parameter_names(model: nn.Module) -> list[str]:
 
 def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfreeze: int | None = None,
                      unfreeze_from: str | None = None) -> list[str]:
-    """Names of parameters to train: the head, plus the last ``unfreeze`` stages, or every
-    parameter from the first one under module ``unfreeze_from`` (Keras' ``block5_conv1``) on.
-
-    ``unfreeze=-1`` (or more than there are stages) trains the whole network.
-    """
+    """Names of parameters to train: the head, plus the last ``unfreeze`` stages (all of them for
+    None, -1 or more than there are), or every parameter from the first one under module
+    ``unfreeze_from`` (Keras' ``block5_conv1``) on."""
     names = [n for n, _ in model.named_parameters()]
     head = set(head_parameter_names(model))
     body = [s for s in stages if not set(s[1]) <= head]

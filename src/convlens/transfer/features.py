@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -74,7 +73,6 @@ def augment_view(img: torch.Tensor, seed: int) -> torch.Tensor:
     return out
 
 
-# ---- the cache -------------------------------------------------------------------------------
 class FeatureCache:
     """Rows of features keyed by content hash, one file per namespace (atomic writes)."""
 
@@ -113,11 +111,9 @@ class FeatureSet:
     features: torch.Tensor
     views: torch.Tensor | None
     index: torch.Tensor
-    hashes: list[str]
     skipped: list[str] = field(default_factory=list)
     computed: int = 0
     cached: int = 0
-    seconds: float = 0.0
 
 
 def tensor_hash(img: torch.Tensor) -> str:
@@ -137,7 +133,6 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     from ..data.folders import open_image
     from ..data.prepare import fit_images
 
-    t0 = time.perf_counter()
     root = resolve_cache_dir(cache_dir)
     base = backbone.key()
     caches = [FeatureCache(root, f"{base}|view=center")]
@@ -196,8 +191,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     keep = [i for i, h in enumerate(hashes) if h in caches[0].rows]
     feats = torch.stack([caches[0].rows[hashes[i]] for i in keep]) if keep else torch.zeros(0, 0)
     view_t = torch.stack([torch.stack([c.rows[hashes[i]] for c in caches[1:]]) for i in keep]) if views and keep else None
-    return FeatureSet(feats, view_t, torch.tensor(keep, dtype=torch.int64), [hashes[i] for i in keep], skipped,
-                      computed=computed, cached=len(keep) - computed, seconds=time.perf_counter() - t0)
+    return FeatureSet(feats, view_t, torch.tensor(keep, dtype=torch.int64), skipped, computed, len(keep) - computed)
 
 
 def _view_seed(seed: int, content_hash: str, view: int) -> int:

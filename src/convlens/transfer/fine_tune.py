@@ -83,9 +83,7 @@ def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: s
 
 
 def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg: TransferConfig, n_val: int) -> dict[str, Any]:
-    """LP-FT (Kumar et al., ICLR 2022): fit the head on the cached frozen features first, so
-    fine-tuning starts from a good classifier instead of pushing random-head gradients into
-    the pretrained layers. Costs seconds once the features are cached."""
+    """LP-FT (Kumar et al., ICLR 2022): the head fitted on the cached frozen features first (docs/transfer.md)."""
     tr_idx, va_idx = stratified_split(train_src.labels, len(train_src.classes), n_val, cfg.seed)
     X, y = feats["Xtr_all"], train_src.labels
     head, info = fit_logreg_head(X[tr_idx], y[tr_idx], len(train_src.classes), seed=cfg.seed)

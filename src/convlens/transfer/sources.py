@@ -121,10 +121,10 @@ def folder_sources(path: str | os.PathLike, test_fraction: float = 0.2) -> tuple
     return train, Source(t_items, t_labels, classes, f"{root.name}-test", t_skipped), warns + t_warns
 
 
-def named_sources(name: str, data_dir: str | None = None, download: bool = False) -> tuple[Source, Source]:
+def named_sources(name: str, data_dir: str | None = None) -> tuple[Source, Source]:
     """A registered data set (``fashion-mnist``) as in-memory sources."""
     from ..data.registry import load_dataset
 
-    splits = load_dataset(name, data_dir=data_dir, download=download)
+    splits = load_dataset(name, data_dir=data_dir)
     return (Source(splits.train.images, splits.train.labels, splits.classes, splits.train.name or f"{name}-train"),
             Source(splits.test.images, splits.test.labels, splits.classes, splits.test.name or f"{name}-test"))
