@@ -27,12 +27,9 @@ from .config import DEFAULT_BACKBONE
 
 @dataclass
 class Backbone:
-    """A pretrained classifier with a fresh head, plus what it takes to feed it.
-
-    ``model`` may be built lazily, on first touch (:func:`load_backbone` with a ``cache_dir``): a run
-    whose features are all cached needs only the backbone's *card* (:func:`_card`), which every
-    backbone has, so every fact below has one source.
-    """
+    """A pretrained classifier with a fresh head, plus what it takes to feed it. ``model`` is built on
+    first touch when :func:`load_backbone` found the backbone's *card* (:func:`_card`) in the cache;
+    every fact below is read from the card, which a backbone built at once has too."""
 
     name: str
     model_: nn.Module | None
@@ -185,8 +182,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
     ``cache_dir`` (the feature cache's root): keep the backbone's card and frozen body there; a
     later call with the same arguments builds the network only if ``.model`` is touched.
 
-    Raises :class:`ConvlensError` (one line) when weights cannot be had: offline without a
-    local file, an unknown name, or a file that does not fit.
+    Raises :class:`ConvlensError` (one line) when weights cannot be had (offline and no file, unknown name, wrong file).
     """
     if weights is not None and not Path(weights).is_file():
         raise ConvlensError(f"--weights {weights}: no such file")
@@ -195,8 +191,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
     if cache_dir is None or not pretrained:
         return build()
     card_path = _card_path(cache_dir, name, weights, image_size)
-    card = _read_card(card_path)
-    if card is None:
+    if (card := _read_card(card_path)) is None:
         bb = build()
         _write_card(card_path, bb)
         return bb
@@ -263,9 +258,7 @@ def _read_card(path: Path) -> dict[str, Any] | None:
         card = json.loads(path.read_text())
     except (OSError, ValueError):
         return None  # a damaged card is only a cache: rebuild it
-    if card.get("card") != _CARD_VERSION:
-        return None
-    return {**card, "body_file": str(body)}
+    return {**card, "body_file": str(body)} if card.get("card") == _CARD_VERSION else None
 
 
 def _write_card(path: Path, bb: Backbone) -> None:
@@ -285,7 +278,6 @@ def body_meta(bb: Backbone) -> dict[str, Any]:
 
 
 def head_parameter_names(model: nn.Module) -> list[str]:
-    """Parameter names of the classifier (``get_classifier()``)."""
     head = model.get_classifier()
     ids = {id(p) for p in head.parameters()}
     return [n for n, p in model.named_parameters() if id(p) in ids]

@@ -21,6 +21,7 @@ SMALL_IMAGE_INPUT_PX = 96
 
 STRATEGIES = ("feature-extract", "fine-tune", "auto")
 HEADS = ("linear", "logreg")
+TransferResult = RunResult  # the name before every verb returned one RunResult
 
 
 @dataclass
@@ -81,9 +82,6 @@ def with_input_size(cfg: TransferConfig, native_px: Callable[[], int | None], lo
     log(f"{native}-pixel images: fine-tuning the backbone at {SMALL_IMAGE_INPUT_PX} px instead of its weights' size "
         f"(as accurate here, a fraction of the time; --image-size 224 keeps the weights' size)")
     return replace(cfg, image_size=SMALL_IMAGE_INPUT_PX)
-
-
-TransferResult = RunResult  # the name before every verb returned one RunResult
 
 
 def val_size(n_train: int, fraction: float) -> int:

@@ -74,12 +74,11 @@ def head_checkpoint(backbone: Backbone, head_state: dict[str, torch.Tensor], met
 
 
 def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, feats: dict[str, Any],
-                        decision: dict[str, Any] | None, log: Callable[[str], None], t0: float | None = None,
+                        decision: dict[str, Any] | None, log: Callable[[str], None], t0: float,
                         listeners: Iterable[Any] = ()) -> RunResult:
     from ..engine.report import write_run_report  # matplotlib: only once a run reports
 
     th = time.perf_counter()
-    t0 = th if t0 is None else t0
     classes = train_src.classes
     Xall, Vall, Xte = feats["Xtr_all"], feats["Vtr_all"], feats["Xte"]
     n_val = val_size(len(train_src), cfg.val_fraction)

@@ -9,6 +9,7 @@ unreadable files remembered with their reason) is described in docs/transfer.md.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -51,8 +52,6 @@ def pooled_features(model: nn.Module, images: torch.Tensor, mean: Sequence[float
 def augment_view(img: torch.Tensor, seed: int) -> torch.Tensor:
     """A random resized crop (area 50-100%, aspect 3/4-4/3) + horizontal flip of one uint8
     (C, H, W) image, resized back to (H, W); fully determined by ``seed``."""
-    import math
-
     from torchvision.transforms.v2 import functional as TF
 
     g = torch.Generator().manual_seed(seed)
@@ -116,9 +115,11 @@ class FeatureSet:
     cached: int = 0
 
 
-def tensor_hash(img: torch.Tensor) -> str:
-    """Content hash of one uint8 image tensor (shape included)."""
-    return hashlib.sha256(str(tuple(img.shape)).encode() + img.contiguous().numpy().tobytes()).hexdigest()
+def content_hash(item: str | os.PathLike | torch.Tensor) -> str:
+    """SHA-256 of a file's bytes (``missing:<path>`` when there is none) or of a uint8 image tensor with its shape."""
+    if isinstance(item, torch.Tensor):
+        return hashlib.sha256(str(tuple(item.shape)).encode() + item.contiguous().numpy().tobytes()).hexdigest()
+    return hashlib.sha256(Path(item).read_bytes()).hexdigest() if Path(item).is_file() else f"missing:{item}"
 
 
 def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | torch.Tensor, views: int = 0, seed: int = 0,
@@ -139,10 +140,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     caches += [FeatureCache(root, f"{base}|view=aug:{AUGMENT_SPEC}:seed={seed}:{v}") for v in range(views)]
     pp = backbone.preprocess
     is_tensor = isinstance(items, torch.Tensor)
-    if is_tensor:
-        hashes = [tensor_hash(img) for img in items]
-    else:
-        hashes = [hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).is_file() else f"missing:{p}" for p in items]
+    hashes = [content_hash(item) for item in items]
     skipped: list[str] = []
     todo: list[int] = []
     for i, h in enumerate(hashes):

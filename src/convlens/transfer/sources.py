@@ -1,9 +1,8 @@
 """Where a transfer run's images come from: files in a folder, or a named data set in memory.
 
-A :class:`Source` is one split (train or test) as *items* the feature extractor can hash
-(file paths, or a uint8 tensor) plus labels. Splits are cut exactly as the engine cuts them
-(``limit_train`` then a stratified validation split of ``val_size`` images, both seeded), so
-``convlens evaluate`` on a transfer run sees the same validation and test images.
+Splits are cut exactly as the engine cuts them (``limit_train`` then a stratified validation
+split of ``val_size`` images, both seeded), so ``convlens evaluate`` on a transfer run sees the
+same validation and test images.
 """
 from __future__ import annotations
 
