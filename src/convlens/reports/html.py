@@ -78,11 +78,10 @@ class Report:
         body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
         return self.html(f"<table><tr>{head}</tr>{body}</table>")
 
-    def image(self, src: Any, caption: str | None = None, width: int | None = None) -> "Report":
-        w = f" style='width:{width}px'" if width else ""
+    def image(self, src: Any, caption: str | None = None) -> "Report":
         caption = tr(caption) if caption else caption
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        return self.html(f"<figure><img src='{png_data_uri(src)}'{w} alt='{html.escape(caption or '')}'>{cap}</figure>")
+        return self.html(f"<figure><img src='{png_data_uri(src)}' alt='{html.escape(caption or '')}'>{cap}</figure>")
 
     def link(self, href: str, text: str) -> "Report":
         """A relative link to another report; keep ``href`` relative so the folder can move."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import matplotlib
+from matplotlib.ticker import MaxNLocator
 
 from ..figures import headless_backend, use_cjk_font
 from ..i18n import t
 
 headless_backend()  # off-screen by default; a notebook's inline backend is kept
 import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 
@@ -26,7 +25,7 @@ def finish(fig: "plt.Figure", title: str = "") -> "plt.Figure":
 def epoch_axes(ax: Any, ylabel: str, integer: bool = True, xlabel: str | None = None) -> None:
     """Label an axes whose x is the epoch (whole numbers only when ``integer``), with a light grid and the legend."""
     if integer:
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel or t("epoch"))
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

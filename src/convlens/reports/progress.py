@@ -1,8 +1,5 @@
-"""The terminal's progress bar: one listener of a run's events (:mod:`convlens.events`).
-
-One tqdm bar per epoch: optimizer steps of the epoch, the live loss and images/s from ``step``
-events, the epoch's validation/test accuracy from ``epoch_end``. ``message`` events are printed
-above the bar. A notebook passes its own listener instead (``train(cfg, listeners=[...])``).
+"""The terminal's progress bar: one listener of a run's events (:mod:`convlens.events`), one tqdm
+bar per epoch, ``message`` events printed above it. A notebook passes its own listener instead.
 """
 from __future__ import annotations
 

@@ -1,14 +1,7 @@
-"""``--strategy auto``: the chapter's four cases (docs/transfer.md has the table and the runs),
-decided from measurements on the cached features of the training split, never the test split.
-
-*Size*: the median number of training images per class (``large`` when >= 1000).
-
-*Similarity*: the better held-out accuracy of two simple classifiers on the frozen features (L2
-logistic regression by stratified 5-fold cross-validation, nearest class mean by leave-one-out),
-rescaled so that chance is 0 and perfect is 1: ``s = (acc - 1/K) / (1 - 1/K)``; ``similar`` when
-``s >= 0.90``. **LogME** (You et al., ICML 2021), the log marginal evidence per sample of a
-Bayesian linear model from features to one-hot labels, computed exactly from one SVD of the
-(N, D) feature matrix, is reported beside it (its scale depends on D and K: not thresholded).
+"""``--strategy auto``: the chapter's four cases, decided from measurements on the cached features
+of the training split, never the test split. docs/transfer.md has the table, the two measures
+(size; similarity ``s = (acc - 1/K) / (1 - 1/K)`` of the better held-out probe, LogME beside it)
+and the runs.
 """
 from __future__ import annotations
 
@@ -18,8 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-LARGE_PER_CLASS = 1000
-SIMILAR_THRESHOLD = 0.90
+from .config import TransferConfig
 
 CASES = {
     ("small", "similar"): ("feature-extract", None, "none", "head only: the frozen features already separate the classes"),
@@ -139,8 +131,7 @@ def centroid_accuracy(features: torch.Tensor, labels: torch.Tensor, num_classes:
     ``z_i = (phi_i - mean) / |phi_i - mean|``; image i is scored against every class mean
     ``m_c = S_c / n_c`` (``S_c`` the sum of class c's z), its own class's mean recomputed
     without it: ``(S_c - z_i) / (n_c - 1)``. Needs no fitting, so it stays reliable with a
-    handful of images per class, where a cross-validated logistic regression does not
-    (8 cat/dog images per class: 68% by 5-fold logistic regression, 100% by this).
+    handful of images per class, where a cross-validated logistic regression does not (docs/transfer.md).
     """
     z = torch.nn.functional.normalize(features.double() - features.double().mean(0), dim=1)
     onehot = torch.nn.functional.one_hot(labels, num_classes).double()   # (N, K)
@@ -157,8 +148,8 @@ def centroid_accuracy(features: torch.Tensor, labels: torch.Tensor, num_classes:
 
 
 def decide(features: torch.Tensor, labels: torch.Tensor, num_classes: int, n_stages: int, seed: int = 0,
-           large_per_class: int = LARGE_PER_CLASS, similar_threshold: float = SIMILAR_THRESHOLD,
-           max_probe: int = 5000) -> AutoDecision:
+           large_per_class: int = TransferConfig.large_per_class,
+           similar_threshold: float = TransferConfig.similar_threshold, max_probe: int = 5000) -> AutoDecision:
     """Choose the strategy from the training split's frozen features (N, D) and labels (N,)."""
     counts = torch.bincount(labels, minlength=num_classes).float()
     median = float(counts[counts > 0].median())

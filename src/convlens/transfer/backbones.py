@@ -1,16 +1,7 @@
-"""Backbones by name, with the preprocessing their weights were trained with.
-
-``load_backbone("efficientnet_lite0")`` (offline ImageNet weights), any timm name
-(``resnet18``, ``xception65``, ``inception_v3``, ``vgg16``, ``mobilenetv3_large_100``...),
-``tv/<torchvision name>`` (``tv/resnet18``), or any of them with ``weights="file.pth"``.
-Mean, std, input size, crop and interpolation come from the weights' own config (timm's
-``pretrained_cfg`` through :func:`timm.data.resolve_data_config`, torchvision's ``Weights``
-transforms) so a pretrained network never sees unnormalised input (the chapter's first bug).
-
-Stages: the coarse parameter groups timm defines for layer-wise learning rates
-(``model.group_matcher(coarse=True)``: stem, ``blocks.0`` ... ``blocks.6`` for EfficientNet,
-``layer1`` ... ``layer4`` for ResNet), the classifier being the last group. Models without a
-matcher (torchvision) get one stage per top-level child that holds parameters.
+"""Backbones by name, with the preprocessing their weights were trained with, so a pretrained
+network never sees unnormalised input (the chapter's first bug), and their stages: timm's coarse
+parameter groups, the classifier last. docs/transfer.md ("Backbones and their preprocessing") has
+the names, the preprocessing's sources and the stages of EfficientNet-Lite0 and ResNet.
 """
 from __future__ import annotations
 
@@ -36,14 +27,9 @@ from .config import DEFAULT_BACKBONE
 
 @dataclass
 class Backbone:
-    """A pretrained classifier with a fresh head, plus what it takes to feed it.
-
-    ``model`` may be built lazily (:func:`load_backbone` with a ``cache_dir``): a feature-extraction
-    run whose features are all cached never needs the network itself, only its *card*
-    (preprocessing, weights identity, head shape, parameter count, stages), which is kept beside
-    the feature cache together with the frozen weights. Touching ``model`` builds it. A backbone
-    built at once has its card too (:func:`_card`), so every fact below has one source.
-    """
+    """A pretrained classifier with a fresh head, plus what it takes to feed it. ``model`` is built on
+    first touch when :func:`load_backbone` found the backbone's *card* (:func:`_card`) in the cache;
+    every fact below is read from the card, which a backbone built at once has too."""
 
     name: str
     model_: nn.Module | None
@@ -181,12 +167,8 @@ def _common_prefix(params: list[str]) -> str:
         common.append(level[0])
     if common:
         return ".".join(common[:2])
-    tops: list[str] = []
-    for p in parts:
-        top = ".".join(p[:2]) if len(p) > 1 and p[1].isdigit() else p[0]
-        if top not in tops:
-            tops.append(top)
-    return "+".join(tops)
+    tops = [".".join(p[:2]) if len(p) > 1 and p[1].isdigit() else p[0] for p in parts]
+    return "+".join(dict.fromkeys(tops))  # each once, in order
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, weights: str | os.PathLike | None = None,
@@ -197,12 +179,10 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
     weights' (e.g. 96 for 28-pixel images: (224/96)^2 = 5.4x fewer operations); the resize/crop
     rule, interpolation and mean/std stay the weights'.
 
-    ``cache_dir`` (the feature cache's root): keep the backbone's card and its frozen body
-    there; a later call with the same arguments returns at once, without importing timm or
-    reading the weights, and builds the network only if ``.model`` is touched.
+    ``cache_dir`` (the feature cache's root): keep the backbone's card and frozen body there; a
+    later call with the same arguments builds the network only if ``.model`` is touched.
 
-    Raises :class:`ConvlensError` (one line) when weights cannot be had: offline without a
-    local file, an unknown name, or a file that does not fit.
+    Raises :class:`ConvlensError` (one line) when weights cannot be had (offline and no file, unknown name, wrong file).
     """
     if weights is not None and not Path(weights).is_file():
         raise ConvlensError(f"--weights {weights}: no such file")
@@ -211,8 +191,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, num_classes: int | None = None, 
     if cache_dir is None or not pretrained:
         return build()
     card_path = _card_path(cache_dir, name, weights, image_size)
-    card = _read_card(card_path)
-    if card is None:
+    if (card := _read_card(card_path)) is None:
         bb = build()
         _write_card(card_path, bb)
         return bb
@@ -261,8 +240,7 @@ def _card_path(cache_dir: str | os.PathLike, name: str, weights: str | os.PathLi
 
 
 def _card(model: nn.Module, name: str, cfg: dict[str, Any], weights_id: str, stages: list[tuple[str, list[str]]]) -> dict[str, Any]:
-    """What a feature-extraction run needs of the network, as JSON: preprocessing, weights identity,
-    the classifier's keys and input width, the parameters outside it, the stages."""
+    """What a feature-extraction run needs of the network, as JSON (instead of building it)."""
     head_keys = head_parameter_names(model)
     listify = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}  # noqa: E731
     return {"card": _CARD_VERSION, "name": name, "weights_id": weights_id, "data_config": listify(cfg),
@@ -280,9 +258,7 @@ def _read_card(path: Path) -> dict[str, Any] | None:
         card = json.loads(path.read_text())
     except (OSError, ValueError):
         return None  # a damaged card is only a cache: rebuild it
-    if card.get("card") != _CARD_VERSION:
-        return None
-    return {**card, "body_file": str(body)}
+    return {**card, "body_file": str(body)} if card.get("card") == _CARD_VERSION else None
 
 
 def _write_card(path: Path, bb: Backbone) -> None:
@@ -302,7 +278,6 @@ def body_meta(bb: Backbone) -> dict[str, Any]:
 
 
 def head_parameter_names(model: nn.Module) -> list[str]:
-    """Parameter names of the classifier (``get_classifier()``)."""
     head = model.get_classifier()
     ids = {id(p) for p in head.parameters()}
     return [n for n, p in model.named_parameters() if id(p) in ids]
@@ -310,11 +285,9 @@ def head_parameter_names(model: nn.Module) -> list[str]:
 
 def resolve_unfreeze(model: nn.Module, stages: list[tuple[str, list[str]]], unfreeze: int | None = None,
                      unfreeze_from: str | None = None) -> list[str]:
-    """Names of parameters to train: the head, plus the last ``unfreeze`` stages, or every
-    parameter from the first one under module ``unfreeze_from`` (Keras' ``block5_conv1``) on.
-
-    ``unfreeze=-1`` (or more than there are stages) trains the whole network.
-    """
+    """Names of parameters to train: the head, plus the last ``unfreeze`` stages (all of them for
+    None, -1 or more than there are), or every parameter from the first one under module
+    ``unfreeze_from`` (Keras' ``block5_conv1``) on."""
     names = [n for n, _ in model.named_parameters()]
     head = set(head_parameter_names(model))
     body = [s for s in stages if not set(s[1]) <= head]

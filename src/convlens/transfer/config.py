@@ -15,15 +15,13 @@ from ..runs import RunDir, RunResult, default_run_name
 DEFAULT_BACKBONE = "efficientnet_lite0"  # offline ImageNet weights (models/pretrained.py)
 
 #: Fine-tuning images of at most SMALL_IMAGE_PX runs the backbone at SMALL_IMAGE_INPUT_PX unless
-#: ``--image-size`` says otherwise. ``benchmarks/input_size.py`` (docs/speed.md): 8x8 digits at 96 px
-#: 74.5% in 16 s against 69.5% in 32 s at 224 px; Fashion-MNIST (28 px) at 96 px 81.0% in 20 s
-#: against 81.0% in 29 s. Feature extraction keeps the weights' size: it is cheap there, and at
-#: 96 px Fashion-MNIST's probe lost 4.5 points.
+#: ``--image-size`` says otherwise; feature extraction keeps the weights' size (docs/speed.md, section 5).
 SMALL_IMAGE_PX = 32
 SMALL_IMAGE_INPUT_PX = 96
 
 STRATEGIES = ("feature-extract", "fine-tune", "auto")
 HEADS = ("linear", "logreg")
+TransferResult = RunResult  # the name before every verb returned one RunResult
 
 
 @dataclass
@@ -86,9 +84,6 @@ def with_input_size(cfg: TransferConfig, native_px: Callable[[], int | None], lo
     return replace(cfg, image_size=SMALL_IMAGE_INPUT_PX)
 
 
-TransferResult = RunResult  # the name before every verb returned one RunResult
-
-
 def val_size(n_train: int, fraction: float) -> int:
     """Images held out of train to pick the epoch: ``round(fraction * n)`` (none below 10 images)."""
     return int(round(fraction * n_train)) if fraction > 0 and n_train >= 10 else 0
@@ -98,13 +93,6 @@ def default_name(cfg: TransferConfig) -> str:
     return default_run_name(f"transfer-{cfg.backbone}", cfg.data)
 
 
-def engine_view(cfg: TransferConfig) -> dict[str, Any]:
-    """The keys the data preparation reads (:func:`convlens.data.prepare.prepare_data`), so
-    ``convlens evaluate`` and ``explain`` rebuild the run's splits."""
-    return {"data": cfg.data, "seed": cfg.seed, "limit_train": cfg.limit_train, "limit_test": cfg.limit_test,
-            "data_dir": cfg.data_dir, "model": cfg.backbone}
-
-
 def create_run(cfg: TransferConfig, n_val: int, strategy: str, decision: dict[str, Any] | None) -> RunDir:
     """A run folder in the engine's layout (``kind`` = ``transfer``)."""
     from ..engine.checkpoint import epoch_checkpoints  # torch: not while the command line is parsed
@@ -112,5 +100,6 @@ def create_run(cfg: TransferConfig, n_val: int, strategy: str, decision: dict[st
     path = Path(cfg.out) / (cfg.name or default_name(cfg))
     if epoch_checkpoints(path):
         raise ConvlensError(f"{path} already holds a run: choose another --name (or --resume {path} for a fine-tune run)")
-    config = {**cfg.to_dict(), **engine_view(cfg), "val_size": n_val, "strategy_used": strategy, "auto": decision}
+    # "model" and "val_size" as an engine run's config has them: evaluate and explain rebuild the splits from it
+    config = {**cfg.to_dict(), "model": cfg.backbone, "val_size": n_val, "strategy_used": strategy, "auto": decision}
     return RunDir.create(path, config, kind="transfer")

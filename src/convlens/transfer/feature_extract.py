@@ -40,23 +40,20 @@ def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src
     kw = dict(cache_dir=cfg.cache_dir, batch_size=max(cfg.batch_size, 32), device=device, progress=cfg.progress, strict=cfg.strict)
     ftr = extract_features(backbone, train_src.items, views=views, seed=cfg.seed, desc="train features", **kw)
     tr_src = train_src.subset(ftr.index)
-    tr_src.skipped = list(train_src.skipped) + ftr.skipped
-    Xtr, Vtr = ftr.features, ftr.views
+    tr_src.skipped += ftr.skipped
+    keep = torch.arange(len(tr_src))  # the rows of tr_src that stay in the training split, cut below
     if test_src is None and not already_split:
         keep, hold = tr_src.test_holdout(cfg.test_fraction)
-        te_src, Xte = tr_src.subset(hold), Xtr[hold]
-        tr_src, Xtr, Vtr = tr_src.subset(keep), Xtr[keep], (Vtr[keep] if Vtr is not None else None)
-        fte = None
+        te_src, Xte, fte = tr_src.subset(hold), ftr.features[hold], None
     else:
         fte = extract_features(backbone, test_src.items, views=0, seed=cfg.seed, desc="test features", **kw)
-        te_src = test_src.subset(fte.index)
-        te_src.skipped = list(test_src.skipped) + fte.skipped
-        Xte = fte.features
+        te_src, Xte = test_src.subset(fte.index), fte.features
+        te_src.skipped += fte.skipped
     if not (limit_first or already_split):
-        lim = seeded_limit(len(tr_src), cfg.limit_train, cfg.seed)
-        tr_src, Xtr, Vtr = tr_src.subset(lim), Xtr[lim], (Vtr[lim] if Vtr is not None else None)
+        keep = keep[seeded_limit(len(keep), cfg.limit_train, cfg.seed)]
         lim_t = seeded_limit(len(te_src), cfg.limit_test, cfg.seed)
         te_src, Xte = te_src.subset(lim_t), Xte[lim_t]
+    tr_src, Xtr, Vtr = tr_src.subset(keep), ftr.features[keep], (ftr.views[keep] if ftr.views is not None else None)
     for s in tr_src.skipped + te_src.skipped:
         log(f"skipped {s}")
     computed = ftr.computed + (fte.computed if fte else 0)
@@ -77,20 +74,18 @@ def head_checkpoint(backbone: Backbone, head_state: dict[str, torch.Tensor], met
 
 
 def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src: Source, feats: dict[str, Any],
-                        decision: dict[str, Any] | None, log: Callable[[str], None], t0: float | None = None,
+                        decision: dict[str, Any] | None, log: Callable[[str], None], t0: float,
                         listeners: Iterable[Any] = ()) -> RunResult:
     from ..engine.report import write_run_report  # matplotlib: only once a run reports
 
     th = time.perf_counter()
-    t0 = th if t0 is None else t0
     classes = train_src.classes
     Xall, Vall, Xte = feats["Xtr_all"], feats["Vtr_all"], feats["Xte"]
     n_val = val_size(len(train_src), cfg.val_fraction)
     tr_idx, va_idx = stratified_split(train_src.labels, len(classes), n_val, cfg.seed)
     ytr, yva, yte = train_src.labels[tr_idx], train_src.labels[va_idx], test_src.labels
     run = create_run(cfg, n_val, "feature-extract", decision)
-    # the head's rule since the first release: lowest validation loss (a head's accuracy on a few
-    # hundred images moves in steps of 1/n and ties often)
+    # lowest validation loss: a head's accuracy on a few hundred images moves in steps of 1/n and ties often
     recorder = RunRecorder(run, "val_loss" if len(va_idx) else "last", listeners)
     recorder.start(1 if cfg.head == "logreg" else cfg.epochs, f"{cfg.head} head on {backbone.name} features")
     meta = checkpoint_meta(backbone.name, classes, {}, backbone.pretrained_cfg())

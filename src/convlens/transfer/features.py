@@ -1,23 +1,17 @@
 """A frozen backbone's pooled features, computed once per image and cached on disk.
 
-The chapter trains a head on a frozen ResNet18 by running the whole backbone again on every
-image of every epoch (13 times). When only the head learns, the backbone's output for an
-image never changes, so convlens computes ``phi(x) = pool(f(normalise(x)))`` (shape (D,),
-D = 1280 for EfficientNet-Lite0) once per image and per augmented view, and trains the head
-on the (N, D) matrix.
-
-Cache: one file per *namespace* = (backbone, weights, preprocessing, mean/std, view) under
-``$CONVLENS_CACHE/features`` (default ``~/.cache/convlens/features``), holding rows keyed by
-the SHA-256 of each image file's bytes (or of a uint8 tensor's bytes). A changed file has a
-new hash: it is recomputed, the others are reused. Files that cannot be read are remembered
-with their reason, so a second run reports them without decoding again.
+When only the head learns, the backbone's output for an image never changes, so convlens
+computes ``phi(x) = pool(f(normalise(x)))`` (shape (D,), D = 1280 for EfficientNet-Lite0) once
+per image and per augmented view, and trains the head on the (N, D) matrix. The cache (one file
+per backbone, weights, preprocessing and view; rows keyed by the SHA-256 of each image's bytes;
+unreadable files remembered with their reason) is described in docs/transfer.md.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -58,16 +52,13 @@ def pooled_features(model: nn.Module, images: torch.Tensor, mean: Sequence[float
 def augment_view(img: torch.Tensor, seed: int) -> torch.Tensor:
     """A random resized crop (area 50-100%, aspect 3/4-4/3) + horizontal flip of one uint8
     (C, H, W) image, resized back to (H, W); fully determined by ``seed``."""
-    import math
-
     from torchvision.transforms.v2 import functional as TF
 
     g = torch.Generator().manual_seed(seed)
     _, h, w = img.shape
     for _ in range(10):
         area = h * w * (0.5 + 0.5 * torch.rand(1, generator=g).item())
-        logr = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(1, generator=g).item()
-        r = math.exp(logr)
+        r = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(1, generator=g).item())
         cw, ch = int(round(math.sqrt(area * r))), int(round(math.sqrt(area / r)))
         if 0 < cw <= w and 0 < ch <= h:
             break
@@ -81,7 +72,6 @@ def augment_view(img: torch.Tensor, seed: int) -> torch.Tensor:
     return out
 
 
-# ---- the cache -------------------------------------------------------------------------------
 class FeatureCache:
     """Rows of features keyed by content hash, one file per namespace (atomic writes)."""
 
@@ -120,16 +110,16 @@ class FeatureSet:
     features: torch.Tensor
     views: torch.Tensor | None
     index: torch.Tensor
-    hashes: list[str]
     skipped: list[str] = field(default_factory=list)
     computed: int = 0
     cached: int = 0
-    seconds: float = 0.0
 
 
-def tensor_hash(img: torch.Tensor) -> str:
-    """Content hash of one uint8 image tensor (shape included)."""
-    return hashlib.sha256(str(tuple(img.shape)).encode() + img.contiguous().numpy().tobytes()).hexdigest()
+def content_hash(item: str | os.PathLike | torch.Tensor) -> str:
+    """SHA-256 of a file's bytes (``missing:<path>`` when there is none) or of a uint8 image tensor with its shape."""
+    if isinstance(item, torch.Tensor):
+        return hashlib.sha256(str(tuple(item.shape)).encode() + item.contiguous().numpy().tobytes()).hexdigest()
+    return hashlib.sha256(Path(item).read_bytes()).hexdigest() if Path(item).is_file() else f"missing:{item}"
 
 
 def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | torch.Tensor, views: int = 0, seed: int = 0,
@@ -144,17 +134,13 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     from ..data.folders import open_image
     from ..data.prepare import fit_images
 
-    t0 = time.perf_counter()
     root = resolve_cache_dir(cache_dir)
     base = backbone.key()
     caches = [FeatureCache(root, f"{base}|view=center")]
     caches += [FeatureCache(root, f"{base}|view=aug:{AUGMENT_SPEC}:seed={seed}:{v}") for v in range(views)]
     pp = backbone.preprocess
     is_tensor = isinstance(items, torch.Tensor)
-    if is_tensor:
-        hashes = [tensor_hash(img) for img in items]
-    else:
-        hashes = [hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).is_file() else f"missing:{p}" for p in items]
+    hashes = [content_hash(item) for item in items]
     skipped: list[str] = []
     todo: list[int] = []
     for i, h in enumerate(hashes):
@@ -166,8 +152,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
             todo.append(i)
     if strict and skipped:
         raise DataError(f"{skipped[0]} (--strict)")
-    # only when something is left to compute: a fully cached run never builds the network;
-    # ONNX Runtime when available (transfer/fast.py: 2.8x PyTorch here), else PyTorch
+    # only when something is left to compute: a fully cached run never builds the network
     runner = feature_runner(backbone, device, root) if todo else None
     transform = pp.transform() if todo and not is_tensor else None
     from tqdm.auto import tqdm
@@ -178,12 +163,9 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
         chunk = todo[start:start + batch_size]
         imgs, ok = [], []
         for i in chunk:
-            if is_tensor:
-                imgs.append(fit_images(items[i:i + 1], pp.channels, pp.image_size)[0])
-                ok.append(i)
-                continue
             try:
-                imgs.append(transform(open_image(items[i], pp.channels)))
+                imgs.append(fit_images(items[i:i + 1], pp.channels, pp.image_size)[0] if is_tensor
+                            else transform(open_image(items[i], pp.channels)))
                 ok.append(i)
             except DataError as exc:
                 if strict:
@@ -207,8 +189,7 @@ def extract_features(backbone: Backbone, items: Sequence[str | os.PathLike] | to
     keep = [i for i, h in enumerate(hashes) if h in caches[0].rows]
     feats = torch.stack([caches[0].rows[hashes[i]] for i in keep]) if keep else torch.zeros(0, 0)
     view_t = torch.stack([torch.stack([c.rows[hashes[i]] for c in caches[1:]]) for i in keep]) if views and keep else None
-    return FeatureSet(feats, view_t, torch.tensor(keep, dtype=torch.int64), [hashes[i] for i in keep], skipped,
-                      computed=computed, cached=len(keep) - computed, seconds=time.perf_counter() - t0)
+    return FeatureSet(feats, view_t, torch.tensor(keep, dtype=torch.int64), skipped, computed, len(keep) - computed)
 
 
 def _view_seed(seed: int, content_hash: str, view: int) -> int:

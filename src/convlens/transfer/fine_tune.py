@@ -1,7 +1,5 @@
 """Fine-tuning on the engine: the last stages (or everything from a named layer) and the head
-learn, through :func:`convlens.engine.train`, with the pretrained layers at
-``backbone_lr_ratio`` x lr and every frozen BatchNorm layer in eval mode. The head can start
-from a linear probe on the cached features (LP-FT). A fine-tune run resumes like any engine run.
+learn through :func:`convlens.engine.train` (docs/transfer.md, "Fine-tuning").
 """
 from __future__ import annotations
 
@@ -66,10 +64,8 @@ def param_groups_fn(trainable_head: list[str], ratio: float) -> Callable[[nn.Mod
 def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: str | None, train_bn: bool = False) -> dict[str, Any]:
     """Freeze all but the head and the chosen stages; frozen BatchNorm layers go to eval mode.
 
-    ``train_bn=False`` (default) keeps *every* BatchNorm layer frozen, in the unfrozen stages
-    too (Keras' advice for fine-tuning): with a few hundred images in batches of 32, batch
-    statistics of a new domain (Fashion-MNIST upscaled to 224) differ wildly from ImageNet's
-    running ones, and the features shift under the head the moment training starts.
+    ``train_bn=False`` (default) keeps *every* BatchNorm layer frozen, in the unfrozen stages too:
+    a new domain's batch statistics shift the features under the head (measured in docs/transfer.md).
     """
     model = backbone.model
     trainable = resolve_unfreeze(model, backbone.stages, unfreeze if unfreeze is not None or unfreeze_from else 2, unfreeze_from)
@@ -87,9 +83,7 @@ def prepare_fine_tune(backbone: Backbone, unfreeze: int | None, unfreeze_from: s
 
 
 def probe_init(backbone: Backbone, feats: dict[str, Any], train_src: Source, cfg: TransferConfig, n_val: int) -> dict[str, Any]:
-    """LP-FT (Kumar et al., ICLR 2022): fit the head on the cached frozen features first, so
-    fine-tuning starts from a good classifier instead of pushing random-head gradients into
-    the pretrained layers. Costs seconds once the features are cached."""
+    """LP-FT (Kumar et al., ICLR 2022): the head fitted on the cached frozen features first (docs/transfer.md)."""
     tr_idx, va_idx = stratified_split(train_src.labels, len(train_src.classes), n_val, cfg.seed)
     X, y = feats["Xtr_all"], train_src.labels
     head, info = fit_logreg_head(X[tr_idx], y[tr_idx], len(train_src.classes), seed=cfg.seed)

@@ -1,18 +1,10 @@
 """Heads trained on cached features: seconds instead of a backbone pass per image per epoch.
 
-Two heads, both a single linear map ``logits = W phi + b`` (W: (K, D), b: (K,)) that is
-copied into the backbone's own classifier, so the saved model is an ordinary network:
-
-* ``linear`` (default): the chapter's head and loop (cross-entropy, Adam, batch 32,
-  ``epochs`` epochs), on standardised features ``z = (phi - mu) / sigma`` (mu, sigma of the
-  training split; without it Adam at 1e-3 barely moves the bias-dominated ImageNet
-  features: 96.9% vs 98.0% on cat/dog); each epoch a random one of the image's views
-  (plain or augmented) is used, as the chapter's augmentation would give. Runs on one
-  thread: (32, 1280) products are too small to share, and shared cores punish spinning.
-* ``logreg``: L2-regularised multinomial logistic regression (L-BFGS, scikit-learn) on
-  standardised features, ``C`` chosen by stratified 3-fold cross-validation on the training
-  split only. The standardisation ``(phi - mu) / sigma`` is folded into W and b:
-  ``W' = W / sigma``, ``b' = b - W' mu``.
+Both heads (``linear``: the chapter's loop; ``logreg``: scikit-learn's L-BFGS) are a single linear
+map ``logits = W phi + b`` (W: (K, D), b: (K,)) copied into the backbone's own classifier, so the
+saved model is an ordinary network. Both learn on standardised features ``z = (phi - mu) / sigma``
+(mu, sigma of the training split; without it Adam at 1e-3 barely moves the bias-dominated ImageNet
+features: 96.9% vs 98.0% on cat/dog), folded back into W and b: ``W' = W / sigma``, ``b' = b - W' mu``.
 """
 from __future__ import annotations
 
@@ -25,6 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..engine.optim import make_optimizer
+from ..errors import ConvlensError
+
+C_GRID = (0.01, 0.1, 1.0, 10.0)  # the inverse L2 strengths fit_logreg_head tries
 
 
 @dataclass
@@ -52,13 +47,14 @@ def train_linear_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, views:
                       epochs: int = 13, batch_size: int = 32, lr: float = 1e-3, optimizer: str = "adam",
                       weight_decay: float = 0.0, seed: int = 0,
                       on_epoch: Callable[[HeadEpoch], None] | None = None) -> tuple[nn.Linear, list[dict[str, Any]]]:
-    """Train ``Linear(D, K)`` on features X (N, D) (+ views (N, V, D)) with mini-batches.
+    """Train ``Linear(D, K)`` on features X (N, D) (+ views (N, V, D)) with mini-batches; each epoch
+    sees one random view (plain or augmented) of each image, as the chapter's augmentation would.
 
     Every epoch is evaluated on val and test features (cheap: a matrix product) and handed
     to ``on_epoch`` (which saves the checkpoint). Returns the last head and the history.
     """
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # (32, 1280) products are too small to share a core
+    torch.set_num_threads(1)  # (32, 1280) products are too small to share, and shared cores punish spinning
     try:
         g = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
@@ -114,12 +110,11 @@ def fold_standardisation(head: nn.Linear, mu: torch.Tensor, sigma: torch.Tensor)
     return out
 
 
-def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float | None = None, seed: int = 0,
-                    grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)) -> tuple[nn.Linear, dict[str, Any]]:
+def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int = 0) -> tuple[nn.Linear, dict[str, Any]]:
     """Multinomial logistic regression on standardised features, folded into one ``nn.Linear``.
 
-    ``C`` (inverse L2 strength) is chosen by stratified 3-fold CV on (X, y) unless given.
-    Returns the head and ``{"C": ..., "cv_acc": {C: acc}}``.
+    ``C`` (inverse L2 strength) is chosen from :data:`C_GRID` by stratified 3-fold CV on (X, y) (1
+    when a class has a single image). Returns the head and ``{"C": ..., "cv_acc": {C: acc}}``.
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -130,16 +125,14 @@ def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float
     Z = (Xn - mu) / sigma
     yn = y.numpy()
     info: dict[str, Any] = {}
-    if C is None:
-        counts = np.bincount(yn, minlength=num_classes)
-        folds = int(min(3, counts[counts > 0].min()))
-        if folds >= 2:
-            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-            scores = {c: float(cross_val_score(LogisticRegression(C=c, max_iter=3000), Z, yn, cv=cv).mean()) for c in grid}
-            C = max(scores, key=lambda c: (scores[c], -abs(np.log10(c))))  # ties: the C closest to 1
-            info["cv_acc"] = scores
-        else:
-            C = 1.0
+    counts = np.bincount(yn, minlength=num_classes)
+    folds = int(min(3, counts[counts > 0].min()))
+    C = 1.0
+    if folds >= 2:
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        scores = {c: float(cross_val_score(LogisticRegression(C=c, max_iter=3000), Z, yn, cv=cv).mean()) for c in C_GRID}
+        C = max(scores, key=lambda c: (scores[c], -abs(np.log10(c))))  # ties: the C closest to 1
+        info["cv_acc"] = scores
     clf = LogisticRegression(C=C, max_iter=3000).fit(Z, yn)
     W, b = clf.coef_, clf.intercept_
     if W.shape[0] == 1 and num_classes == 2:  # sklearn's binary form: one logit for class 1
@@ -159,8 +152,6 @@ def fit_logreg_head(X: torch.Tensor, y: torch.Tensor, num_classes: int, C: float
 
 def install_head(model: nn.Module, head: nn.Linear) -> None:
     """Copy a trained ``Linear(D, K)`` into the model's classifier (same shapes required)."""
-    from ..errors import ConvlensError
-
     clf = model.get_classifier()
     if not isinstance(clf, nn.Linear) or clf.weight.shape != head.weight.shape:
         raise ConvlensError(f"{getattr(model, 'convlens_name', type(model).__name__)}: its classifier {clf} does not take the "

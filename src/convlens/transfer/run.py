@@ -1,11 +1,6 @@
-"""``transfer()``: one function behind ``convlens transfer``; it only dispatches.
-
-feature-extract (:mod:`.feature_extract`): backbone features once per image (cached) -> head
-trained on the cache, every epoch recorded, the best chosen on validation, never on test.
-fine-tune (:mod:`.fine_tune`): the last ``unfreeze`` stages (or everything from
-``unfreeze_from``) + head, trained through the shared engine.
-auto (:mod:`.auto`): measure (size, similarity) on the cached features, then one of the two.
-The recipe is :class:`~.config.TransferConfig`; every strategy returns a :class:`~convlens.runs.RunResult`.
+"""``transfer()``: one function behind ``convlens transfer``; it only dispatches, to
+:mod:`.feature_extract`, :mod:`.fine_tune`, or for ``auto`` to :mod:`.auto` and then one of the two
+(:mod:`.lpft` when it fine-tunes). Every strategy returns a :class:`~convlens.runs.RunResult`.
 """
 from __future__ import annotations
 

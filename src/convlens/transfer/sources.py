@@ -1,9 +1,8 @@
 """Where a transfer run's images come from: files in a folder, or a named data set in memory.
 
-A :class:`Source` is one split (train or test) as *items* the feature extractor can hash
-(file paths, or a uint8 tensor) plus labels. Splits are cut exactly as the engine cuts them
-(``limit_train`` then a stratified validation split of ``val_size`` images, both seeded), so
-``convlens evaluate`` on a transfer run sees the same validation and test images.
+Splits are cut exactly as the engine cuts them (``limit_train`` then a stratified validation
+split of ``val_size`` images, both seeded), so ``convlens evaluate`` on a transfer run sees the
+same validation and test images.
 """
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from typing import Any, Sequence
 import torch
 
 from ..data.base import ImageTensors
-from ..data.folders import TEST_DIR_NAMES, Preprocess, _progress, class_files, holdout_indices, load_image, open_image
+from ..data.folders import TEST_DIR_NAMES, Preprocess, _progress, class_files, holdout_indices, open_image
 from ..data.prepare import fit_images
 from ..errors import DataError
 
@@ -62,24 +61,21 @@ class Source:
         items = self.items[index] if not self.is_files else [self.items[i] for i in index.tolist()]
         return Source(items, self.labels[index], self.classes, self.name, list(self.skipped))
 
-    def images(self, index: torch.Tensor | Sequence[int], preprocess: Preprocess) -> torch.Tensor:
+    def images(self, index: torch.Tensor | Sequence[int], preprocess: Preprocess, progress: bool = False) -> torch.Tensor:
         """uint8 (n, C, H, W) of the chosen items at the backbone's input size (decoded now)."""
         index = torch.as_tensor(index, dtype=torch.int64).tolist()
         if not index:
             return torch.zeros(0, preprocess.channels, preprocess.image_size, preprocess.image_size, dtype=torch.uint8)
         if self.is_files:
-            return torch.stack([load_image(self.items[i], preprocess) for i in index])
+            tf = preprocess.transform()
+            files = _progress([self.items[i] for i in index], progress, f"decoding {self.name}")
+            return torch.stack([tf(open_image(p, preprocess.channels)) for p in files])
         return fit_images(self.items[index], preprocess.channels, preprocess.image_size)
 
     def to_tensors(self, preprocess: Preprocess, progress: bool = True) -> ImageTensors:
         """Every image decoded (for fine-tuning, which needs pixels, not features)."""
-        if self.is_files:
-            tf = preprocess.transform()
-            imgs = torch.stack([tf(open_image(p, preprocess.channels)) for p in _progress(self.items, progress, f"decoding {self.name}")])
-            paths = list(self.items)
-        else:
-            imgs, paths = fit_images(self.items, preprocess.channels, preprocess.image_size), None
-        return ImageTensors(imgs, self.labels.clone(), self.classes, self.name, "", paths)
+        return ImageTensors(self.images(range(len(self)), preprocess, progress), self.labels.clone(), self.classes, self.name, "",
+                            list(self.items) if self.is_files else None)
 
 
 class LazyTestImages:
@@ -124,10 +120,10 @@ def folder_sources(path: str | os.PathLike, test_fraction: float = 0.2) -> tuple
     return train, Source(t_items, t_labels, classes, f"{root.name}-test", t_skipped), warns + t_warns
 
 
-def named_sources(name: str, data_dir: str | None = None, download: bool = False) -> tuple[Source, Source]:
+def named_sources(name: str, data_dir: str | None = None) -> tuple[Source, Source]:
     """A registered data set (``fashion-mnist``) as in-memory sources."""
     from ..data.registry import load_dataset
 
-    splits = load_dataset(name, data_dir=data_dir, download=download)
+    splits = load_dataset(name, data_dir=data_dir)
     return (Source(splits.train.images, splits.train.labels, splits.classes, splits.train.name or f"{name}-train"),
             Source(splits.test.images, splits.test.labels, splits.classes, splits.test.name or f"{name}-test"))
