@@ -75,9 +75,10 @@ def test_fast_recipe_on_real_images(cifar_small, tmp_path):
     # the stem's bias learns for 3 epochs, then stays
     ck = [torch.load(res.run.path / f"checkpoints/epoch={e:03d}.ckpt", weights_only=True)["state_dict"]["model.stem.bias"] for e in (3, 4, 5)]
     assert not torch.equal(ck[0], torch.zeros_like(ck[0])) and torch.equal(ck[1], ck[2]) and torch.equal(ck[0], ck[1])
-    # triangular schedule: peak after 23% of the steps, 0.07 of it at the end
+    # triangular schedule: peak after 23% of the steps (after the first of 5 epochs), 0.07 of it at the end
     lrs = [r["lr"] for r in res.history]
-    assert lrs[-1] == pytest.approx(cfg.lr * 0.07, rel=1e-6) and max(lrs) > lrs[0]
+    assert len(lrs) == 5 and lrs[0] < cfg.lr and all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[-1] == pytest.approx(cfg.lr * 0.07, rel=1e-6)
     # the final accuracy is the 6-view TTA model's, and the run folder rebuilds that model
     again, meta = load_run_model(res.run.path, which="last")
     assert again.tta == 2 and meta["model_name"] == "cifar_vgg"
@@ -115,7 +116,7 @@ def test_explicit_fields_survive_the_recipe_even_at_default_values():
 def test_fast_recipe_trains_fashion_mnist_in_its_own_shape(fashion_small, tmp_path):
     # `convlens train --recipe fast --data fashion-mnist`: the data's config (1 channel, 28 px, its
     # mean/std) builds the net, and airbench's training learns the real images
-    # batch 50: 300 steps. At batch 100 these 3,000 images gave 50-52% after 5 or 8 epochs (airbench's lr grows
+    # batch 50: 300 steps. At batch 100 these 3,000 images gave 50-52% after 8 or 10 epochs (airbench's lr grows
     # with the batch, and there are few steps); the full set at the recipe's batch 1024 reaches 94% (docs/speed.md)
     bs = 50
     cfg = TrainConfig(recipe="fast", data="fashion-mnist", epochs=5, batch_size=bs, lr=airbench_lr_wd(bs)[0],
@@ -124,4 +125,4 @@ def test_fast_recipe_trains_fashion_mnist_in_its_own_shape(fashion_small, tmp_pa
     res = train(cfg, data=fashion_small, report=False)
     assert res.model.stem.in_channels == 1 and res.model.stem.out_channels == 8  # 2 signs x 1 channel x 2x2
     assert res.model.pretrained_cfg["input_size"] == (1, 28, 28) and len(res.model.pretrained_cfg["mean"]) == 1
-    assert res.test_acc >= 0.80  # 85.4% here (1,000 real test images)
+    assert res.test_acc >= 0.80  # 83.8% here (1,000 real test images)
