@@ -63,7 +63,7 @@ def register_untrained(name: str, build: Callable[..., nn.Module], doc: str, how
 
 
 def _ensure_builtin_models() -> None:
-    # importing the modules runs their @register_model decorators
+    # importing the modules runs their register_model / register_untrained calls
     from . import cifar, fashion, pretrained  # noqa: F401
 
 
