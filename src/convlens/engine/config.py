@@ -80,4 +80,3 @@ class TrainConfig(Options):
 
         apply_recipe_defaults(self)  # the recipe fills the fields left at their defaults, then every field is checked
         super().__post_init__()
-

@@ -57,7 +57,8 @@ class ClassifierModule(L.LightningModule):
         self.prep = BatchPreprocessor(pcfg.get("mean", (0.5,)), pcfg.get("std", (0.5,)), cfg.augment, self.channels_last)
         self._sums: dict[str, torch.Tensor] = {}
         self._epoch_start = self._train_seconds = 0.0
-        self._seen_images = self.epoch_steps = 0
+        self._seen_images = 0
+        self.epoch_steps = 0
         self._last_loss: torch.Tensor | None = None
         self.final_test_probs: list[torch.Tensor] = []
         # set by the engine when a loader batch holds several optimizer steps (see training_step)
@@ -77,7 +78,8 @@ class ClassifierModule(L.LightningModule):
         torch.manual_seed(self.cfg.seed * 1000 + self.current_epoch + 7919 * self.global_rank)
         freeze_bn_of_frozen_layers(self.model)
         self._sums = {}
-        self._seen_images = self.epoch_steps = 0
+        self._seen_images = 0
+        self.epoch_steps = 0
         self._last_loss = None
         self._epoch_start = time.perf_counter()
 
