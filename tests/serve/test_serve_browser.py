@@ -76,6 +76,9 @@ def test_a_run_in_progress_updates_live(page, server, runs_root):
     page.goto(server + "/?tab=runs")
     page.click("#runs-list tr[data-run='live-browser']")
     page.wait_for_selector("#live:not([hidden])")
+    # the status says "working..." until the predictions request answers (it raced this assertion once)
+    page.wait_for_function("document.querySelector('#pred-status').textContent.includes('no checkpoint')",
+                           timeout=30_000)
     assert "no checkpoint" in page.inner_text("#pred-status")  # said on the page, not hidden
 
     def trainer():
