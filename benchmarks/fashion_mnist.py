@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/fashion_mnist.py --only dnn,cnn  # the chapter's two models
     .venv/bin/python benchmarks/fashion_mnist.py --only best     # convlens' best recipe alone
     .venv/bin/python benchmarks/fashion_mnist.py --only fast     # airbench's recipe (convlens train --recipe fast) on Fashion-MNIST
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 \
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
       .venv/bin/python benchmarks/fashion_mnist.py --only cnn --reference tuned --compile no,yes  # AVX2, eager and compiled
     .venv/bin/python benchmarks/fashion_mnist.py --only cnn --reference tuned --convlens-epochs 2   # time to the chapter's accuracy
 

@@ -2,7 +2,7 @@
 fast path of ``convlens.transfer.fast`` (ONNX Runtime), same images, same process.
 
     flock /tmp/convlens-cpu.lock .venv/bin/python benchmarks/features.py
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 flock /tmp/convlens-cpu.lock .venv/bin/python benchmarks/features.py
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 flock /tmp/convlens-cpu.lock .venv/bin/python benchmarks/features.py
 
 EfficientNet-Lite0 (ImageNet weights) on the cat/dog photos (decoded and resized once, not
 timed: all paths share that step). Each path computes the features of every image, handed

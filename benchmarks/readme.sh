@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 OUT=${OUT:-/tmp/convlens-readme-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-AVX2=(env ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
+AVX2=(env ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2)
 declare -A ROWS=(
   [fashion]="$PY benchmarks/fashion_mnist.py --only dnn,cnn"
   [cnn-avx2]="${AVX2[*]} $PY benchmarks/fashion_mnist.py --only cnn --compile no --precision 32-true"

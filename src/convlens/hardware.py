@@ -44,9 +44,11 @@ def isa_names() -> list[str]:
 
 
 def isa_cap() -> str | None:
-    """A cap set on the kernels PyTorch and oneDNN may use (``ATEN_CPU_CAPABILITY`` /
-    ``ONEDNN_MAX_CPU_ISA``), which is how an AVX2-only machine is emulated on a newer one."""
-    return ", ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)) or None
+    """A cap set on the kernels PyTorch, oneDNN and MKL may use (``ATEN_CPU_CAPABILITY`` /
+    ``ONEDNN_MAX_CPU_ISA`` / ``MKL_ENABLE_INSTRUCTIONS``), which is how an AVX2-only machine is emulated on a
+    newer one. MKL ignores its cap on AMD CPUs (it runs AVX2 code there anyway) but not on Intel ones."""
+    names = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+    return ", ".join(f"{k}={os.environ[k]}" for k in names if os.environ.get(k)) or None
 
 
 def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float = 0.5) -> float:
@@ -106,8 +108,13 @@ def forward_flops(model: "object", input_shape: tuple[int, ...] | None = None, t
     """FLOPs (2 x multiply-adds, fvcore's count) of one image's forward pass in training mode
     (``train=True``: no test-time augmentation such as ``fashion_vgg``'s flip TTA, which the
     eval-mode layer table counts twice) or in eval mode."""
+    import warnings
+
     import torch
-    from fvcore.nn import FlopCountAnalysis
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # fvcore's import calls the deprecated torch.jit.script
+        from fvcore.nn import FlopCountAnalysis
 
     shape = tuple(input_shape or model.pretrained_cfg["input_size"])
     was = model.training

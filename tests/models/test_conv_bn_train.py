@@ -9,17 +9,17 @@ from convlens.models import create_model
 from convlens.models.fashion import conv_bn_train
 
 
-def _pair(seed: int = 0, cin: int = 1, bias: bool = True):
+def _pair(seed: int = 0, cin: int = 1, bias: bool = True, **conv_args):
     torch.manual_seed(seed)
-    conv, bn = nn.Conv2d(cin, 8, 3, padding=1, bias=bias), nn.BatchNorm2d(8)
+    conv, bn = nn.Conv2d(cin, 8, 3, bias=bias, **({"padding": 1} | conv_args)), nn.BatchNorm2d(8)
     nn.init.normal_(bn.weight, 1.0, 0.5)  # some negative scales too
     nn.init.normal_(bn.bias)
     return conv, bn
 
 
-@pytest.mark.parametrize("cin,bias", [(1, True), (3, False)])
-def test_conv_bn_train_equals_bn_of_conv(cin, bias):
-    conv, bn = _pair(cin=cin, bias=bias)
+@pytest.mark.parametrize("cin,bias,conv_args", [(1, True, {}), (3, False, {}), (2, True, {"stride": 2, "padding": 0})])
+def test_conv_bn_train_equals_bn_of_conv(cin, bias, conv_args):
+    conv, bn = _pair(cin=cin, bias=bias, **conv_args)
     ref_conv, ref_bn = copy.deepcopy(conv), copy.deepcopy(bn)
     x = torch.randn(6, cin, 10, 10) * 2 + 0.7
     out, ref = conv_bn_train(conv, bn, x), ref_bn(ref_conv(x))
@@ -70,3 +70,26 @@ def test_statistics_stay_float32_under_bf16_autocast():
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), ref, atol=0.05, rtol=0.02)  # bf16 rounding of the output only
     torch.testing.assert_close(bn.running_var, ref_bn.running_var, atol=1e-6, rtol=1e-5)  # statistics exact
+
+
+@pytest.mark.parametrize("cin,kernel,stride,padding,dilation", [(1, 3, 1, 1, 1), (3, 3, 2, 0, 1), (2, (3, 5), (1, 2), (2, 1), 2)])
+def test_patch_moments_equal_those_of_unfold(cin, kernel, stride, padding, dilation):
+    from convlens.models.fashion import patch_moments
+
+    conv = nn.Conv2d(cin, 4, kernel, stride, padding, dilation)
+    x = torch.rand(5, cin, 11, 13) * 3 - 1
+    mu, sigma, n = patch_moments(x, conv)
+    # the oracle: unfold's (B, C_in k^2, L) patches, rows reordered to (kernel position, channel)
+    cols = nn.functional.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
+    k2 = conv.kernel_size[0] * conv.kernel_size[1]
+    cols = cols.view(5, cin, k2, -1).transpose(1, 2).reshape(5, cin * k2, -1).transpose(0, 1).flatten(1).double()
+    assert n == cols.shape[1] == conv(x).shape[0] * conv(x).shape[2] * conv(x).shape[3]
+    torch.testing.assert_close(mu.double(), cols.mean(1), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(sigma.double(), torch.cov(cols, correction=0), atol=1e-5, rtol=1e-5)
+
+
+def test_patch_moments_refuse_what_they_cannot_see():
+    from convlens.models.fashion import patch_moments
+
+    with pytest.raises(ValueError, match="groups=1"):
+        patch_moments(torch.zeros(1, 2, 5, 5), nn.Conv2d(2, 2, 3, padding="same"))

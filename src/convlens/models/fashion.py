@@ -124,13 +124,9 @@ def conv_bn_train(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch
     Shapes: x (B, C_in, H, W) -> (B, C_out, H', W').
     """
     with torch.autocast(x.device.type, enabled=False):  # statistics in float32, as BatchNorm keeps them
-        patches = F.unfold(x.float(), conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # (B, C_in k^2, L)
-        patches = patches.transpose(0, 1).reshape(patches.shape[1], -1)  # (C_in k^2, B L)
-        n = patches.shape[1]
-        mu = patches.mean(1)
-        centred = patches - mu[:, None]
-        sigma = centred @ centred.T / n
-        w = conv.weight.flatten(1)  # (C_out, C_in k^2)
+        mu, sigma, n = patch_moments(x.float(), conv)
+        # rows of mu and Sigma run over (kernel position, input channel): the weight's columns in that order
+        w = conv.weight.flatten(2).transpose(1, 2).flatten(1)  # (C_out, k^2 C_in)
         bias = conv.bias if conv.bias is not None else torch.zeros_like(w[:, 0])
         mean = w @ mu + bias
         var = ((w @ sigma) * w).sum(1)
@@ -143,6 +139,36 @@ def conv_bn_train(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch
     scale = (bn.weight if bn.affine else 1) / torch.sqrt(var + bn.eps)
     shift = (bn.bias if bn.affine else 0) + scale * (bias - mean)
     return F.conv2d(x, conv.weight * scale.view(-1, 1, 1, 1), shift, conv.stride, conv.padding, conv.dilation)
+
+
+@torch.no_grad()
+def patch_moments(x: torch.Tensor, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Mean mu (D,) and covariance Sigma (D, D) of the D = k^2 C_in patches ``conv`` sees in x, and their count n.
+
+    ``F.unfold`` would build the same (B, D, L) patch matrix, then a transposed copy of it; stacking the
+    k^2 shifted views of the padded input writes it once, already in (D, B, L) order for C_in = 1
+    (Fashion-MNIST), which made a CPU training step of the chapter CNN 5-6% faster (docs/speed.md).
+    Sigma is summed over per-image products, (D, L) @ (L, D), rather than one (D, B L) @ (B L, D).
+    No gradient: mu and Sigma depend on the input only, and the input needs none here.
+
+    Shapes: x (B, C_in, H, W) -> mu (D,), Sigma (D, D), rows ordered (kernel row, kernel column, channel).
+    """
+    if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        raise ValueError("patch_moments: needs groups=1, zero padding given as numbers")
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = conv.kernel_size, conv.stride, conv.dilation, conv.padding
+    padded = F.pad(x, (pw, pw, ph, ph))
+    out_h = (padded.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    out_w = (padded.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    shifted = [padded[:, :, i * dh: i * dh + sh * (out_h - 1) + 1: sh, j * dw: j * dw + sw * (out_w - 1) + 1: sw]
+               for i in range(kh) for j in range(kw)]
+    batch = x.shape[0]
+    patches = torch.stack(shifted).transpose(1, 2).reshape(-1, batch, out_h * out_w)  # (D, B, L)
+    n = batch * out_h * out_w
+    mu = patches.mean((1, 2))
+    patches -= mu[:, None, None]
+    per_image = patches.transpose(0, 1)  # (B, D, L)
+    sigma = torch.bmm(per_image, per_image.transpose(1, 2)).sum(0) / n
+    return mu, sigma, n
 
 
 def _conv_bn(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
