@@ -36,6 +36,7 @@ from torch import nn
 from convlens._runtime import set_threads, tune_allocator
 from convlens.data.fashion_mnist import find_fashion_mnist
 from convlens.engine import TrainConfig, train
+from convlens.engine.recipes import FAST_FASHION, FAST_WIDTHS
 from convlens.hardware import forward_flops, hardware_line, last_peak, share_of_peak
 from convlens.models import create_model
 
@@ -103,7 +104,7 @@ def measured_run(cfg: TrainConfig) -> dict:
     wall = time.perf_counter() - t0
     s = res.run.summary()
     flops = 3 * forward_flops(res.model) * s["train_images"] * s["epochs"]  # training: 3x the forward pass
-    share = share_of_peak(flops, s["train_seconds"], last_peak())
+    share = share_of_peak(flops, s["train_seconds"], last_peak(remeasure=True))
     print(f"  training: {share} ({s.get('precision')})", flush=True)
     return {"acc": res.test_acc, "wall_s": wall, "images_per_s": s["train_images"] * s["epochs"] / s["train_seconds"],
             "precision": s.get("precision"), "share_of_peak": share}
@@ -113,14 +114,18 @@ BEST = dict(model="fashion_vgg", model_kwargs={"width": 48, "flip_tta": True}, e
             optimizer="adamw", weight_decay=5e-4, scheduler="onecycle", augment="crop-flip", label_smoothing=0.1, name="best")
 
 
-FAST_EPOCHS = 4  # --only fast: the fewest with >= 93% and a margin (docs/speed.md, part 2b)
+FAST_EPOCHS = FAST_FASHION["epochs"]  # --only fast: the fewest with >= 93% and a margin (docs/speed.md, part 2b)
 
 
-def fast_recipe_run(epochs: int, out: Path, **kw) -> dict:
+def fast_recipe_run(epochs: int, out: Path, widths: str | None = None, **kw) -> dict:
     """``convlens train --recipe fast --data fashion-mnist --epochs N --no-test-every-epoch``: the
-    airbench-style net and training of ``--recipe fast`` (engine/recipes.py), on Fashion-MNIST."""
-    return measured_run(TrainConfig(recipe="fast", data="fashion-mnist", epochs=epochs, out=str(out), name="fast",
-                                    progress=False, test_every_epoch=False, explicit=("data", "epochs"), **kw))
+    airbench-style net and training of ``--recipe fast`` (engine/recipes.py), on Fashion-MNIST, at the
+    recipe's Fashion-MNIST widths or at ``widths``."""
+    explicit = ("data", "epochs") + (("model_kwargs",) if widths else ())
+    if widths:
+        kw["model_kwargs"] = {**FAST_FASHION["model_kwargs"], "widths": widths}
+    return measured_run(TrainConfig(recipe="fast", data="fashion-mnist", epochs=epochs, out=str(out), name="fast" if widths is None else "fast-" + widths.replace(",", "-"),
+                                    progress=False, test_every_epoch=False, explicit=explicit, **kw))
 
 
 def main() -> int:
@@ -132,6 +137,9 @@ def main() -> int:
     ap.add_argument("--best-epochs", type=int, default=None, help="train the best recipe this many epochs (default 11)")
     ap.add_argument("--best-width", type=int, default=None, help="the best recipe's fashion_vgg width (default 48)")
     ap.add_argument("--fast-epochs", type=int, default=FAST_EPOCHS, help=f"epochs of --only fast (default {FAST_EPOCHS})")
+    ap.add_argument("--fast-reference", default=FAST_WIDTHS,
+                    help=f"--only fast also trains these widths, the same epochs, as the reference (default airbench93's "
+                         f"{FAST_WIDTHS}, the recipe's Fashion-MNIST widths before 2026-12-07; 'none': skip)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--reference", default="both", choices=["both", "as-written", "tuned"],
                     help="which run(s) of the chapter's loop to compare with (default both)")
@@ -167,11 +175,20 @@ def main() -> int:
                       f"target >= 93.0% in <= 600 s", flush=True)
             continue
         if name == "fast":
-            ours = fast_recipe_run(args.fast_epochs, out, **extra)
-            rows.append({"model": "cifar_vgg (--recipe fast)", "convlens": ours})
-            print(f"fast recipe, {args.fast_epochs} epochs ({ours['precision']}): test accuracy {ours['acc']:.2%} in "
-                  f"{ours['wall_s']:.0f} s ({ours['images_per_s']:.0f} images/s, {ours['share_of_peak']}); "
-                  f"target >= 93.0% in <= 600 s", flush=True)
+            runs = {f"widths {FAST_FASHION['model_kwargs']['widths']}": None}
+            if args.fast_reference != "none":
+                runs[f"widths {args.fast_reference}"] = args.fast_reference
+            results = {}
+            for label, widths in runs.items():
+                ours = results[label] = fast_recipe_run(args.fast_epochs, out, widths, **extra)
+                rows.append({"model": f"cifar_vgg (--recipe fast, {label})", "convlens": ours})
+                print(f"fast recipe, {label}, {args.fast_epochs} epochs ({ours['precision']}): test accuracy {ours['acc']:.2%} "
+                      f"in {ours['wall_s']:.0f} s ({ours['images_per_s']:.0f} images/s, {ours['share_of_peak']}); "
+                      f"target >= 93.0% in <= 600 s", flush=True)
+            if len(results) == 2:
+                new, ref = results.values()
+                print(f"fast recipe: the default {ref['wall_s'] / new['wall_s']:.2f}x sooner than the reference widths, "
+                      f"{(new['acc'] - ref['acc']) * 100:+.2f} points", flush=True)
             continue
         refs = {}
         if args.reference in ("both", "as-written"):

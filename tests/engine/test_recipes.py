@@ -126,3 +126,16 @@ def test_fast_recipe_trains_fashion_mnist_in_its_own_shape(fashion_small, tmp_pa
     assert res.model.stem.in_channels == 1 and res.model.stem.out_channels == 8  # 2 signs x 1 channel x 2x2
     assert res.model.pretrained_cfg["input_size"] == (1, 28, 28) and len(res.model.pretrained_cfg["mean"]) == 1
     assert res.test_acc >= 0.80  # 83.8% here (1,000 real test images)
+
+
+def test_fast_recipe_has_its_own_defaults_for_fashion_mnist():
+    from convlens.engine.recipes import FAST, FAST_WIDTHS
+
+    fashion = FAST.per_data["fashion-mnist"]
+    c = TrainConfig(recipe="fast", data="fashion-mnist")
+    assert (c.epochs, c.model_kwargs) == (fashion["epochs"], fashion["model_kwargs"])
+    assert fashion["model_kwargs"]["widths"] != FAST_WIDTHS  # narrower than CIFAR-10's
+    c = TrainConfig(recipe="fast")  # CIFAR-10: airbench93's widths, untouched
+    assert (c.data, c.epochs, c.model_kwargs["widths"]) == ("cifar10", 10, FAST_WIDTHS)
+    c = TrainConfig(recipe="fast", data="fashion-mnist", epochs=8, model_kwargs={"widths": FAST_WIDTHS, "tta": 2})
+    assert (c.epochs, c.model_kwargs["widths"]) == (8, FAST_WIDTHS)  # what the user sets wins
