@@ -70,6 +70,11 @@ def test_statistics_stay_float32_under_bf16_autocast():
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), ref, atol=0.05, rtol=0.02)  # bf16 rounding of the output only
     torch.testing.assert_close(bn.running_var, ref_bn.running_var, atol=1e-6, rtol=1e-5)  # statistics exact
+    grad = torch.randn_like(ref)
+    out.backward(grad.bfloat16())  # the weight gradient's product reads a bf16 gradient
+    ref.backward(grad)
+    assert conv.weight.grad.dtype == torch.float32
+    torch.testing.assert_close(conv.weight.grad, ref_conv.weight.grad, atol=0.05, rtol=0.02)
 
 
 @pytest.mark.parametrize("cin,kernel,stride,padding,dilation", [(1, 3, 1, 1, 1), (3, 3, 2, 0, 1), (2, (3, 5), (1, 2), (2, 1), 2)])
@@ -78,7 +83,7 @@ def test_patch_moments_equal_those_of_unfold(cin, kernel, stride, padding, dilat
 
     conv = nn.Conv2d(cin, 4, kernel, stride, padding, dilation)
     x = torch.rand(5, cin, 11, 13) * 3 - 1
-    mu, sigma, n = patch_moments(x, conv)
+    mu, sigma, n, rows = patch_moments(x, conv)
     # the oracle: unfold's (B, C_in k^2, L) patches, rows reordered to (kernel position, channel)
     cols = nn.functional.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
     k2 = conv.kernel_size[0] * conv.kernel_size[1]
@@ -93,3 +98,15 @@ def test_patch_moments_refuse_what_they_cannot_see():
 
     with pytest.raises(ValueError, match="groups=1"):
         patch_moments(torch.zeros(1, 2, 5, 5), nn.Conv2d(2, 2, 3, padding="same"))
+
+
+def test_patch_rows_are_the_centred_patches_over_ones():
+    from convlens.models.fashion import patch_moments
+
+    conv = nn.Conv2d(2, 4, 3, padding=1)
+    x = torch.rand(3, 2, 6, 7)
+    mu, _, n, rows = patch_moments(x, conv)
+    cols = nn.functional.unfold(x, 3, padding=1).view(3, 2, 9, -1).transpose(1, 2).reshape(3, 18, -1)
+    assert rows.shape == (19, n)
+    torch.testing.assert_close(rows[:-1] + mu[:, None], cols.transpose(0, 1).flatten(1), atol=1e-6, rtol=0)
+    assert torch.equal(rows[-1], torch.ones(n))
