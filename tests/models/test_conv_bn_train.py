@@ -110,3 +110,9 @@ def test_patch_rows_are_the_centred_patches_over_ones():
     assert rows.shape == (19, n)
     torch.testing.assert_close(rows[:-1] + mu[:, None], cols.transpose(0, 1).flatten(1), atol=1e-6, rtol=0)
     assert torch.equal(rows[-1], torch.ones(n))
+
+
+def test_conv_bn_train_refuses_an_input_that_needs_a_gradient():
+    conv, bn = _pair()
+    with pytest.raises(ValueError, match="must not need a gradient"):
+        conv_bn_train(conv, bn, torch.randn(2, 1, 6, 6, requires_grad=True))

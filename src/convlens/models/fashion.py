@@ -158,6 +158,8 @@ class ConvFromPatches(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, rows, mu, conv):  # type: ignore[override]
+        if ctx.needs_input_grad[0]:  # the backward computes no input gradient
+            raise ValueError("ConvFromPatches: the input must not need a gradient (use F.conv2d)")
         ctx.save_for_backward(rows, mu)
         ctx.weight_shape = weight.shape
         return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation)
@@ -187,9 +189,9 @@ def patch_moments(x: torch.Tensor, conv: nn.Conv2d) -> PatchMoments:
 
     ``F.unfold`` would build the same (B, D, L) patch matrix, then a transposed copy of it; copying the
     k^2 shifted views of the padded input into one (D + 1, B, L) buffer writes it once, in the order the
-    statistics and the weight gradient read it: a CPU training step of the chapter CNN became 5-6% faster on an AVX2-only Zen 3 and
-    2% on a Xeon capped to AVX2 (docs/speed.md).
-    Sigma is summed over per-image products, (D, L) @ (L, D), rather than one (D, B L) @ (B L, D).
+    statistics and the weight gradient read it: a CPU training step of the chapter CNN became 5-6% faster
+    on an AVX2-only Zen 3 and 2% on a Xeon capped to AVX2 (docs/speed.md). Sigma is summed over per-image
+    products, (D, L) @ (L, D), rather than one (D, B L) @ (B L, D).
     No gradient: mu and Sigma depend on the input only, and the input needs none here.
 
     Shapes: x (B, C_in, H, W) -> mu (D,), Sigma (D, D), rows (D + 1, B H' W'); D ordered (kernel row,
