@@ -121,10 +121,11 @@ def fast_recipe_run(epochs: int, out: Path, widths: str | None = None, **kw) -> 
     """``convlens train --recipe fast --data fashion-mnist --epochs N --no-test-every-epoch``: the
     airbench-style net and training of ``--recipe fast`` (engine/recipes.py), on Fashion-MNIST, at the
     recipe's Fashion-MNIST widths or at ``widths``."""
-    explicit = ("data", "epochs") + (("model_kwargs",) if widths else ())
+    name, explicit = "fast", ("data", "epochs")
     if widths:
         kw["model_kwargs"] = {**FAST_FASHION["model_kwargs"], "widths": widths}
-    return measured_run(TrainConfig(recipe="fast", data="fashion-mnist", epochs=epochs, out=str(out), name="fast" if widths is None else "fast-" + widths.replace(",", "-"),
+        name, explicit = "fast-" + widths.replace(",", "-"), explicit + ("model_kwargs",)
+    return measured_run(TrainConfig(recipe="fast", data="fashion-mnist", epochs=epochs, out=str(out), name=name,
                                     progress=False, test_every_epoch=False, explicit=explicit, **kw))
 
 

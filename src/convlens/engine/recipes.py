@@ -213,7 +213,8 @@ def _fast_defaults() -> dict[str, Any]:
 
 
 FAST = Recipe("fast", "airbench on a CPU: whitened stem, frozen BN scales, label smoothing, Lookahead, 6-view TTA",
-              defaults=_fast_defaults(), per_data={"fashion-mnist": FAST_FASHION}, optimizer=_fast_optimizer, prepare=_fast_prepare, callbacks=_fast_callbacks)
+              defaults=_fast_defaults(), per_data={"fashion-mnist": FAST_FASHION}, optimizer=_fast_optimizer,
+              prepare=_fast_prepare, callbacks=_fast_callbacks)
 
 RECIPES: dict[str, Recipe | None] = {"none": None, "he": HE, "fast": FAST}
 
@@ -237,7 +238,8 @@ def apply_recipe_defaults(cfg: Any) -> None:
         return
 
     def untouched(f: Any) -> bool:
-        return f.name not in cfg.explicit and getattr(cfg, f.name) == (f.default_factory() if callable(f.default_factory) else f.default)
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        return f.name not in cfg.explicit and getattr(cfg, f.name) == default
 
     data_field = next(f for f in fields(cfg) if f.name == "data")
     data = recipe.defaults.get("data", cfg.data) if untouched(data_field) else cfg.data
