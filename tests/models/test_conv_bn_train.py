@@ -17,7 +17,8 @@ def _pair(seed: int = 0, cin: int = 1, bias: bool = True, **conv_args):
     return conv, bn
 
 
-@pytest.mark.parametrize("cin,bias,conv_args", [(1, True, {}), (3, False, {}), (2, True, {"stride": 2, "padding": 0})])
+@pytest.mark.parametrize("cin,bias,conv_args", [(1, True, {}), (3, False, {}), (2, True, {"stride": 2, "padding": 0}),
+                                                (2, True, {"stride": (1, 2), "padding": (2, 1), "dilation": 2})])
 def test_conv_bn_train_equals_bn_of_conv(cin, bias, conv_args):
     conv, bn = _pair(cin=cin, bias=bias, **conv_args)
     ref_conv, ref_bn = copy.deepcopy(conv), copy.deepcopy(bn)

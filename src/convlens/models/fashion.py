@@ -153,7 +153,12 @@ class ConvFromPatches(torch.autograd.Function):
 
     For Fashion-MNIST's one input channel oneDNN's weight and bias gradients of conv1 took 4.3 ms in isolation
     against 0.9 ms for the product (Xeon, AVX2 cap; docs/speed.md). G is a view of a channels-last gradient
-    (a copy otherwise).
+    (a copy otherwise). The forward is the same product the other way round, y = [P_c; 1]^T [W^T; b + W mu],
+    whose (N, C_out) result is the channels-last output: 0.41 against oneDNN's 0.50 ms in isolation, about
+    2% of a training step (median of paired rounds, ``benchmarks/cnn_step.py``).
+
+    Shapes: x (B, C_in, H, W), weight (C_out, C_in, k, k), bias (C_out,), rows (D + 1, N), mu (D,)
+    -> (B, C_out, H', W') in channels-last memory, N = B H' W'.
     """
 
     @staticmethod
@@ -162,7 +167,11 @@ class ConvFromPatches(torch.autograd.Function):
             raise ValueError("ConvFromPatches: the input must not need a gradient (use F.conv2d)")
         ctx.save_for_backward(rows, mu)
         ctx.weight_shape = weight.shape
-        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation)
+        c_out = weight.shape[0]
+        w_flat = weight.permute(0, 2, 3, 1).reshape(c_out, -1)  # (C_out, D), D in the rows' order
+        w_rows = torch.cat([w_flat.T, (bias + w_flat @ mu)[None]])  # (D + 1, C_out): the centred patches' weights
+        batch, out_h, out_w = x.shape[0], *_out_size(x, conv)
+        return (rows.T @ w_rows).view(batch, out_h, out_w, c_out).permute(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
@@ -173,6 +182,11 @@ class ConvFromPatches(torch.autograd.Function):
         grad_bias = product[-1]
         grad_w = product[:-1].T + grad_bias[:, None] * mu  # (C_out, D), D in (kernel row, kernel column, channel) order
         return None, grad_w.view(c_out, kh, kw, c_in).permute(0, 3, 1, 2), grad_bias, None, None, None
+
+
+def _out_size(x: torch.Tensor, conv: nn.Conv2d) -> tuple[int, int]:
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = conv.kernel_size, conv.stride, conv.dilation, conv.padding
+    return (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
 
 
 class PatchMoments(NamedTuple):
