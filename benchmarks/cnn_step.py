@@ -70,7 +70,7 @@ def child(steps: int, warmup: int, seed: int, profile: bool = False) -> dict:
     else:
         for i in range(warmup, warmup + steps):
             step(i)
-    return {"median_ms": statistics.median(times) * 1e3, "line": hardware_line(measure_peak=False), "profile": table}
+    return {"median_ms": statistics.median(times) * 1e3, "mean_ms": statistics.fmean(times) * 1e3, "line": hardware_line(measure_peak=False), "profile": table}
 
 
 def _env(pairs: list[str], cap: bool) -> dict[str, str]:

@@ -266,3 +266,19 @@ def test_no_test_every_epoch_flag(tmp_path, capsys):
     rows = [json.loads(line) for line in (tmp_path / "flag" / "metrics.jsonl").read_text().splitlines()]
     assert ["test_acc" in r for r in rows] == [False, True]
     assert json.loads((tmp_path / "flag" / "config.json").read_text())["config"]["test_every_epoch"] is False
+
+
+def test_cpu_training_flushes_subnormals_while_it_runs_unless_told_not_to(tmp_path):
+    from convlens._runtime import denormals_flushed
+
+    seen = []
+
+    def listener(event):
+        if event.kind == "epoch_start":
+            seen.append(denormals_flushed())
+
+    for name, flush in (("flush", True), ("keep", False)):
+        train(_cfg(tmp_path, epochs=1, limit_train=300, limit_test=100, val_size=0, name=name, flush_denormals=flush),
+              listeners=[listener], report=False)
+    assert seen == [True, False]
+    assert not denormals_flushed()  # the process is left as it was found

@@ -73,6 +73,8 @@ class TrainConfig(Options):
                       "it fills every field left at its default", choices=("auto", "he", "fast", "none"))
     explicit: tuple[str, ...] = opt((), "fields the user set: a recipe never overrides them (default: the keyword "
                                     "arguments given, as the flags given on the command line)", cli=False)
+    flush_denormals: bool = opt(True, "keep subnormal floats during CPU training (flushing them to zero made epochs 2-5 of the "
+                                "chapter CNN 1.1x faster on an Intel Xeon: Adam's moments of dead units; docs/speed.md)")
     compile: bool = opt(False, "torch.compile the training forward/backward (Inductor; engine/compiled.py): off, measured no faster on CPU (docs/speed.md)")
 
     def __post_init__(self) -> None:

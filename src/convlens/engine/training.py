@@ -14,7 +14,8 @@ from typing import Any, Iterable
 import torch
 import torch.nn as nn
 
-from .._runtime import resolve_precision, seed_everything, select_device, set_threads, skip_nvml_probe_without_cuda, tune_allocator
+from .._runtime import (flush_denormals, resolve_precision, seed_everything, select_device, set_threads,
+                        skip_nvml_probe_without_cuda, tune_allocator)
 from ..data.base import ImageTensors, tensor_loader
 from ..data.prepare import notice, prepare_data
 from ..data.registry import DatasetSplits
@@ -244,8 +245,9 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
         if trainer.is_global_zero:
             recorder.start(cfg.epochs, f"{meta['model_name']} on {splits['name']}: {len(splits['train']):,} training images")
         try:
-            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders or None,
-                        ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+            with flush_denormals(cfg.flush_denormals and device.type == "cpu"):  # per thread: set on torch's workers too
+                trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loaders or None,
+                            ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
         except SystemExit:
             if trainer.state.status != TrainerStatus.INTERRUPTED:
                 raise
