@@ -7,7 +7,7 @@ Whole runs of ``benchmarks/fashion_mnist.py`` drift by 10-30% within an hour on 
 machines, more than most levers are worth (docs/speed.md); the ratio of B to A within each round, whose two
 children ran a few seconds apart, is the figure to read. This script times what the engine runs for
 ``convlens train --model cnn``: real Fashion-MNIST batches of 100, channels-last, fused Adam, the
-allocator tuned, 2 torch threads; each round starts one child for A and one for B (which goes first
+allocator tuned, subnormals flushed, 2 torch threads; each round starts one child for A and one for B (which goes first
 alternates) and each child reports the median of its steps after a warm-up. A and B differ only by the
 environment variables given (``--a``/``--b``), so a code lever is measured by pointing ``PYTHONPATH`` of
 one side at a worktree of the other commit. Prints the hardware line, both medians of the round medians,
@@ -30,7 +30,7 @@ def child(steps: int, warmup: int, seed: int, profile: bool = False) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from convlens._runtime import set_threads, tune_allocator
+    from convlens._runtime import flush_denormals, set_threads, tune_allocator
     from convlens.hardware import hardware_line
     from convlens.data.fashion_mnist import load_fashion_mnist
     from convlens.engine.optim import fast_optimizer_kwargs, make_optimizer
@@ -59,6 +59,14 @@ def child(steps: int, warmup: int, seed: int, profile: bool = False) -> dict:
         if i >= warmup:
             times.append(time.perf_counter() - t0)
 
+    with flush_denormals():  # as the engine trains on CPU
+        table = _timed_steps(step, warmup, steps, profile)
+    return {"median_ms": statistics.median(times) * 1e3, "mean_ms": statistics.fmean(times) * 1e3, "line": hardware_line(measure_peak=False), "profile": table}
+
+
+def _timed_steps(step, warmup: int, steps: int, profile: bool) -> str:
+    import torch
+
     for i in range(warmup):
         step(i)
     table = ""
@@ -70,7 +78,7 @@ def child(steps: int, warmup: int, seed: int, profile: bool = False) -> dict:
     else:
         for i in range(warmup, warmup + steps):
             step(i)
-    return {"median_ms": statistics.median(times) * 1e3, "mean_ms": statistics.fmean(times) * 1e3, "line": hardware_line(measure_peak=False), "profile": table}
+    return table
 
 
 def _env(pairs: list[str], cap: bool) -> dict[str, str]:
