@@ -136,3 +136,18 @@ def test_bar_listener_draws_epochs_from_events(tmp_path):
         bar(ev)
     text = out.getvalue()
     assert "Epoch 1/2" in text and "loss=0.25" in text and "val_acc=0.875" in text and "10/10" in text
+
+
+def test_bar_listener_shows_an_epoch_without_steps_as_one_line_of_metrics():
+    # a linear head on cached features reports whole epochs only; it drew "0step [00:00, ?step/s]" 13 times
+    import io
+
+    from convlens.reports.progress import TqdmBar
+
+    out = io.StringIO()
+    bar = TqdmBar(file=out)
+    for ev in (RunEvent("run_start", total=13), RunEvent("epoch_start", epoch=0),
+               RunEvent("epoch_end", epoch=0, metrics={"train_loss": 0.2861, "val_acc": 0.974, "seconds": 0.01})):
+        bar(ev)
+    last = out.getvalue().replace("\n", "\r").split("\r")[-2]
+    assert last == "Epoch 1/13, train_loss=0.286, val_acc=0.974"  # tqdm keeps 3 significant digits

@@ -27,8 +27,10 @@ class TqdmBar:
         elif ev.kind == "epoch_start":
             self._close()
             of = f"/{self.epochs}" if self.epochs else ""
+            # an epoch that reports no steps (a linear head on cached features: milliseconds) is one line of metrics
+            steps = {} if ev.total else {"bar_format": "{desc}{postfix}"}
             self.bar = tqdm(total=ev.total, desc=f"Epoch {(ev.epoch or 0) + 1}{of}", unit="step", file=self.file,
-                            leave=self.leave, dynamic_ncols=True)
+                            leave=self.leave, dynamic_ncols=True, **steps)
         elif ev.kind == "step" and self.bar is not None:
             self.bar.n = ev.step or 0
             self.bar.set_postfix({k: (round(v, 4) if isinstance(v, float) else v) for k, v in ev.metrics.items()}, refresh=True)
