@@ -11,7 +11,7 @@ allocator tuned, subnormals flushed, 2 torch threads; each round starts one chil
 alternates) and each child reports the median of its steps after a warm-up. A and B differ only by the
 environment variables given (``--a``/``--b``), so a code lever is measured by pointing ``PYTHONPATH`` of
 one side at a worktree of the other commit. Prints the hardware line, both medians of the round medians,
-their ratio and how many rounds B won.
+the median and range of B/A within a round, and how many rounds B won.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-CAP = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+from convlens.hardware import AVX2_CAP as CAP
 
 
 def child(steps: int, warmup: int, seed: int, profile: bool = False) -> dict:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-CAP = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+from convlens.hardware import AVX2_CAP as CAP
 
 
 def _best(fn, seconds: float = 1.0) -> float:

@@ -43,12 +43,15 @@ def isa_names() -> list[str]:
     return [name for flag, name in ISA_FLAGS if flag in flags]
 
 
+#: The environment that emulates an AVX2-only machine on a newer one (docs/speed.md, "Emulating an AVX2-only machine").
+AVX2_CAP = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
 def isa_cap() -> str | None:
     """A cap set on the kernels PyTorch, oneDNN and MKL may use (``ATEN_CPU_CAPABILITY`` /
     ``ONEDNN_MAX_CPU_ISA`` / ``MKL_ENABLE_INSTRUCTIONS``), which is how an AVX2-only machine is emulated on a
     newer one. MKL ignores its cap on AMD CPUs (it runs AVX2 code there anyway) but not on Intel ones."""
-    names = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
-    return ", ".join(f"{k}={os.environ[k]}" for k in names if os.environ.get(k)) or None
+    return ", ".join(f"{k}={os.environ[k]}" for k in AVX2_CAP if os.environ.get(k)) or None
 
 
 def matmul_peak_gflops(dtype: str = "float32", size: int = 1024, seconds: float = 0.5) -> float:
