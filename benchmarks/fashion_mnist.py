@@ -24,6 +24,7 @@ import argparse
 import gzip
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,9 @@ def main() -> int:
     ap.add_argument("--precision", default=None, choices=["auto", "32-true", "bf16-mixed"],
                     help="convlens' precision (default: the engine's auto = bf16-mixed only on CPUs with native bf16)")
     ap.add_argument("--compile", default="no", help="convlens' --compile: no, yes, or both runs: no,yes")
+    ap.add_argument("--pairs", type=int, default=1,
+                    help="dnn/cnn: measure the chapter's loop and convlens this many times, alternating which goes first, "
+                         "and print the median ratio (whole runs on the project's machines drift 10-30%% within an hour)")
     ap.add_argument("--chapter-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.chapter_child:  # the child of chapter_loop_as_written: no allocator tuning here
@@ -191,26 +195,39 @@ def main() -> int:
                 print(f"fast recipe: the default {ref['wall_s'] / new['wall_s']:.2f}x sooner than the reference widths, "
                       f"{(new['acc'] - ref['acc']) * 100:+.2f} points", flush=True)
             continue
-        refs = {}
-        if args.reference in ("both", "as-written"):
-            refs["as written"] = chapter_loop_as_written(name, args.epochs)
-        if args.reference in ("both", "tuned"):
-            refs["allocator tuned"] = chapter_loop(name, raw, args.epochs)
-        for label, ref in refs.items():
-            print(f"{name} chapter loop ({label}): {ref['acc']:.2%} in {ref['wall_s']:.1f} s ({ref['images_per_s']:.0f} images/s)", flush=True)
-        for comp in args.compile.split(","):
-            ours = convlens_run(name, args.convlens_epochs or args.epochs, out, compile=comp == "yes", name=f"{name}-{comp}",
-                                **extra)
-            ratios = {label: ref["wall_s"] / ours["wall_s"] for label, ref in refs.items()}
-            if args.convlens_epochs:
-                worse = [label for label, ref in refs.items() if ours["acc"] < ref["acc"]]
-                print(f"{name}: convlens {args.convlens_epochs} epochs against the chapter's {args.epochs}: accuracy "
-                      + (f"BELOW the chapter loop ({', '.join(worse)}): the ratio below is not a like-for-like one" if worse
-                         else "at or above the chapter loop's"), flush=True)
-            print(f"{name} convlens (compile {comp}, {ours['precision']}): {ours['acc']:.2%} in {ours['wall_s']:.1f} s "
-                  f"({ours['images_per_s']:.0f} images/s) -> "
-                  + ", ".join(f"{r:.2f}x faster than the chapter's loop {label}" for label, r in ratios.items()), flush=True)
-            rows.append({"model": name, "compile": comp, "chapter": refs, "convlens": ours, "speedup": ratios})
+        pair_ratios: dict[str, list[float]] = {}
+        for pair in range(args.pairs):
+            # odd pairs run convlens first, so a machine that drifts during a pair does not favour one side
+            ours_first = pair % 2 == 1
+            def runs_ours(pair: int = pair) -> list[dict]:
+                return [convlens_run(name, args.convlens_epochs or args.epochs, out, compile=comp == "yes",
+                                     name=f"{name}-{comp}-{pair}", **extra) for comp in args.compile.split(",")]
+
+            ours_runs = runs_ours() if ours_first else None
+            refs = {}
+            if args.reference in ("both", "as-written"):
+                refs["as written"] = chapter_loop_as_written(name, args.epochs)
+            if args.reference in ("both", "tuned"):
+                refs["allocator tuned"] = chapter_loop(name, raw, args.epochs)
+            for label, ref in refs.items():
+                print(f"{name} chapter loop ({label}): {ref['acc']:.2%} in {ref['wall_s']:.1f} s ({ref['images_per_s']:.0f} images/s)", flush=True)
+            for comp, ours in zip(args.compile.split(","), ours_runs or runs_ours()):
+                ratios = {label: ref["wall_s"] / ours["wall_s"] for label, ref in refs.items()}
+                for label, r in ratios.items():
+                    pair_ratios.setdefault(f"compile {comp}, {label}", []).append(r)
+                if args.convlens_epochs:
+                    worse = [label for label, ref in refs.items() if ours["acc"] < ref["acc"]]
+                    print(f"{name}: convlens {args.convlens_epochs} epochs against the chapter's {args.epochs}: accuracy "
+                          + (f"BELOW the chapter loop ({', '.join(worse)}): the ratio below is not a like-for-like one" if worse
+                             else "at or above the chapter loop's"), flush=True)
+                print(f"{name} convlens (compile {comp}, {ours['precision']}): {ours['acc']:.2%} in {ours['wall_s']:.1f} s "
+                      f"({ours['images_per_s']:.0f} images/s) -> "
+                      + ", ".join(f"{r:.2f}x faster than the chapter's loop {label}" for label, r in ratios.items()), flush=True)
+                rows.append({"model": name, "compile": comp, "chapter": refs, "convlens": ours, "speedup": ratios, "pair": pair})
+        if args.pairs > 1:
+            for label, rs in pair_ratios.items():
+                print(f"{name}, {label}: median {statistics.median(rs):.2f}x over {len(rs)} pairs "
+                      f"({', '.join(f'{r:.2f}' for r in rs)})", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     shutil.rmtree(out, ignore_errors=True)
