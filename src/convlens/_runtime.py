@@ -105,8 +105,8 @@ def flush_denormals(enabled: bool = True) -> Iterator[bool]:
     chapter CNN) decays into the subnormal range and stays there: ``lerp`` towards zero stops moving once
     0.1 m rounds to 0. After ~900 steps 455,000 of its 1.48 M moments were subnormal; on the project's
     Intel Xeon each vector op on them takes a microcode assist, and epochs 2-5 ran ~10% slower than the
-    first (docs/speed.md). Values below 1.2e-38 carry nothing a float32 network can use; GPUs flush them
-    too. The flag is per thread, so it is set on torch's OpenMP workers as well, and restored on exit
+    first (docs/speed.md). Values below 1.2e-38 carry nothing a float32 network can use: the accuracy was the
+    same to the image. The flag is per thread, so it is set on torch's OpenMP workers as well, and restored on exit
     when it was off before. A no-op (yields False) where torch cannot set it (non-x86) or when disabled.
     """
     if not enabled or denormals_flushed():

@@ -117,3 +117,27 @@ def test_conv_bn_train_refuses_an_input_that_needs_a_gradient():
     conv, bn = _pair()
     with pytest.raises(ValueError, match="must not need a gradient"):
         conv_bn_train(conv, bn, torch.randn(2, 1, 6, 6, requires_grad=True))
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv_from_patches_equals_conv2d_with_or_without_bias(with_bias):
+    from convlens.models.fashion import ConvFromPatches, patch_moments
+
+    torch.manual_seed(1)
+    conv = nn.Conv2d(2, 5, 3, stride=(1, 2), padding=1, bias=with_bias)
+    x = torch.randn(3, 2, 7, 8)
+    moments = patch_moments(x, conv)
+    weight = conv.weight.detach().clone().requires_grad_()
+    bias = conv.bias.detach().clone().requires_grad_() if with_bias else None
+    out = ConvFromPatches.apply(x, weight, bias, moments.rows, moments.mu, conv)
+    ref_w = weight.detach().clone().requires_grad_()
+    ref_b = bias.detach().clone().requires_grad_() if with_bias else None
+    ref = nn.functional.conv2d(x, ref_w, ref_b, conv.stride, conv.padding)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    grad = torch.randn_like(ref)
+    out.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(weight.grad, ref_w.grad, atol=1e-4, rtol=1e-4)
+    if with_bias:
+        torch.testing.assert_close(bias.grad, ref_b.grad, atol=1e-4, rtol=1e-4)

@@ -169,7 +169,8 @@ class ConvFromPatches(torch.autograd.Function):
         ctx.weight_shape = weight.shape
         c_out = weight.shape[0]
         w_flat = weight.permute(0, 2, 3, 1).reshape(c_out, -1)  # (C_out, D), D in the rows' order
-        w_rows = torch.cat([w_flat.T, (bias + w_flat @ mu)[None]])  # (D + 1, C_out): the centred patches' weights
+        shift = w_flat @ mu + (bias if bias is not None else 0)
+        w_rows = torch.cat([w_flat.T, shift[None]])  # (D + 1, C_out): the centred patches' weights
         batch, out_h, out_w = x.shape[0], *_out_size(x, conv)
         return (rows.T @ w_rows).view(batch, out_h, out_w, c_out).permute(0, 3, 1, 2)
 
@@ -181,6 +182,7 @@ class ConvFromPatches(torch.autograd.Function):
         product = rows @ g  # (D + 1, C_out)
         grad_bias = product[-1]
         grad_w = product[:-1].T + grad_bias[:, None] * mu  # (C_out, D), D in (kernel row, kernel column, channel) order
+        grad_bias = grad_bias if ctx.needs_input_grad[2] else None
         return None, grad_w.view(c_out, kh, kw, c_in).permute(0, 3, 1, 2), grad_bias, None, None, None
 
 
