@@ -195,23 +195,30 @@ def main() -> int:
                 print(f"fast recipe: the default {ref['wall_s'] / new['wall_s']:.2f}x sooner than the reference widths, "
                       f"{(new['acc'] - ref['acc']) * 100:+.2f} points", flush=True)
             continue
-        pair_ratios: dict[str, list[float]] = {}
-        for pair in range(args.pairs):
-            # odd pairs run convlens first, so a machine that drifts during a pair does not favour one side
-            ours_first = pair % 2 == 1
-            def runs_ours(pair: int = pair) -> list[dict]:
-                return [convlens_run(name, args.convlens_epochs or args.epochs, out, compile=comp == "yes",
-                                     name=f"{name}-{comp}-{pair}", **extra) for comp in args.compile.split(",")]
-
-            ours_runs = runs_ours() if ours_first else None
+        def chapter_refs() -> dict[str, dict]:
             refs = {}
             if args.reference in ("both", "as-written"):
                 refs["as written"] = chapter_loop_as_written(name, args.epochs)
             if args.reference in ("both", "tuned"):
                 refs["allocator tuned"] = chapter_loop(name, raw, args.epochs)
+            return refs
+
+        def convlens_runs(pair: int) -> list[dict]:
+            return [convlens_run(name, args.convlens_epochs or args.epochs, out, compile=comp == "yes",
+                                 name=f"{name}-{comp}-{pair}", **extra) for comp in args.compile.split(",")]
+
+        pair_ratios: dict[str, list[float]] = {}
+        for pair in range(args.pairs):
+            # odd pairs run convlens first, so a machine that drifts during a pair does not favour one side
+            if pair % 2:
+                ours_runs = convlens_runs(pair)
+                refs = chapter_refs()
+            else:
+                refs = chapter_refs()
+                ours_runs = convlens_runs(pair)
             for label, ref in refs.items():
                 print(f"{name} chapter loop ({label}): {ref['acc']:.2%} in {ref['wall_s']:.1f} s ({ref['images_per_s']:.0f} images/s)", flush=True)
-            for comp, ours in zip(args.compile.split(","), ours_runs or runs_ours()):
+            for comp, ours in zip(args.compile.split(","), ours_runs):
                 ratios = {label: ref["wall_s"] / ours["wall_s"] for label, ref in refs.items()}
                 for label, r in ratios.items():
                     pair_ratios.setdefault(f"compile {comp}, {label}", []).append(r)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import random
@@ -60,6 +61,7 @@ def denormals_flushed() -> bool:
     return bool((tiny * 0.5)[0] == 0)
 
 
+@functools.cache
 def _openmp_runtime() -> ctypes.CDLL | None:
     """The OpenMP runtime torch runs its thread pool on (libgomp in the pip wheels), as loaded in this
     process; ``None`` where it cannot be found (no /proc, another parallel backend)."""
@@ -109,8 +111,9 @@ def flush_denormals(enabled: bool = True) -> Iterator[bool]:
     same to the image. The flag is per thread, so it is set on torch's OpenMP workers as well, and restored on exit
     when it was off before. A no-op (yields False) where torch cannot set it (non-x86) or when disabled.
     """
-    if not enabled or denormals_flushed():
-        yield denormals_flushed()
+    already = denormals_flushed()
+    if not enabled or already:
+        yield already
         return
     if not torch.set_flush_denormal(True):
         yield False

@@ -217,8 +217,7 @@ def patch_moments(x: torch.Tensor, conv: nn.Conv2d) -> PatchMoments:
         raise ValueError("patch_moments: needs groups=1, zero padding given as numbers")
     (kh, kw), (sh, sw), (dh, dw), (ph, pw) = conv.kernel_size, conv.stride, conv.dilation, conv.padding
     padded = F.pad(x, (pw, pw, ph, ph))
-    out_h = (padded.shape[2] - dh * (kh - 1) - 1) // sh + 1
-    out_w = (padded.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out_h, out_w = _out_size(x, conv)
     shifted = [padded[:, :, i * dh: i * dh + sh * (out_h - 1) + 1: sh, j * dw: j * dw + sw * (out_w - 1) + 1: sw]
                for i in range(kh) for j in range(kw)]
     batch, d = x.shape[0], kh * kw * x.shape[1]
