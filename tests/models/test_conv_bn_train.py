@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from convlens.models import create_model
-from convlens.models.fashion import conv_bn_train
+from convlens.models.fashion import bn_of_biasless_conv, conv_bn_train
 
 
 def _pair(seed: int = 0, cin: int = 1, bias: bool = True, **conv_args):
@@ -49,8 +49,55 @@ def test_fashion_cnn_training_path_matches_the_layers():
     loss.backward()
     ref_loss.backward()
     for (name, a), b in zip(fast.named_parameters(), ref.parameters()):
+        if name == "layer2.0.bias":  # cancelled by BatchNorm: exact zeros in the fast path, rounding noise in the layers
+            assert torch.count_nonzero(a.grad) == 0 and b.grad.abs().max() < 1e-6
+            continue
         torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
-    torch.testing.assert_close(fast.layer1[1].running_var, ref.layer1[1].running_var)
+    for layer in ("layer1", "layer2"):
+        for stat in ("running_mean", "running_var"):
+            torch.testing.assert_close(getattr(getattr(fast, layer)[1], stat), getattr(getattr(ref, layer)[1], stat),
+                                       msg=f"{layer} {stat}")
+
+
+def test_bias_before_batchnorm_is_left_out_only_where_batchnorm_cancels_it():
+    torch.manual_seed(3)
+    conv, bn = nn.Conv2d(4, 6, 3), nn.BatchNorm2d(6)
+    nn.init.normal_(conv.bias, std=3.0)  # large, so a wrong running mean shows
+    bn.running_mean.normal_()
+    x = torch.randn(8, 4, 9, 9)
+    ref_conv, ref_bn = copy.deepcopy(conv), copy.deepcopy(bn)
+    out = bn_of_biasless_conv(conv, bn, x)
+    torch.testing.assert_close(out, ref_bn(ref_conv(x)), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(bn.running_mean, ref_bn.running_mean)
+    torch.testing.assert_close(bn.running_var, ref_bn.running_var)
+    out.square().sum().backward()
+    assert torch.count_nonzero(conv.bias.grad) == 0 and torch.count_nonzero(conv.weight.grad) > 0
+    bn.eval()  # running statistics: the bias counts, so it is used and gets its gradient
+    out = bn_of_biasless_conv(conv, bn, x)
+    torch.testing.assert_close(out, ref_bn.eval()(ref_conv(x)))
+    out.sum().backward()
+    assert conv.bias.grad.abs().sum() > 0
+
+
+def test_adam_leaves_the_cancelled_bias_where_it_was():
+    torch.manual_seed(4)
+    model = create_model("cnn").train()
+    bias, weight = model.layer2[0].bias.detach().clone(), model.layer2[0].weight.detach().clone()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(torch.randn(8, 1, 28, 28)), torch.randint(0, 10, (8,))).backward()
+        opt.step()
+    assert torch.equal(model.layer2[0].bias, bias)
+    assert not torch.equal(model.layer2[0].weight, weight)  # its weight did learn
+
+
+def test_fashion_cnn_with_a_frozen_batchnorm_takes_the_plain_path():
+    model = create_model("cnn").train()
+    model.layer1[1].eval()
+    x = torch.randn(4, 1, 28, 28)
+    ref = model.layer2(model.layer1(x))
+    torch.testing.assert_close(model.forward_features(x), ref)
 
 
 def test_hooks_see_the_plain_layers():
