@@ -52,6 +52,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "h_versions": {"en": "Versions", "ko": "버전"},
     "h_prediction": {"en": "Prediction", "ko": "예측"},
     "h_skipped": {"en": "Skipped files", "ko": "건너뛴 파일"},
+    "skipped_more": {"en": "... and {n} more (summary.json lists them all)", "ko": "... 외 {n}개 (summary.json에 모두 있습니다)"},
     "h_feature_maps_by_stage": {"en": "Feature maps by stage (low -> high level)", "ko": "단계별 특성 맵 (저수준 -> 고수준)"},
     "c_curves": {"en": "loss and accuracy per epoch (val picks the best epoch; test is only reported)",
                  "ko": "에포크별 손실과 정확도 (최적 에포크는 검증 데이터로 고르고, 테스트는 보고만 합니다)"},

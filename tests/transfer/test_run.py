@@ -163,3 +163,19 @@ def test_backbone_card_sees_a_file_replaced_with_its_size_and_mtime(lite0, tmp_p
     assert weights.stat().st_size == st.st_size
     again = load_backbone("efficientnet_lite0", num_classes=2, weights=weights, cache_dir=tmp_path / "cache")
     assert again.built and again.weights_id != first.weights_id
+
+
+def test_a_held_out_test_split_does_not_count_skipped_files_twice(small_catdog: Path, tmp_path: Path) -> None:
+    """One folder, no test/ inside: the test images are held out of it, and its skipped files were listed twice."""
+    import shutil
+
+    folder = tmp_path / "pets"
+    shutil.copytree(small_catdog / "train", folder)
+    for i in range(3):
+        (folder / "Dog" / f"notes{i}.txt").write_text("not an image")
+    logs: list[str] = []
+    cfg = TransferConfig(data=str(folder), epochs=1, batch_size=4, out=str(tmp_path / "runs"), name="fe",
+                         cache_dir=str(tmp_path / "cache"), progress=False)
+    res = transfer(cfg, log=logs.append)
+    assert sorted(Path(s.split(": ")[0]).name for s in res.summary["skipped_files"]) == ["notes0.txt", "notes1.txt", "notes2.txt"]
+    assert f"skipped 3 file(s) in {folder}:" in logs

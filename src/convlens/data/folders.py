@@ -122,6 +122,24 @@ def load_image(path: str | os.PathLike, preprocess: Preprocess | None = None) ->
 
 
 # ---- a folder -------------------------------------------------------------------------------
+SKIPPED_SHOWN = 10
+
+
+def log_skipped(skipped: Sequence[object], where: str, log: Callable[[str], None], shown: int = SKIPPED_SHOWN) -> None:
+    """Name the first ``shown`` skipped files with their reasons and count the rest.
+
+    A folder given by mistake (a home folder, /tmp) holds thousands of files that are no images;
+    a line for each buried the run's own output. The run's summary.json keeps the whole list.
+    """
+    if not skipped:
+        return
+    log(f"skipped {len(skipped)} file(s) in {where}:")
+    for s in skipped[:shown]:
+        log(f"  {s}")
+    if len(skipped) > shown:
+        log(f"  ... and {len(skipped) - shown} more (the run's summary.json lists them all)")
+
+
 def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[Skipped], list[str]]:
     """Classes (sorted sub-folder names), candidate files with labels, skipped entries, warnings."""
     if not root.is_dir():
@@ -178,12 +196,9 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
         kept.append((transform(img), y, str(p)))
     for w in warns:
         log(f"warning: {w}")
-    if skipped:
-        if strict:
-            raise DataError(f"{skipped[0]} (--strict)")
-        log(f"skipped {len(skipped)} file(s) in {root}:")
-        for s in skipped:
-            log(f"  {s}")
+    if skipped and strict:
+        raise DataError(f"{skipped[0]} (--strict)")
+    log_skipped(skipped, str(root), log)
     if not kept:
         raise DataError(f"{root}: no readable image in any class folder ({len(skipped)} file(s) skipped)")
     images, labels, paths = zip(*kept)

@@ -8,8 +8,11 @@ from typing import Any
 
 import torch
 
+from ..i18n import t
 from ..runs import RunDir
 from .evaluate import Evaluation
+
+REPORT_SKIPPED_SHOWN = 20  # rows of the "Skipped files" table; summary.json keeps every one
 
 
 def prediction_sample(n_total: int, k: int = 20, seed: int = 0) -> torch.Tensor:
@@ -60,8 +63,11 @@ def write_run_report(run: RunDir, test_images: Any, final: Evaluation, history: 
                              ("predictions", "20 fixed test images"), ("wrong", "the most confidently wrong")):
             if key in figs:
                 r.image(figs[key], caption)
-    if summary.get("skipped_files"):
-        r.heading("Skipped files").table([{"file: reason": s} for s in summary["skipped_files"]])
+    if skipped := summary.get("skipped_files"):
+        rows = [{"file: reason": s} for s in skipped[:REPORT_SKIPPED_SHOWN]]
+        if len(skipped) > REPORT_SKIPPED_SHOWN:
+            rows.append({"file: reason": t("skipped_more", n=len(skipped) - REPORT_SKIPPED_SHOWN)})
+        r.heading("Skipped files").table(rows)
     rec = run.record
     r.heading("Recipe").table([{"setting": k, "value": v} for k, v in rec["config"].items() if not isinstance(v, dict)])
     r.heading("Versions").table([{"package": k, "version": v} for k, v in rec["versions"].items()])

@@ -281,6 +281,8 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
                "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
                "train_seconds": round(sum(r.get("seconds", 0) for r in history), 2),
                "precision": precision}
+    if skipped := list(dict.fromkeys(s for n in ("train", "test") for s in splits[n].meta.get("skipped", []))):
+        summary["skipped_files"] = skipped  # every one; the terminal and the report name the first few
     if history and "val_acc" in history[0]:
         summary["test_acc_at_best_epoch"] = next((r.get("test_acc") for r in history if r["epoch"] == recorder.best_epoch), None)
     summary.update(summary_extra or {})
