@@ -179,3 +179,21 @@ def test_a_held_out_test_split_does_not_count_skipped_files_twice(small_catdog: 
     res = transfer(cfg, log=logs.append)
     assert sorted(Path(s.split(": ")[0]).name for s in res.summary["skipped_files"]) == ["notes0.txt", "notes1.txt", "notes2.txt"]
     assert f"skipped 3 file(s) in {folder}:" in logs
+    assert not any(m.startswith("warning:") and "folder you meant" in m for m in logs)  # 3 of 19: no warning
+
+
+def test_a_folder_of_mostly_non_images_is_questioned(small_catdog: Path, tmp_path: Path) -> None:
+    """/tmp or a home folder given by mistake: its sub-folders became classes without a word."""
+    import shutil
+
+    folder = tmp_path / "home"
+    shutil.copytree(small_catdog / "train", folder)
+    for i in range(40):
+        (folder / "Cat" / f"cache{i}.bin").write_bytes(bytes(range(64)))
+    logs: list[str] = []
+    cfg = TransferConfig(data=str(folder), epochs=1, batch_size=4, out=str(tmp_path / "runs"), name="fe",
+                         cache_dir=str(tmp_path / "cache"), progress=False)
+    transfer(cfg, log=logs.append)
+    warning = [m for m in logs if m.startswith("warning:") and "folder you meant" in m]
+    assert warning == [f"warning: {folder}: more files skipped (40) than images read (17); is it the folder you meant? "
+                       "It should hold one sub-folder of images per class"]

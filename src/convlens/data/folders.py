@@ -125,11 +125,14 @@ def load_image(path: str | os.PathLike, preprocess: Preprocess | None = None) ->
 SKIPPED_SHOWN = 10
 
 
-def log_skipped(skipped: Sequence[object], where: str, log: Callable[[str], None], shown: int = SKIPPED_SHOWN) -> None:
-    """Name the first ``shown`` skipped files with their reasons and count the rest.
+def log_skipped(skipped: Sequence[object], where: str, log: Callable[[str], None], read: int | None = None,
+                shown: int = SKIPPED_SHOWN) -> None:
+    """Name the first ``shown`` skipped files with their reasons and count the rest; warn when they
+    outnumber the ``read`` images.
 
     A folder given by mistake (a home folder, /tmp) holds thousands of files that are no images;
-    a line for each buried the run's own output. The run's summary.json keeps the whole list.
+    a line for each buried the run's own output, and the run went on to classify whatever
+    sub-folders it found. The run's summary.json keeps the whole list.
     """
     if not skipped:
         return
@@ -138,6 +141,9 @@ def log_skipped(skipped: Sequence[object], where: str, log: Callable[[str], None
         log(f"  {s}")
     if len(skipped) > shown:
         log(f"  ... and {len(skipped) - shown} more (the run's summary.json lists them all)")
+    if read is not None and len(skipped) > read:
+        log(f"warning: {where}: more files skipped ({len(skipped):,}) than images read ({read:,}); is it the folder you "
+            "meant? It should hold one sub-folder of images per class")
 
 
 def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[Skipped], list[str]]:
@@ -152,12 +158,16 @@ def find_class_folders(root: Path) -> tuple[list[str], list[tuple[Path, int]], l
     warns: list[str] = []
     classes: list[str] = []
     files: list[tuple[Path, int]] = []
+    empty: list[str] = []
     for d in subdirs:
         if not (found := sorted(p for p in d.rglob("*") if p.is_file() and p.name not in _JUNK and not p.name.startswith("."))):
-            warns.append(f"{d}: empty class folder, ignored")
+            empty.append(d.name)
             continue
         classes.append(d.name)
         files += [(p, len(classes) - 1) for p in found]
+    if empty:  # one line however many: a folder given by mistake can hold hundreds
+        more = f" and {len(empty) - SKIPPED_SHOWN} more" if len(empty) > SKIPPED_SHOWN else ""
+        warns.append(f"{root}: {len(empty)} empty class folder(s) ignored: {', '.join(empty[:SKIPPED_SHOWN])}{more}")
     return classes, files, skipped, warns
 
 
@@ -198,7 +208,7 @@ def read_image_folder(root: str | os.PathLike, preprocess: Preprocess | None = N
         log(f"warning: {w}")
     if skipped and strict:
         raise DataError(f"{skipped[0]} (--strict)")
-    log_skipped(skipped, str(root), log)
+    log_skipped(skipped, str(root), log, read=len(kept))
     if not kept:
         raise DataError(f"{root}: no readable image in any class folder ({len(skipped)} file(s) skipped)")
     images, labels, paths = zip(*kept)

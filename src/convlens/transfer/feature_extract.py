@@ -55,7 +55,8 @@ def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src
         lim_t = seeded_limit(len(te_src), cfg.limit_test, cfg.seed)
         te_src, Xte = te_src.subset(lim_t), Xte[lim_t]
     tr_src, Xtr, Vtr = tr_src.subset(keep), ftr.features[keep], (ftr.views[keep] if ftr.views is not None else None)
-    log_skipped(Source.skipped_of(tr_src, te_src), cfg.data, log)
+    readable = len(ftr.index) + (len(fte.index) if fte else 0)  # before --limit-train/--limit-test
+    log_skipped(Source.skipped_of(tr_src, te_src), cfg.data, log, read=readable)
     computed = ftr.computed + (fte.computed if fte else 0)
     cached = ftr.cached + (fte.cached if fte else 0)
     secs = time.perf_counter() - t0

@@ -124,7 +124,9 @@ def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, te
         init = probe_init(backbone, feats, train_src, cfg, n_val)
         log(f"fine-tune: head initialised by a linear probe on the cached features (val accuracy {init['probe_val_acc']})")
     if feats is None:  # (feature extraction, when it ran first, has named them)
-        log_skipped(Source.skipped_of(train_src, test_src), cfg.data, log)
+        limited = cfg.limit_train or cfg.limit_test  # then the images read are not all there are
+        log_skipped(Source.skipped_of(train_src, test_src), cfg.data, log,
+                    read=None if limited else len(train_src) + len(test_src))
     info = prepare_fine_tune(backbone, unfreeze, cfg.unfreeze_from, cfg.train_bn)
     stages = [s for s, ps in backbone.stages if set(ps) & set(info["trainable"])]
     log(f"fine-tune: training {info['trainable_params']:,} of {info['total_params']:,} parameters (stages {', '.join(stages)}); "
