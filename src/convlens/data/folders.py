@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -123,6 +123,12 @@ def load_image(path: str | os.PathLike, preprocess: Preprocess | None = None) ->
 
 # ---- a folder -------------------------------------------------------------------------------
 SKIPPED_SHOWN = 10
+
+
+def skipped_once(*lists: Iterable[str]) -> list[str]:
+    """The skipped files of several splits, each once: a test split held out of the training folder
+    inherits that folder's list."""
+    return list(dict.fromkeys(s for skipped in lists for s in skipped))
 
 
 def log_skipped(skipped: Sequence[object], where: str, log: Callable[[str], None], read: int | None = None,

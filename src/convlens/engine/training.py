@@ -17,6 +17,7 @@ import torch.nn as nn
 from .._runtime import (flush_denormals, resolve_precision, seed_everything, select_device, set_threads,
                         skip_nvml_probe_without_cuda, tune_allocator)
 from ..data.base import ImageTensors, tensor_loader
+from ..data.folders import skipped_once
 from ..data.prepare import notice, prepare_data
 from ..data.registry import DatasetSplits
 from ..errors import ConvlensError
@@ -281,7 +282,7 @@ def train(cfg: TrainConfig, model: nn.Module | None = None, data: DatasetSplits 
                "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
                "train_seconds": round(sum(r.get("seconds", 0) for r in history), 2),
                "precision": precision}
-    if skipped := list(dict.fromkeys(s for n in ("train", "test") for s in splits[n].meta.get("skipped", []))):
+    if skipped := skipped_once(*(splits[n].meta.get("skipped", []) for n in ("train", "test"))):
         summary["skipped_files"] = skipped  # every one; the terminal and the report name the first few
     if history and "val_acc" in history[0]:
         summary["test_acc_at_best_epoch"] = next((r.get("test_acc") for r in history if r["epoch"] == recorder.best_epoch), None)

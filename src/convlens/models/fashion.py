@@ -119,9 +119,10 @@ def bn_of_biasless_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor) ->
 
     The chapter's FashionCNN keeps a bias before each BatchNorm; its gradient is rounding noise (|g| < 7e-7),
     which Adam, dividing by that noise's own scale, turns into steps of about a tenth of the learning rate
-    (mean 1.2e-4 at lr 1e-3 over 200 steps of real batches) that change nothing the network computes. Skipping it saves oneDNN's bias reduction over the (B, C_out, H', W') gradient
-    (0.2-0.3 ms of a 25 ms step on a Xeon capped to AVX2, ~1 of ~50 ms on an AVX2-only Zen 3; docs/speed.md); the
-    bias gets a gradient of exact zeros and keeps its value. The running mean is kept as ``bn(conv(x))`` keeps it,
+    (mean 1.2e-4 at lr 1e-3 over 200 steps of real batches) that change nothing the network computes.
+    Skipping it saves oneDNN's bias reduction over the (B, C_out, H', W') gradient (0.2-0.3 ms of a 25 ms
+    step on a Xeon capped to AVX2, ~1 of ~50 ms on an AVX2-only Zen 3; docs/speed.md); the bias gets a
+    gradient of exact zeros and keeps its value. The running mean is kept as ``bn(conv(x))`` keeps it,
     (1 - m) r + m (E[y] + b), by shifting it by b around BatchNorm's own update.
 
     Shapes: x (B, C_in, H, W) -> (B, C_out, H', W').

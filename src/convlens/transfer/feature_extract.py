@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn as nn
 
-from ..data.folders import log_skipped
+from ..data.folders import log_skipped, skipped_once
 from ..data.prepare import seeded_limit, stratified_split
 from ..engine.checkpoint import checkpoint_meta
 from ..engine.evaluate import Evaluation
@@ -56,7 +56,7 @@ def extract(cfg: TransferConfig, backbone: Backbone, train_src: Source, test_src
         te_src, Xte = te_src.subset(lim_t), Xte[lim_t]
     tr_src, Xtr, Vtr = tr_src.subset(keep), ftr.features[keep], (ftr.views[keep] if ftr.views is not None else None)
     readable = len(ftr.index) + (len(fte.index) if fte else 0)  # before --limit-train/--limit-test
-    log_skipped(Source.skipped_of(tr_src, te_src), cfg.data, log, read=readable)
+    log_skipped(skipped_once(tr_src.skipped, te_src.skipped), cfg.data, log, read=readable)
     computed = ftr.computed + (fte.computed if fte else 0)
     cached = ftr.cached + (fte.cached if fte else 0)
     secs = time.perf_counter() - t0
@@ -125,7 +125,7 @@ def run_feature_extract(cfg: TransferConfig, backbone: Backbone, train_src: Sour
         "test_acc": final.acc, "test_loss": final.loss, "strategy": "feature-extract", "backbone": cfg.backbone,
         "epochs": len(history), "train_images": len(tr_idx), "val_images": len(va_idx), "test_images": len(test_src),
         "params": backbone.body_params + head_params, "trainable_params": head_params,
-        "skipped_files": Source.skipped_of(train_src, test_src), "test_acc_last_epoch": history[-1].get("test_acc"),
+        "skipped_files": skipped_once(train_src.skipped, test_src.skipped), "test_acc_last_epoch": history[-1].get("test_acc"),
         **({"auto": decision} if decision else {}),
         "features_seconds": round(feats["seconds"], 2), "features_computed": feats["computed"],
         "features_cached": feats["cached"], "head": cfg.head, "head_seconds": round(time.perf_counter() - th, 2),

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 
 import torch.nn as nn
 
-from ..data.folders import log_skipped, open_image
+from ..data.folders import log_skipped, open_image, skipped_once
 from ..data.prepare import seeded_limit, stratified_split
 from ..engine.config import TrainConfig
 from ..errors import ConvlensError, DataError
@@ -125,7 +125,7 @@ def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, te
         log(f"fine-tune: head initialised by a linear probe on the cached features (val accuracy {init['probe_val_acc']})")
     if feats is None:  # (feature extraction, when it ran first, has named them)
         limited = cfg.limit_train or cfg.limit_test  # then the images read are not all there are
-        log_skipped(Source.skipped_of(train_src, test_src), cfg.data, log,
+        log_skipped(skipped_once(train_src.skipped, test_src.skipped), cfg.data, log,
                     read=None if limited else len(train_src) + len(test_src))
     info = prepare_fine_tune(backbone, unfreeze, cfg.unfreeze_from, cfg.train_bn)
     stages = [s for s, ps in backbone.stages if set(ps) & set(info["trainable"])]
@@ -140,7 +140,7 @@ def run_fine_tune(cfg: TransferConfig, backbone: Backbone, train_src: Source, te
     facts = dict(strategy="fine-tune", backbone=cfg.backbone, unfreeze=unfreeze, unfreeze_from=cfg.unfreeze_from,
                  trainable_stages=stages, backbone_lr_ratio=cfg.backbone_lr_ratio, frozen_bn=info["frozen_bn"],
                  augment=augment, head_init=cfg.head_init, train_bn=cfg.train_bn,
-                 skipped_files=Source.skipped_of(train_src, test_src), **init, **({"auto": decision} if decision else {}))
+                 skipped_files=skipped_once(train_src.skipped, test_src.skipped), **init, **({"auto": decision} if decision else {}))
     return _train(tcfg, cfg, backbone, train_src, test_src, info, facts, decision, cfg.progress, extra_config=extra,
                   listeners=listeners)
 

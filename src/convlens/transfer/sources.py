@@ -61,12 +61,6 @@ class Source:
         items = self.items[index] if not self.is_files else [self.items[i] for i in index.tolist()]
         return Source(items, self.labels[index], self.classes, self.name, list(self.skipped))
 
-    @staticmethod
-    def skipped_of(*sources: "Source") -> list[str]:
-        """The files these sources skipped, each once: a test split held out of the training folder
-        inherits that folder's list (it was counted twice)."""
-        return list(dict.fromkeys(s for src in sources for s in src.skipped))
-
     def images(self, index: torch.Tensor | Sequence[int], preprocess: Preprocess, progress: bool = False) -> torch.Tensor:
         """uint8 (n, C, H, W) of the chosen items at the backbone's input size (decoded now)."""
         index = torch.as_tensor(index, dtype=torch.int64).tolist()
